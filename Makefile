@@ -1,0 +1,101 @@
+# qprof - layer-wise quantization profiler for GGUF llama-family models.
+# `make` builds build/qprof and build/libqprof.a; `make help` lists targets.
+
+CC       ?= cc
+PREFIX   ?= /usr/local
+BUILD    ?= build
+ARCH     := $(shell $(CC) -dumpmachine | cut -d- -f1)
+
+# Warnings live in one variable; CI adds -Werror with `make WERROR=1`.
+WARN     := -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes -Wvla
+ifeq ($(WERROR),1)
+WARN     += -Werror
+endif
+OPT      ?= -O2 -g
+# -march is never set globally: the dispatcher must run on any x86-64 (or
+# arm64) CPU. SIMD flags are given per file below.
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -pthread -MMD -MP -I.
+LDFLAGS  += -pthread
+
+# ---- dependencies (pkg-config name : Debian package) ----------------------
+DEPS_PC  := openblas hdf5 libcjson libpng cmocka
+DEBS     := libopenblas-dev libhdf5-dev libcjson-dev libpng-dev libcmocka-dev pkg-config \
+            hdf5-tools python3-h5py clang libclang-rt-14-dev gcc-aarch64-linux-gnu qemu-user
+NODEP_GOALS := deps clean help distclean
+ifeq ($(filter $(NODEP_GOALS),$(MAKECMDGOALS)),)
+deb_of = $(word 2,$(subst :, ,$(filter $(1):%,openblas:libopenblas-dev hdf5:libhdf5-dev libcjson:libcjson-dev libpng:libpng-dev cmocka:libcmocka-dev)))
+$(foreach p,$(DEPS_PC),$(if $(shell pkg-config --exists $(p) 2>/dev/null && echo y),,\
+  $(error missing library '$(p)': install the Debian package $(call deb_of,$(p)) (or run 'make deps'))))
+PC_CFLAGS := $(shell pkg-config --cflags openblas hdf5 libcjson libpng)
+PC_LIBS   := $(shell pkg-config --libs openblas hdf5 libcjson libpng) -lm
+CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka)
+CMOCKA_LIBS   := $(shell pkg-config --libs cmocka)
+endif
+CFLAGS += $(PC_CFLAGS)
+
+# ---- sources: one folder per module ---------------------------------------
+LIB_SRC  := $(wildcard common/*.c quant/*.c gguf/*.c kernels/*.c profiler/*.c)
+ifeq ($(ARCH),x86_64)
+LIB_SRC  += $(wildcard kernels/x86/*.c)
+endif
+ifeq ($(ARCH),aarch64)
+LIB_SRC  += $(wildcard kernels/arm/*.c)
+endif
+TOOL_SRC := $(wildcard tools/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+LIB      := $(BUILD)/libqprof.a
+QPROF    := $(BUILD)/qprof
+
+# Per-file SIMD flags (BLIS/libjpeg-turbo style): only these objects may
+# contain AVX/NEON instructions; dispatch.c decides at run time.
+$(BUILD)/kernels/x86/avx2.o:   SIMD := -mavx2 -mfma -mf16c
+$(BUILD)/kernels/x86/avx512.o: SIMD := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
+$(BUILD)/kernels/arm/neon.o:   SIMD := -march=armv8.2-a+dotprod+fp16
+
+.PHONY: all test check fuzz install deps clean help
+all: $(QPROF) $(LIB)                              ## build build/qprof and build/libqprof.a
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SIMD) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(QPROF): $(TOOL_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) $(TOOL_OBJ) $(LIB) $(PC_LIBS) -o $@
+
+$(BUILD)/tests/%: tests/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CMOCKA_CFLAGS) $< $(LIB) $(LDFLAGS) $(PC_LIBS) $(CMOCKA_LIBS) -o $@
+
+test: $(TESTS) $(QPROF)                           ## build and run every test (reads ../shared when present)
+	@./tests/run_tests.sh $(TESTS)
+
+check:                                            ## the test suite under ASan+UBSan, in build-san/
+	$(MAKE) BUILD=build-san OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+	  LDFLAGS="-fsanitize=address,undefined" test
+
+install: all                                      ## install qprof, the library and headers under PREFIX
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/qprof
+	install -m 755 $(QPROF) $(DESTDIR)$(PREFIX)/bin/qprof
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libqprof.a
+	for d in common quant gguf kernels profiler; do \
+	  install -d $(DESTDIR)$(PREFIX)/include/qprof/$$d; \
+	  install -m 644 $$d/*.h $(DESTDIR)$(PREFIX)/include/qprof/$$d/ 2>/dev/null || true; done
+
+deps:                                             ## install the Debian packages qprof needs (root)
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS)
+
+clean:                                            ## remove build outputs
+	rm -rf build build-san build-fuzz build-aarch64
+
+help:                                             ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+-include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d)

@@ -1,0 +1,87 @@
+/* kernels/kernels.h - dequant-dot, matvec and matmul over GGUF weight types.
+ *
+ * A "variant" is a complete table of kernels for one instruction set:
+ * "scalar" (portable C, the reference every test compares against), "avx2",
+ * "avx512", "neon". Every variant fills every slot (falling back to scalar
+ * where it has no special code), so callers never test for NULL; every
+ * variant stays callable by name so they can be compared.
+ *
+ * Products pair a weight row with an activation row quantized to the
+ * weight type's activation type (qp_act_type): Q8_0 for Q4_0/Q5_0/Q8_0,
+ * Q8_1 for Q4_1/Q5_1, Q8_K for the K-quants, F32 for F32/F16/BF16 — the
+ * pairing of llama.cpp, except that F16/BF16 weights meet F32 activations.
+ *
+ * Layouts: a weight matrix W is m rows of k weights (a GGUF tensor with
+ * ne[0] = k, ne[1] = m). Activations X are n rows of k floats, outputs Y are
+ * n rows of m floats: Y[j][i] = W[i] . X[j]  (ggml's mul_mat convention).
+ */
+#ifndef QP_KERNELS_H
+#define QP_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/error.h"
+#include "../quant/quant.h"
+
+typedef struct qp_kernels qp_kernels; /* one variant; opaque */
+typedef struct qp_threadpool qp_threadpool;
+
+/* ---- variants and dispatch ---- */
+
+/* The variant for this CPU: QPROF_KERNELS if set (a name, or unusable on this
+ * CPU: then a warning on stderr and the best usable one), else the best the
+ * CPU and OS support (cpuid+xgetbv on x86, hwcaps on arm64). Never NULL. */
+const qp_kernels *qp_kernels_default(void);
+
+/* Variant by name if compiled in AND usable on this CPU; else NULL and *err
+ * says which (unknown name / not supported by this CPU). */
+const qp_kernels *qp_kernels_by_name(const char *name, qp_error *err);
+
+/* All variants compiled into this binary, usable or not; returns the count. */
+int qp_kernels_all(const qp_kernels **out, int max);
+const char *qp_kernels_name(const qp_kernels *v);
+int qp_kernels_usable(const qp_kernels *v);           /* 1 if this CPU can run it */
+const char *qp_kernels_describe(const qp_kernels *v); /* e.g. "AVX2+FMA+F16C" */
+/* 1 if the variant has its own code for weight type t, 0 if it uses scalar. */
+int qp_kernels_accelerates(const qp_kernels *v, enum qp_type t);
+
+/* ---- single rows ---- */
+
+/* Activation type paired with weight type w, or -1 if w has no kernels. */
+int qp_act_type(enum qp_type w);
+/* Bytes of one activation row of k values quantized for weight type w. */
+size_t qp_act_row_size(enum qp_type w, int64_t k);
+/* Quantize one activation row x[k] into the pairing type of w. */
+void qp_quantize_act(const qp_kernels *v, enum qp_type w, const float *x, void *xq, int64_t k);
+/* dot(weight row, quantized activation row), k weights. */
+float qp_vec_dot(const qp_kernels *v, enum qp_type w, int64_t k, const void *wrow, const void *xq);
+
+/* ---- thread pool: created once, reused by every call ---- */
+qp_threadpool *qp_threadpool_create(int n_threads); /* n_threads >= 1; NULL on failure */
+void qp_threadpool_free(qp_threadpool *tp);
+int qp_threadpool_size(const qp_threadpool *tp);
+
+/* ---- matrix products ---- */
+
+/* Y[n][m] = X[n][k] . W[m][k]^T, W of type w. tp may be NULL (one thread).
+ * k must be a multiple of the block size of w (else QP_ERR_INPUT). */
+qp_status qp_matmul(const qp_kernels *v, qp_threadpool *tp, enum qp_type w,
+                    const void *W, int64_t m, int64_t k,
+                    const float *X, int64_t n, float *Y, qp_error *err);
+
+/* Same with X already quantized by qp_quantize_act (n rows of
+ * qp_act_row_size bytes), so one activation can feed several matrices. */
+qp_status qp_matmul_q(const qp_kernels *v, qp_threadpool *tp, enum qp_type w,
+                      const void *W, int64_t m, int64_t k,
+                      const void *Xq, int64_t n, float *Y, qp_error *err);
+
+/* y[m] = W[m][k] . x[k] */
+static inline qp_status qp_matvec(const qp_kernels *v, qp_threadpool *tp, enum qp_type w,
+                                  const void *W, int64_t m, int64_t k,
+                                  const float *x, float *y, qp_error *err)
+{
+    return qp_matmul(v, tp, w, W, m, k, x, 1, y, err);
+}
+
+#endif
