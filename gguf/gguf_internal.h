@@ -1,0 +1,37 @@
+/* gguf/gguf_internal.h - what reader.c and writer.c share; not public.
+ *
+ * Both sides need the same byte-level facts about values (element sizes, the
+ * smallest encoding of each type), and the writer needs to walk a value tree
+ * the same way the reader builds one.
+ */
+#ifndef QP_GGUF_INTERNAL_H
+#define QP_GGUF_INTERNAL_H
+
+#include <stdint.h>
+
+#include "gguf.h"
+
+/* GGUF is little-endian on disk (v3 big-endian files exist but are refused);
+ * both readers and writers memcpy fields straight from/to the file, which is
+ * only right on a little-endian host. x86-64 and arm64 Linux both are. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "gguf/: little-endian hosts only"
+#endif
+
+/* Fixed part of the header: magic, u32 version, u64 n_tensors, u64 n_kv. */
+#define GGUF_HEADER_SIZE 24
+
+/* Smallest possible encoding of one element of `type` inside an array:
+ * numeric = its size, STRING = the u64 length of an empty string,
+ * ARRAY = u32 element type + u64 count of an empty array. These bound how many
+ * elements a count may claim given the bytes left (never 0 for valid types). */
+static inline uint64_t gguf_min_elem_size(int type)
+{
+    if (type == GGUF_TYPE_STRING)
+        return 8;
+    if (type == GGUF_TYPE_ARRAY)
+        return 12;
+    return gguf_type_size(type);
+}
+
+#endif

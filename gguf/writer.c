@@ -1,0 +1,696 @@
+/* gguf/writer.c - build a GGUF v3 file and write it atomically (see gguf.h).
+ *
+ * The writer keeps deep copies of every metadata value and borrowed pointers
+ * to tensor data. Writing is two passes over the same description: the first
+ * computes the size of the header (so the data section offset, and with it
+ * every tensor offset, is known up front), the second streams the bytes.
+ *
+ * Atomicity: bytes go to PATH.tmp.XXXXXX in the same directory (same file
+ * system, so rename(2) is atomic), then fsync, close, rename, and an fsync of
+ * the directory so the new name survives a crash too. Any failure unlinks the
+ * temporary file: a reader of PATH sees the old file or the complete new one.
+ */
+#include "gguf_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../quant/quant.h"
+
+/* ==== the writer ======================================================== */
+
+typedef struct wkv {
+    char *key;        /* malloc'd copy */
+    gguf_value val;   /* deep copy: strings, arrays malloc'd (value_free) */
+} wkv;
+
+typedef struct wtensor {
+    char name[GGUF_MAX_TENSOR_NAME + 1];
+    uint32_t n_dims;
+    int64_t ne[GGUF_MAX_DIMS];
+    int type;
+    const void *data; /* borrowed */
+    size_t nbytes;
+} wtensor;
+
+struct gguf_writer {
+    wkv *kv;          /* [n_kv] in file order */
+    int64_t n_kv, cap_kv;
+    wtensor *t;       /* [n_t] in file order */
+    int64_t n_t, cap_t;
+    qp_error first;   /* first setter error, replayed by write */
+};
+
+gguf_writer *gguf_writer_new(void)
+{
+    gguf_writer *w = calloc(1, sizeof *w);
+    if (w)
+        qp_error_clear(&w->first);
+    return w;
+}
+
+static void value_free(gguf_value *v);
+
+static void array_free(gguf_array *a)
+{
+    if (a->strs)
+        for (uint64_t i = 0; i < a->count; i++)
+            free((void *)a->strs[i].data);
+    if (a->arrs)
+        for (uint64_t i = 0; i < a->count; i++)
+            value_free((gguf_value *)&a->arrs[i]);
+    free((void *)a->data);
+    free((void *)a->strs);
+    free((void *)a->arrs);
+}
+
+static void value_free(gguf_value *v)
+{
+    if (v->type == GGUF_TYPE_STRING)
+        free((void *)v->str.data);
+    else if (v->type == GGUF_TYPE_ARRAY)
+        array_free(&v->arr);
+    v->type = GGUF_TYPE_UINT8; /* nothing left to free */
+}
+
+void gguf_writer_free(gguf_writer *w)
+{
+    if (!w)
+        return;
+    for (int64_t i = 0; i < w->n_kv; i++) {
+        free(w->kv[i].key);
+        value_free(&w->kv[i].val);
+    }
+    free(w->kv);
+    free(w->t);
+    free(w);
+}
+
+int64_t gguf_writer_n_kv(const gguf_writer *w) { return w->n_kv; }
+int64_t gguf_writer_n_tensors(const gguf_writer *w) { return w->n_t; }
+
+/* Records the first error (later ones are usually consequences) and returns it. */
+static qp_status fail(gguf_writer *w, qp_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static qp_status fail(gguf_writer *w, qp_status st, const char *fmt, ...)
+{
+    if (w->first.status == QP_OK) {
+        char msg[sizeof w->first.msg];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        qp_error_set(&w->first, st, NULL, -1, "%s", msg);
+    }
+    return st;
+}
+
+/* ==== deep copy with validation ========================================= */
+
+/* Copies src into dst, checking what the reader would refuse: bad type ids,
+ * bools other than 0/1, NULL payloads, nesting deeper than the limit.
+ * On failure dst holds nothing to free. Returns a reason or NULL. */
+static const char *value_copy(gguf_value *dst, const gguf_value *src, int depth);
+
+static const char *array_copy(gguf_array *dst, const gguf_array *src, int depth)
+{
+    memset(dst, 0, sizeof *dst);
+    if (depth > GGUF_MAX_ARRAY_DEPTH)
+        return "arrays nested too deep";
+    if ((unsigned)src->type >= GGUF_TYPE_COUNT)
+        return "invalid array element type";
+    dst->type = src->type;
+    if (src->count == 0)
+        return NULL;
+    if (src->type == GGUF_TYPE_STRING) {
+        if (!src->strs)
+            return "string array without strings";
+        if (src->count > SIZE_MAX / sizeof(gguf_string))
+            return "array too large";
+        gguf_string *strs = calloc((size_t)src->count, sizeof *strs);
+        if (!strs)
+            return "out of memory";
+        dst->strs = strs;
+        for (uint64_t i = 0; i < src->count; i++) {
+            const gguf_string *s = &src->strs[i];
+            if (!s->data && s->len)
+                return dst->count = i, "string element without data";
+            char *p = s->len < SIZE_MAX ? malloc((size_t)s->len + 1) : NULL;
+            if (!p)
+                return dst->count = i, "out of memory";
+            if (s->len)
+                memcpy(p, s->data, (size_t)s->len);
+            p[s->len] = '\0';
+            strs[i] = (gguf_string){p, s->len};
+        }
+    } else if (src->type == GGUF_TYPE_ARRAY) {
+        if (!src->arrs)
+            return "array of arrays without elements";
+        if (src->count > SIZE_MAX / sizeof(gguf_value))
+            return "array too large";
+        gguf_value *arrs = calloc((size_t)src->count, sizeof *arrs);
+        if (!arrs)
+            return "out of memory";
+        dst->arrs = arrs;
+        for (uint64_t i = 0; i < src->count; i++) {
+            if (src->arrs[i].type != GGUF_TYPE_ARRAY)
+                return dst->count = i, "element of an array of arrays is not an array";
+            const char *why = value_copy(&arrs[i], &src->arrs[i], depth + 1);
+            if (why)
+                return dst->count = i, why;
+        }
+    } else {
+        size_t es = gguf_type_size(src->type);
+        if (!src->data)
+            return "numeric array without data";
+        if (src->count > SIZE_MAX / es)
+            return "array too large";
+        size_t n = (size_t)src->count * es;
+        if (src->type == GGUF_TYPE_BOOL)
+            for (size_t i = 0; i < n; i++)
+                if (((const uint8_t *)src->data)[i] > 1)
+                    return "bool array element is not 0 or 1";
+        void *p = malloc(n);
+        if (!p)
+            return "out of memory";
+        memcpy(p, src->data, n);
+        dst->data = p;
+    }
+    dst->count = src->count;
+    return NULL;
+}
+
+static const char *value_copy(gguf_value *dst, const gguf_value *src, int depth)
+{
+    *dst = *src; /* scalars done */
+    if ((unsigned)src->type >= GGUF_TYPE_COUNT)
+        return dst->type = GGUF_TYPE_UINT8, "invalid value type";
+    if (src->type == GGUF_TYPE_STRING) {
+        if (!src->str.data && src->str.len)
+            return dst->type = GGUF_TYPE_UINT8, "string without data";
+        char *p = src->str.len < SIZE_MAX ? malloc((size_t)src->str.len + 1) : NULL;
+        if (!p)
+            return dst->type = GGUF_TYPE_UINT8, "out of memory";
+        if (src->str.len)
+            memcpy(p, src->str.data, (size_t)src->str.len);
+        p[src->str.len] = '\0';
+        dst->str.data = p;
+    } else if (src->type == GGUF_TYPE_ARRAY) {
+        const char *why = array_copy(&dst->arr, &src->arr, depth);
+        if (why) {
+            array_free(&dst->arr);
+            dst->type = GGUF_TYPE_UINT8;
+            return why;
+        }
+    }
+    return NULL;
+}
+
+/* ==== setters =========================================================== */
+
+static int64_t find_kv(const gguf_writer *w, const char *key)
+{
+    for (int64_t i = 0; i < w->n_kv; i++)
+        if (strcmp(w->kv[i].key, key) == 0)
+            return i;
+    return -1;
+}
+
+qp_status gguf_writer_set_value(gguf_writer *w, const char *key, const gguf_value *v)
+{
+    if (!key || !*key)
+        return fail(w, QP_ERR_INPUT, "empty metadata key");
+    size_t klen = strlen(key);
+    if (klen > GGUF_MAX_KEY)
+        return fail(w, QP_ERR_INPUT, "metadata key of %zu bytes exceeds %d", klen, GGUF_MAX_KEY);
+    if (!v)
+        return fail(w, QP_ERR_INPUT, "key '%s': no value", key);
+    /* The reader insists on this; refuse to write what it would refuse. */
+    if (strcmp(key, "general.alignment") == 0 &&
+        (v->type != GGUF_TYPE_UINT32 || v->u32 == 0 || (v->u32 & (v->u32 - 1)) != 0))
+        return fail(w, QP_ERR_INPUT, "general.alignment must be a u32 power of two");
+    gguf_value copy;
+    const char *why = value_copy(&copy, v, 1);
+    if (why)
+        return fail(w, strcmp(why, "out of memory") == 0 ? QP_ERR_RUNTIME : QP_ERR_INPUT,
+                    "key '%s': %s", key, why);
+    int64_t i = find_kv(w, key);
+    if (i >= 0) { /* replace in place: file order is first-set order */
+        value_free(&w->kv[i].val);
+        w->kv[i].val = copy;
+        return QP_OK;
+    }
+    if (w->n_kv == w->cap_kv) {
+        int64_t cap = w->cap_kv ? 2 * w->cap_kv : 32;
+        wkv *kv = realloc(w->kv, (size_t)cap * sizeof *kv);
+        if (!kv) {
+            value_free(&copy);
+            return fail(w, QP_ERR_RUNTIME, "out of memory");
+        }
+        w->kv = kv;
+        w->cap_kv = cap;
+    }
+    char *k = strdup(key);
+    if (!k) {
+        value_free(&copy);
+        return fail(w, QP_ERR_RUNTIME, "out of memory");
+    }
+    w->kv[w->n_kv++] = (wkv){k, copy};
+    return QP_OK;
+}
+
+#define GGUF_SETTER(suffix, ctype, tag, member)                                         \
+    qp_status gguf_writer_set_##suffix(gguf_writer *w, const char *key, ctype v)        \
+    {                                                                                   \
+        gguf_value val = {.type = (tag)};                                               \
+        val.member = v;                                                                 \
+        return gguf_writer_set_value(w, key, &val);                                     \
+    }
+GGUF_SETTER(u8, uint8_t, GGUF_TYPE_UINT8, u8)
+GGUF_SETTER(i8, int8_t, GGUF_TYPE_INT8, i8)
+GGUF_SETTER(u16, uint16_t, GGUF_TYPE_UINT16, u16)
+GGUF_SETTER(i16, int16_t, GGUF_TYPE_INT16, i16)
+GGUF_SETTER(u32, uint32_t, GGUF_TYPE_UINT32, u32)
+GGUF_SETTER(i32, int32_t, GGUF_TYPE_INT32, i32)
+GGUF_SETTER(u64, uint64_t, GGUF_TYPE_UINT64, u64)
+GGUF_SETTER(i64, int64_t, GGUF_TYPE_INT64, i64)
+GGUF_SETTER(f32, float, GGUF_TYPE_FLOAT32, f32)
+GGUF_SETTER(f64, double, GGUF_TYPE_FLOAT64, f64)
+GGUF_SETTER(bool, bool, GGUF_TYPE_BOOL, b)
+#undef GGUF_SETTER
+
+qp_status gguf_writer_set_strn(gguf_writer *w, const char *key, const char *s, uint64_t len)
+{
+    gguf_value v = {.type = GGUF_TYPE_STRING, .str = {s, len}};
+    return gguf_writer_set_value(w, key, &v);
+}
+
+qp_status gguf_writer_set_str(gguf_writer *w, const char *key, const char *s)
+{
+    return gguf_writer_set_strn(w, key, s, s ? strlen(s) : 0);
+}
+
+qp_status gguf_writer_set_arr_data(gguf_writer *w, const char *key, enum gguf_value_type type,
+                                   const void *data, uint64_t count)
+{
+    if (gguf_type_size(type) == 0)
+        return fail(w, QP_ERR_INPUT, "key '%s': %s is not a numeric array element type", key ? key : "",
+                    gguf_type_name(type));
+    gguf_value v = {.type = GGUF_TYPE_ARRAY, .arr = {.type = type, .count = count, .data = data}};
+    return gguf_writer_set_value(w, key, &v);
+}
+
+qp_status gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *strs,
+                                  uint64_t count)
+{
+    if (count > 0 && !strs)
+        return fail(w, QP_ERR_INPUT, "key '%s': string array without strings", key ? key : "");
+    if (count > SIZE_MAX / sizeof(gguf_string))
+        return fail(w, QP_ERR_RUNTIME, "out of memory");
+    /* View the C strings as gguf_strings, then let set_value copy them. */
+    gguf_string *view = malloc((count ? (size_t)count : 1) * sizeof *view); /* [count] */
+    if (!view)
+        return fail(w, QP_ERR_RUNTIME, "out of memory");
+    for (uint64_t i = 0; i < count; i++)
+        view[i] = (gguf_string){strs[i], strs[i] ? strlen(strs[i]) : 0};
+    gguf_value v = {.type = GGUF_TYPE_ARRAY,
+                    .arr = {.type = GGUF_TYPE_STRING, .count = count, .strs = view}};
+    qp_status st = gguf_writer_set_value(w, key, &v);
+    free(view);
+    return st;
+}
+
+qp_status gguf_writer_copy_kv(gguf_writer *w, const gguf_file *f, int64_t i)
+{
+    const char *key = gguf_kv_key(f, i);
+    if (!key)
+        return fail(w, QP_ERR_INPUT, "key index %lld out of range", (long long)i);
+    return gguf_writer_set_value(w, key, gguf_kv_value(f, i));
+}
+
+bool gguf_writer_remove(gguf_writer *w, const char *key)
+{
+    int64_t i = key ? find_kv(w, key) : -1;
+    if (i < 0)
+        return false;
+    free(w->kv[i].key);
+    value_free(&w->kv[i].val);
+    memmove(&w->kv[i], &w->kv[i + 1], (size_t)(w->n_kv - i - 1) * sizeof *w->kv);
+    w->n_kv--;
+    return true;
+}
+
+qp_status gguf_writer_set_alignment(gguf_writer *w, uint32_t alignment)
+{
+    return gguf_writer_set_u32(w, "general.alignment", alignment);
+}
+
+qp_status gguf_writer_add_tensor(gguf_writer *w, const char *name, int type, uint32_t n_dims,
+                                 const int64_t *ne, const void *data, size_t nbytes)
+{
+    size_t len = name ? strlen(name) : 0;
+    if (len == 0 || len > GGUF_MAX_TENSOR_NAME)
+        return fail(w, QP_ERR_INPUT, "tensor name '%s' must be 1..%d bytes", name ? name : "",
+                    GGUF_MAX_TENSOR_NAME);
+    for (int64_t i = 0; i < w->n_t; i++)
+        if (strcmp(w->t[i].name, name) == 0)
+            return fail(w, QP_ERR_INPUT, "duplicate tensor name '%s'", name);
+    if (n_dims == 0 || n_dims > GGUF_MAX_DIMS || !ne)
+        return fail(w, QP_ERR_INPUT, "tensor '%s': n_dims %u is not in 1..%d", name, n_dims,
+                    GGUF_MAX_DIMS);
+    const qp_type_traits *tr = qp_type_info(type);
+    if (!tr)
+        return fail(w, QP_ERR_INPUT, "tensor '%s': unknown type %d", name, type);
+    wtensor t = {.n_dims = n_dims, .type = type, .data = data, .nbytes = nbytes};
+    memcpy(t.name, name, len + 1);
+    int64_t nel = 1;
+    for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) {
+        t.ne[d] = d < n_dims ? ne[d] : 1;
+        if (t.ne[d] < 0)
+            return fail(w, QP_ERR_INPUT, "tensor '%s': ne[%u] = %lld is negative", name, d,
+                        (long long)t.ne[d]);
+        if (t.ne[d] != 0 && nel > INT64_MAX / t.ne[d])
+            return fail(w, QP_ERR_INPUT, "tensor '%s': element count overflows", name);
+        nel *= t.ne[d];
+    }
+    if (t.ne[0] % tr->block_size != 0)
+        return fail(w, QP_ERR_INPUT, "tensor '%s': ne[0] = %lld is not a multiple of %s's block size %lld",
+                    name, (long long)t.ne[0], tr->name, (long long)tr->block_size);
+    uint64_t rows = nel == 0 ? 0 : (uint64_t)(nel / t.ne[0]);
+    uint64_t row = t.ne[0] == 0 ? 0 : qp_row_size(type, t.ne[0]);
+    if ((t.ne[0] != 0 && row == 0) || (rows && row > SIZE_MAX / rows))
+        return fail(w, QP_ERR_INPUT, "tensor '%s': byte size overflows", name);
+    if (row * rows != nbytes)
+        return fail(w, QP_ERR_INPUT, "tensor '%s': %zu bytes given, its shape and type need %llu",
+                    name, nbytes, (unsigned long long)(row * rows));
+    if (!data && nbytes)
+        return fail(w, QP_ERR_INPUT, "tensor '%s': no data", name);
+    if (w->n_t == w->cap_t) {
+        int64_t cap = w->cap_t ? 2 * w->cap_t : 64;
+        wtensor *nt = realloc(w->t, (size_t)cap * sizeof *nt);
+        if (!nt)
+            return fail(w, QP_ERR_RUNTIME, "out of memory");
+        w->t = nt;
+        w->cap_t = cap;
+    }
+    w->t[w->n_t++] = t;
+    return QP_OK;
+}
+
+/* ==== serialization ===================================================== */
+
+/* Output: a buffered file descriptor, or a memory buffer of known size. */
+typedef struct sink {
+    int fd;            /* -1 for memory */
+    uint8_t *buf;      /* file: staging buffer [cap]; memory: the result [cap] */
+    size_t len, cap;
+    int err_no;        /* first write error (file) */
+} sink;
+
+static int sink_flush(sink *s)
+{
+    size_t done = 0;
+    while (done < s->len) {
+        ssize_t n = write(s->fd, s->buf + done, s->len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            s->err_no = n < 0 ? errno : EIO;
+            return -1;
+        }
+        done += (size_t)n;
+    }
+    s->len = 0;
+    return 0;
+}
+
+static void put(sink *s, const void *p, size_t n)
+{
+    if (s->err_no || n == 0)
+        return;
+    if (s->fd < 0) { /* memory: sized exactly by the first pass */
+        memcpy(s->buf + s->len, p, n);
+        s->len += n;
+        return;
+    }
+    const uint8_t *b = p;
+    while (n) {
+        size_t k = s->cap - s->len < n ? s->cap - s->len : n;
+        memcpy(s->buf + s->len, b, k);
+        s->len += k;
+        b += k;
+        n -= k;
+        if (s->len == s->cap && sink_flush(s))
+            return;
+    }
+}
+
+static void put_zeros(sink *s, size_t n)
+{
+    static const uint8_t zeros[64];
+    while (n) {
+        size_t k = n < sizeof zeros ? n : sizeof zeros;
+        put(s, zeros, k);
+        n -= k;
+    }
+}
+
+static void put_u32(sink *s, uint32_t v) { put(s, &v, 4); }
+static void put_u64(sink *s, uint64_t v) { put(s, &v, 8); }
+
+static void put_str(sink *s, const char *p, uint64_t len)
+{
+    put_u64(s, len);
+    put(s, p, (size_t)len);
+}
+
+/* Encoded size of a value body (after its u32 type tag). Sizes are bounded by
+ * memory the writer holds, so the sums cannot overflow 64 bits. */
+static uint64_t value_size(const gguf_value *v)
+{
+    if (v->type == GGUF_TYPE_STRING)
+        return 8 + v->str.len;
+    if (v->type != GGUF_TYPE_ARRAY)
+        return gguf_type_size(v->type);
+    uint64_t n = 4 + 8;
+    const gguf_array *a = &v->arr;
+    if (a->type == GGUF_TYPE_STRING)
+        for (uint64_t i = 0; i < a->count; i++)
+            n += 8 + a->strs[i].len;
+    else if (a->type == GGUF_TYPE_ARRAY)
+        for (uint64_t i = 0; i < a->count; i++)
+            n += value_size(&a->arrs[i]);
+    else
+        n += a->count * gguf_type_size(a->type);
+    return n;
+}
+
+static void put_value(sink *s, const gguf_value *v)
+{
+    switch (v->type) {
+    case GGUF_TYPE_STRING:
+        put_str(s, v->str.data, v->str.len);
+        return;
+    case GGUF_TYPE_ARRAY: {
+        const gguf_array *a = &v->arr;
+        put_u32(s, (uint32_t)a->type);
+        put_u64(s, a->count);
+        if (a->type == GGUF_TYPE_STRING)
+            for (uint64_t i = 0; i < a->count; i++)
+                put_str(s, a->strs[i].data, a->strs[i].len);
+        else if (a->type == GGUF_TYPE_ARRAY)
+            for (uint64_t i = 0; i < a->count; i++)
+                put_value(s, &a->arrs[i]);
+        else if (a->count)
+            put(s, a->data, (size_t)(a->count * gguf_type_size(a->type)));
+        return;
+    }
+    case GGUF_TYPE_BOOL: {
+        uint8_t b = v->b ? 1 : 0;
+        put(s, &b, 1);
+        return;
+    }
+    default:
+        /* The union members start at the same address; little-endian host. */
+        put(s, &v->u8, gguf_type_size(v->type));
+        return;
+    }
+}
+
+static uint32_t writer_alignment(const gguf_writer *w)
+{
+    int64_t i = find_kv(w, "general.alignment");
+    return i >= 0 ? w->kv[i].val.u32 : GGUF_DEFAULT_ALIGNMENT; /* validated when set */
+}
+
+static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
+/* Pass 1: offsets. Returns the total file size; tensor offsets in off[]. */
+static uint64_t layout(const gguf_writer *w, uint64_t *off /* [n_t] */, uint64_t *data_offset)
+{
+    const uint64_t a = writer_alignment(w);
+    uint64_t n = GGUF_HEADER_SIZE;
+    for (int64_t i = 0; i < w->n_kv; i++)
+        n += 8 + strlen(w->kv[i].key) + 4 + value_size(&w->kv[i].val);
+    for (int64_t i = 0; i < w->n_t; i++)
+        n += 8 + strlen(w->t[i].name) + 4 + 8ull * w->t[i].n_dims + 4 + 8;
+    *data_offset = align_up(n, a);
+    /* Each tensor padded to the alignment, the last one too (as ggml does),
+     * so the file ends on an aligned boundary. */
+    uint64_t d = 0;
+    for (int64_t i = 0; i < w->n_t; i++) {
+        off[i] = d;
+        d += align_up(w->t[i].nbytes, a);
+    }
+    return *data_offset + d;
+}
+
+/* Pass 2: the bytes. */
+static void emit(const gguf_writer *w, sink *s, const uint64_t *off, uint64_t data_offset)
+{
+    const uint64_t a = writer_alignment(w);
+    uint64_t pos = GGUF_HEADER_SIZE;
+    put(s, GGUF_MAGIC, 4);
+    put_u32(s, GGUF_VERSION);
+    put_u64(s, (uint64_t)w->n_t);
+    put_u64(s, (uint64_t)w->n_kv);
+    for (int64_t i = 0; i < w->n_kv; i++) {
+        const wkv *kv = &w->kv[i];
+        put_str(s, kv->key, strlen(kv->key));
+        put_u32(s, (uint32_t)kv->val.type);
+        put_value(s, &kv->val);
+        pos += 8 + strlen(kv->key) + 4 + value_size(&kv->val);
+    }
+    for (int64_t i = 0; i < w->n_t; i++) {
+        const wtensor *t = &w->t[i];
+        put_str(s, t->name, strlen(t->name));
+        put_u32(s, t->n_dims);
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            put_u64(s, (uint64_t)t->ne[d]);
+        put_u32(s, (uint32_t)t->type);
+        put_u64(s, off[i]);
+        pos += 8 + strlen(t->name) + 4 + 8ull * t->n_dims + 4 + 8;
+    }
+    put_zeros(s, (size_t)(data_offset - pos));
+    for (int64_t i = 0; i < w->n_t; i++) {
+        const wtensor *t = &w->t[i];
+        if (t->nbytes)
+            put(s, t->data, t->nbytes);
+        put_zeros(s, (size_t)(align_up(t->nbytes, a) - t->nbytes));
+    }
+}
+
+/* Replays a remembered setter error into err, naming the output. */
+static qp_status replay(const gguf_writer *w, const char *path, qp_error *err)
+{
+    return qp_error_set(err, w->first.status, path, -1, "%s", w->first.msg);
+}
+
+qp_status gguf_writer_write_memory(gguf_writer *w, void **out, size_t *size, qp_error *err)
+{
+    *out = NULL;
+    *size = 0;
+    if (w->first.status)
+        return replay(w, "<memory>", err);
+    uint64_t *off = malloc((w->n_t ? (size_t)w->n_t : 1) * sizeof *off); /* [n_t] */
+    if (!off)
+        return qp_error_set(err, QP_ERR_RUNTIME, "<memory>", -1, "out of memory");
+    uint64_t data_offset, total = layout(w, off, &data_offset);
+    uint8_t *buf = total <= SIZE_MAX ? malloc((size_t)total) : NULL;
+    if (!buf) {
+        free(off);
+        return qp_error_set(err, QP_ERR_RUNTIME, "<memory>", -1, "out of memory (%llu bytes)",
+                            (unsigned long long)total);
+    }
+    sink s = {.fd = -1, .buf = buf, .cap = (size_t)total};
+    emit(w, &s, off, data_offset);
+    free(off);
+    *out = buf;
+    *size = s.len;
+    return QP_OK;
+}
+
+/* fsync of the directory holding `path`, so the rename itself is durable.
+ * Best effort: some file systems refuse fsync on directories. */
+static void sync_parent_dir(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return;
+    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    free(copy);
+}
+
+qp_status gguf_writer_write(gguf_writer *w, const char *path, qp_error *err)
+{
+    if (w->first.status)
+        return replay(w, path, err);
+    if (!path || !*path)
+        return qp_error_set(err, QP_ERR_INPUT, path, -1, "empty output path");
+
+    /* Everything that can fail before the temporary file exists comes first. */
+    const size_t plen = strlen(path);
+    char *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
+    uint64_t *off = malloc((w->n_t ? (size_t)w->n_t : 1) * sizeof *off); /* [n_t] */
+    sink s = {.fd = -1, .cap = (size_t)1 << 20}; /* 1 MiB staging buffer */
+    s.buf = malloc(s.cap);
+    if (!tmp || !off || !s.buf) {
+        free(tmp);
+        free(off);
+        free(s.buf);
+        return qp_error_set(err, QP_ERR_RUNTIME, path, -1, "out of memory");
+    }
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
+    uint64_t data_offset;
+    (void)layout(w, off, &data_offset);
+
+    qp_status st = QP_OK;
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        st = qp_error_set(err, QP_ERR_RUNTIME, path, -1, "cannot create temporary file %s: %s", tmp,
+                          strerror(errno));
+        goto out; /* nothing was created */
+    }
+    /* mkstemp creates 0600; a model file is meant to be readable by others. */
+    (void)fchmod(fd, 0644);
+    s.fd = fd;
+    emit(w, &s, off, data_offset);
+    if (!s.err_no)
+        (void)sink_flush(&s);
+    if (s.err_no) {
+        st = qp_error_set(err, QP_ERR_RUNTIME, path, -1, "write to %s failed: %s", tmp,
+                          strerror(s.err_no));
+    } else if (fsync(fd) != 0) {
+        st = qp_error_set(err, QP_ERR_RUNTIME, path, -1, "fsync of %s failed: %s", tmp,
+                          strerror(errno));
+    }
+    /* close can report a deferred write error (NFS): it counts. */
+    if (close(fd) != 0 && st == QP_OK)
+        st = qp_error_set(err, QP_ERR_RUNTIME, path, -1, "close of %s failed: %s", tmp,
+                          strerror(errno));
+    if (st == QP_OK && rename(tmp, path) != 0)
+        st = qp_error_set(err, QP_ERR_RUNTIME, path, -1, "cannot rename %s to %s: %s", tmp, path,
+                          strerror(errno));
+    if (st != QP_OK)
+        unlink(tmp);
+    else
+        sync_parent_dir(path);
+out:
+    free(tmp);
+    free(off);
+    free(s.buf);
+    return st;
+}
