@@ -21,7 +21,7 @@ LDFLAGS  += -pthread
 DEPS_PC  := openblas hdf5 libcjson libpng cmocka
 DEBS     := libopenblas-dev libhdf5-dev libcjson-dev libpng-dev libcmocka-dev pkg-config \
             hdf5-tools python3-h5py clang libclang-rt-14-dev gcc-aarch64-linux-gnu qemu-user
-NODEP_GOALS := deps clean help distclean
+NODEP_GOALS := deps clean help distclean demo
 ifeq ($(filter $(NODEP_GOALS),$(MAKECMDGOALS)),)
 deb_of = $(word 2,$(subst :, ,$(filter $(1):%,openblas:libopenblas-dev hdf5:libhdf5-dev libcjson:libcjson-dev libpng:libpng-dev cmocka:libcmocka-dev)))
 $(foreach p,$(DEPS_PC),$(if $(shell pkg-config --exists $(p) 2>/dev/null && echo y),,\
@@ -56,7 +56,7 @@ $(BUILD)/kernels/x86/avx2.o:   SIMD := -mavx2 -mfma -mf16c
 $(BUILD)/kernels/x86/avx512.o: SIMD := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
 $(BUILD)/kernels/arm/neon.o:   SIMD := -march=armv8.2-a+dotprod+fp16
 
-.PHONY: all test check fuzz install deps clean help
+.PHONY: all test check fuzz install deps clean help demo
 all: $(QPROF) $(LIB)                              ## build build/qprof and build/libqprof.a
 
 $(BUILD)/%.o: %.c
@@ -88,6 +88,9 @@ install: all                                      ## install qprof, the library 
 	for d in common quant gguf kernels profiler; do \
 	  install -d $(DESTDIR)$(PREFIX)/include/qprof/$$d; \
 	  install -m 644 $$d/*.h $(DESTDIR)$(PREFIX)/include/qprof/$$d/ 2>/dev/null || true; done
+
+demo:                                             ## install what is missing, fetch SmolLM2-135M, profile it
+	@tools/demo.sh
 
 deps:                                             ## install the Debian packages qprof needs (root)
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS)

@@ -1,0 +1,245 @@
+/* tests/test_cli.c - the qprof command line as a user meets it: exit codes,
+ * error message format, `info` text and JSON on a synthetic model written
+ * with the GGUF writer. Runs build/qprof (or $QPROF_BIN) through popen. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "gguf/gguf.h"
+#include "quant/quant.h"
+#include "shared.h"
+
+static char tmpdir[256];
+static char model_path[300];
+
+static const char *qprof_bin(void)
+{
+    const char *b = getenv("QPROF_BIN");
+    if (b && *b)
+        return b;
+    /* the test binary lives in BUILD/tests/, qprof in BUILD/ */
+    static char path[512];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 20);
+    if (n <= 0)
+        return "build/qprof";
+    path[n] = '\0';
+    char *slash = strrchr(path, '/');
+    if (slash)
+        *slash = '\0';
+    slash = strrchr(path, '/');
+    if (slash)
+        strcpy(slash, "/qprof");
+    return path;
+}
+
+/* Runs `qprof ARGS` capturing stdout+stderr into *out (malloc'd); returns the
+ * exit status. */
+static int run_qprof(char **out, const char *fmt, ...)
+{
+    char args[1024], cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", qprof_bin(), args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    size_t got;
+    while ((got = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += got;
+        if (cap - len < 4096) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+    }
+    buf[len] = '\0';
+    int st = pclose(p);
+    *out = buf;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A 2-tensor "llama" model: one Q8_0 matrix 64x3, one F32 vector. */
+static int setup(void **state)
+{
+    (void)state;
+    if (access(qprof_bin(), X_OK) != 0) {
+        fprintf(stderr, "test_cli: %s not built\n", qprof_bin());
+        return -1;
+    }
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/qprof-cli-XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return -1;
+    snprintf(model_path, sizeof model_path, "%s/tiny.gguf", tmpdir);
+
+    gguf_writer *w = gguf_writer_new();
+    gguf_writer_set_str(w, "general.architecture", "llama");
+    gguf_writer_set_str(w, "general.name", "tiny test");
+    gguf_writer_set_u32(w, "llama.block_count", 1);
+    gguf_writer_set_u32(w, "llama.embedding_length", 64);
+    gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    const char *toks[8] = {"a", "b", "c", "d", "e", "f", "g", "h"};
+    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, 8);
+
+    float x[64 * 3];
+    for (int i = 0; i < 64 * 3; i++)
+        x[i] = (float)(i % 17) - 8.0f;
+    static block_q8_0 q[2 * 3];
+    qp_error err;
+    assert_int_equal(qp_quantize_row(QP_TYPE_Q8_0, x, q, 64 * 3, NULL, &err), QP_OK);
+    int64_t ne_w[2] = {64, 3}, ne_v[1] = {64};
+    gguf_writer_add_tensor(w, "blk.0.attn_q.weight", QP_TYPE_Q8_0, 2, ne_w, q, sizeof q);
+    gguf_writer_add_tensor(w, "blk.0.attn_norm.weight", QP_TYPE_F32, 1, ne_v, x, 64 * sizeof(float));
+    int rc = gguf_writer_write(w, model_path, &err);
+    gguf_writer_free(w);
+    return rc == QP_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_version_and_help(void **state)
+{
+    (void)state;
+    char *out;
+    assert_int_equal(run_qprof(&out, "--version"), 0);
+    assert_non_null(strstr(out, "qprof " "0."));
+    free(out);
+    assert_int_equal(run_qprof(&out, "--help"), 0);
+    assert_non_null(strstr(out, "info"));
+    free(out);
+    assert_int_equal(run_qprof(&out, "help info"), 0);
+    assert_non_null(strstr(out, "usage: qprof info"));
+    free(out);
+    /* usage errors: exit 2 */
+    assert_int_equal(run_qprof(&out, ""), 2);
+    free(out);
+    assert_int_equal(run_qprof(&out, "frobnicate"), 2);
+    assert_non_null(strstr(out, "unknown command 'frobnicate'"));
+    free(out);
+    assert_int_equal(run_qprof(&out, "info"), 2);
+    free(out);
+    assert_int_equal(run_qprof(&out, "info --bogus %s", model_path), 2);
+    free(out);
+}
+
+static void test_info_text(void **state)
+{
+    (void)state;
+    char *out;
+    assert_int_equal(run_qprof(&out, "info %s", model_path), 0);
+    assert_non_null(strstr(out, "architecture: llama"));
+    assert_non_null(strstr(out, "name:         tiny test"));
+    assert_non_null(strstr(out, "block_count"));
+    /* tensor table row: name, shape ne0 x ne1, type, elements, bytes */
+    assert_non_null(strstr(out, "blk.0.attn_q.weight"));
+    assert_non_null(strstr(out, "64 x 3"));
+    assert_non_null(strstr(out, "q8_0"));
+    /* 6 blocks of 34 bytes: 204 bytes for 192 weights (8.5 bpw) */
+    assert_non_null(strstr(out, " 204\n"));
+    /* totals: 204 + 256 bytes over 256 weights = 14.375 bpw */
+    assert_non_null(strstr(out, "total: 256 weights, 460 bytes"));
+    assert_non_null(strstr(out, "14.375 bits per weight"));
+    /* the 8-string array is abbreviated */
+    assert_non_null(strstr(out, "[str x 8]"));
+    assert_non_null(strstr(out, ", ...]"));
+    free(out);
+}
+
+static void test_info_json(void **state)
+{
+    (void)state;
+    char *out;
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "info --json %s", model_path);
+    /* stdout only: no stderr noise may end up in the JSON */
+    char full[600];
+    snprintf(full, sizeof full, "%s 2>/dev/null", cmd);
+    assert_int_equal(run_qprof(&out, "%s", full), 0);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    assert_string_equal(cJSON_GetObjectItem(j, "architecture")->valuestring, "llama");
+    assert_int_equal(cJSON_GetObjectItem(j, "gguf_version")->valueint, 3);
+    cJSON *hp = cJSON_GetObjectItem(j, "hparams");
+    assert_int_equal(cJSON_GetObjectItem(hp, "embedding_length")->valueint, 64);
+    /* float32 metadata comes back as the decimal that was written */
+    assert_true(cJSON_GetObjectItem(hp, "attention.layer_norm_rms_epsilon")->valuedouble == 1e-5);
+    cJSON *ts = cJSON_GetObjectItem(j, "tensors");
+    assert_int_equal(cJSON_GetArraySize(ts), 2);
+    cJSON *t0 = cJSON_GetArrayItem(ts, 0);
+    assert_string_equal(cJSON_GetObjectItem(t0, "type")->valuestring, "q8_0");
+    assert_int_equal(cJSON_GetObjectItem(t0, "bytes")->valueint, 204);
+    cJSON *tot = cJSON_GetObjectItem(j, "totals");
+    assert_int_equal(cJSON_GetObjectItem(tot, "bytes")->valueint, 460);
+    assert_float_equal(cJSON_GetObjectItem(tot, "bpw")->valuedouble, 14.375, 1e-12);
+    cJSON_Delete(j);
+    free(out);
+}
+
+/* Bad input: exit 2 and "qprof: FILE: offset N: reason" on stderr. */
+static void test_info_bad_file(void **state)
+{
+    (void)state;
+    char bad[320];
+    snprintf(bad, sizeof bad, "%s/bad.gguf", tmpdir);
+    FILE *f = fopen(bad, "wb");
+    assert_non_null(f);
+    /* valid magic and version, then a tensor count far beyond the file */
+    const unsigned char hdr[] = {'G', 'G', 'U', 'F', 3, 0, 0, 0,
+                                 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0,
+                                 0, 0, 0, 0, 0, 0, 0, 0};
+    fwrite(hdr, 1, sizeof hdr, f);
+    fclose(f);
+    char *out;
+    assert_int_equal(run_qprof(&out, "info %s", bad), 2);
+    char expect[400];
+    snprintf(expect, sizeof expect, "qprof: %s: offset 8: ", bad);
+    assert_non_null(strstr(out, expect));
+    free(out);
+
+    assert_int_equal(run_qprof(&out, "info %s/missing.gguf", tmpdir), 2);
+    assert_non_null(strstr(out, "missing.gguf"));
+    free(out);
+}
+
+static void test_info_real_model(void **state)
+{
+    (void)state;
+    QP_REQUIRE_SHARED();
+    char path[512], *out;
+    qp_test_shared_path(path, sizeof path, "data/models/stories260K.gguf");
+    assert_int_equal(run_qprof(&out, "info %s", path), 0);
+    assert_non_null(strstr(out, "tensors (48)"));
+    assert_non_null(strstr(out, "total: 292800 weights, 1171200 bytes"));
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_version_and_help),
+        cmocka_unit_test(test_info_text),
+        cmocka_unit_test(test_info_json),
+        cmocka_unit_test(test_info_bad_file),
+        cmocka_unit_test(test_info_real_model),
+    };
+    return cmocka_run_group_tests_name("cli", tests, setup, teardown);
+}
