@@ -81,6 +81,23 @@ check:                                            ## the test suite under ASan+U
 	$(MAKE) BUILD=build-san OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  LDFLAGS="-fsanitize=address,undefined" test
 
+# libFuzzer needs clang (Debian: clang, libclang-rt-14-dev). The seeds are
+# copied into build-fuzz/corpus/, which keeps what the fuzzer finds between
+# runs; tests/ is never written. Crashes land in build-fuzz/crash-*.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_SRC     := common/error.c $(wildcard quant/*.c gguf/*.c)
+build-fuzz/fuzz_gguf: tests/fuzz/fuzz_gguf.c $(FUZZ_SRC) $(wildcard common/*.h quant/*.h gguf/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -I. $(WARN) \
+	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $< $(FUZZ_SRC) -lm -o $@
+
+fuzz: build-fuzz/fuzz_gguf                        ## fuzz the GGUF reader+writer for FUZZ_SECONDS (default 60)
+	@mkdir -p build-fuzz/corpus
+	cp tests/malformed/*.gguf tests/fuzz/corpus/* build-fuzz/corpus/
+	build-fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
+	  -print_final_stats=1 -artifact_prefix=build-fuzz/ build-fuzz/corpus
+
 install: all                                      ## install qprof, the library and headers under PREFIX
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/qprof
 	install -m 755 $(QPROF) $(DESTDIR)$(PREFIX)/bin/qprof
