@@ -792,6 +792,25 @@ static void test_valid_file_reads(void **state)
     assert_null(gguf_tensor(f, 3));
     assert_null(gguf_find_tensor(f, "tensor"));
     gguf_close(f);
+
+    /* Version 2 has the same little-endian layout: accepted as such. */
+    b.p[4] = 2;
+    assert_int_equal(gguf_open_memory(b.p, b.len, "v2", &f, &err), QP_OK);
+    assert_int_equal(gguf_version(f), 2);
+    assert_int_equal(gguf_n_tensors(f), 3);
+    gguf_close(f);
+    free(b.p);
+
+    /* No tensors and no padding after the last kv (llama.cpp's vocab-only
+     * files end like this): legal, nothing lives in the data section. */
+    memset(&b, 0, sizeof b);
+    hdr(&b, 3, 0, 1);
+    kv_u32(&b, "llama.vocab_size", 3);
+    assert_true(b.len % 32 != 0);
+    assert_int_equal(gguf_open_memory(b.p, b.len, "vocab", &f, &err), QP_OK);
+    assert_int_equal(gguf_data_offset(f), 64);
+    assert_int_equal(gguf_file_size(f), b.len);
+    gguf_close(f);
     free(b.p);
 }
 
