@@ -8,6 +8,7 @@
 /* The command table: adding a command is one line here plus its file. */
 static const qp_command *const commands[] = {
     &qp_cmd_info,
+    &qp_cmd_bench,
 
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
