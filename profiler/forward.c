@@ -1,0 +1,528 @@
+/* profiler/forward.c - the forward pass (see forward.h), in the order of
+ * llama2.c's run.c: run-state buffers allocated once, the building blocks
+ * (rmsnorm, softmax, rope, linear), the two blocks of a layer, forward.
+ * The profiler's hooks are plain calls at block boundaries; the maths in
+ * between knows nothing of them.
+ *
+ * Rows: every activation buffer is [rows][width] row-major, one row per
+ * token, so a batch of prompt tokens goes through each linear as a single
+ * matrix product (sgemm / qp_matmul) and decoding is the n = 1 case
+ * (sgemv / the matvec path of qp_matmul).
+ */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "forward.h"
+
+/* ======================================================================== */
+/* run state                                                                */
+/* ======================================================================== */
+
+struct qp_state {
+    const qp_model *model;
+    qp_hparams hp;               /* copy: read in every function */
+    int n_ctx;                   /* KV cache positions */
+    int n_batch;                 /* rows of the activation buffers */
+    enum qp_precision precision; /* of qp_forward */
+    bool logits_all;
+
+    const qp_kernels *kernels;   /* quantized path */
+    qp_threadpool *pool;         /* NULL: one thread */
+
+    qp_hook_fn hook;             /* NULL: no observation */
+    void *hook_user;
+    int64_t hook_ns;             /* time spent inside hooks: the state clock skips it */
+
+    /* activations, allocated once for n_batch rows */
+    float *x;       /* [n_batch][n_embd] residual stream */
+    float *xn;      /* [n_batch][n_embd] normed block input */
+    float *out;     /* [n_batch][n_embd] block output, before the residual add */
+    float *q;       /* [n_batch][n_head * head_dim] queries */
+    float *att;     /* [n_batch][n_head * head_dim] attention mix, input of o */
+    float *gate;    /* [n_batch][n_ff] gate, then silu(gate) * up */
+    float *up;      /* [n_batch][n_ff] */
+    float *scores;  /* [n_batch][n_ctx] one head's attention weights */
+    /* KV cache: k, v rows are computed straight into it */
+    float *key_cache;   /* [n_layer][n_ctx][n_head_kv * head_dim] */
+    float *value_cache; /* [n_layer][n_ctx][n_head_kv * head_dim] */
+    double *rope_freq;  /* [n_rot / 2] angle per position of each pair */
+};
+
+/* ======================================================================== */
+/* clock and hooks                                                          */
+/* ======================================================================== */
+
+static int64_t raw_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t qp_state_clock(const qp_state *s) { return raw_ns() - s->hook_ns; }
+
+/* The clock only when someone is watching: no hook, no clock read. */
+static inline int64_t tick(const qp_state *s) { return s->hook ? qp_state_clock(s) : 0; }
+
+/* Calls the hook with the clock stopped. */
+static void fire(qp_state *s, const qp_hook_event *ev)
+{
+    const int64_t h0 = raw_ns();
+    s->hook(ev, s->hook_user);
+    s->hook_ns += raw_ns() - h0;
+}
+
+/* An event covering [t0, now]; t0 from tick() (or now for a point). */
+static inline void observe(qp_state *s, int layer, enum qp_hook_point p, const float *data,
+                           int rows, int cols, int pos0, enum qp_precision prec, int64_t t0)
+{
+    if (!s->hook)
+        return;
+    const int64_t t1 = qp_state_clock(s);
+    const qp_hook_event ev = {
+        .layer = layer, .point = p, .tensor = QP_LIN_NONE, .linear = -1, .data = data,
+        .rows = rows, .cols = cols, .pos0 = pos0, .precision = prec,
+        .t_begin = t0 ? t0 : t1, .t_end = t1,
+    };
+    fire(s, &ev);
+}
+
+const char *qp_hook_point_name(enum qp_hook_point p)
+{
+    static const char *const names[QP_HOOK_POINT_COUNT] = {
+        [QP_HOOK_EMBED] = "embed",         [QP_HOOK_ATTN_IN] = "attn_in",
+        [QP_HOOK_ATTN_NORM] = "attn_norm", [QP_HOOK_ATTN_MIX] = "attn_mix",
+        [QP_HOOK_ATTN_OUT] = "attn_out",   [QP_HOOK_FFN_IN] = "ffn_in",
+        [QP_HOOK_FFN_NORM] = "ffn_norm",   [QP_HOOK_FFN_ACT] = "ffn_act",
+        [QP_HOOK_FFN_OUT] = "ffn_out",     [QP_HOOK_LINEAR] = "linear",
+        [QP_HOOK_OUTPUT_NORM] = "output_norm", [QP_HOOK_FORWARD] = "forward",
+    };
+    return (unsigned)p < QP_HOOK_POINT_COUNT ? names[p] : "?";
+}
+
+/* ======================================================================== */
+/* building blocks                                                          */
+/* ======================================================================== */
+
+/* o[n] = x / sqrt(mean(x^2) + eps) * w. The sum of squares in double, as
+ * ggml's rms_norm (ggml_float): n_embd up to 8192 floats of any scale. */
+static void rmsnorm(float *o, const float *x, const float *w, int n, float eps)
+{
+    double ss = 0.0;
+    for (int j = 0; j < n; j++)
+        ss += (double)x[j] * x[j];
+    const float scale = (float)(1.0 / sqrt(ss / n + eps));
+    for (int j = 0; j < n; j++)
+        o[j] = x[j] * scale * w[j];
+}
+
+/* x[n] = softmax(x[n]), max subtracted so expf cannot overflow. */
+static void softmax(float *x, int n)
+{
+    float max = x[0];
+    for (int i = 1; i < n; i++)
+        if (x[i] > max)
+            max = x[i];
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int i = 0; i < n; i++)
+        x[i] *= inv;
+}
+
+/* Rotates the first n_rot values of each head of rows x[n][n_heads *
+ * head_dim], row i at position pos0 + i. Pair j (j < n_rot/2) turns by
+ * pos * rope_freq[j]; the pair is (2j, 2j+1) for llama ("normal", after
+ * llama.cpp's Q/K permutation at conversion) and (j, j + n_rot/2) for
+ * qwen2 ("neox", the Hugging Face rotate_half layout). */
+static void rope(const qp_state *s, float *x, int n, int n_heads, int pos0)
+{
+    const int hd = s->hp.head_dim, half = s->hp.n_rot / 2;
+    const bool neox = s->hp.rope_style == QP_ROPE_NEOX;
+    for (int i = 0; i < n; i++) {
+        float *row = x + (size_t)i * (size_t)n_heads * (size_t)hd;
+        for (int j = 0; j < half; j++) {
+            /* the angle in double: pos * freq reaches 1e5 radians at long
+             * contexts, where a float angle would be off by ~1e-2 */
+            const double theta = (double)(pos0 + i) * s->rope_freq[j];
+            const float c = (float)cos(theta), sn = (float)sin(theta);
+            const int a = neox ? j : 2 * j, b = neox ? j + half : 2 * j + 1;
+            for (int h = 0; h < n_heads; h++) {
+                float *v = row + (size_t)h * (size_t)hd;
+                const float v0 = v[a], v1 = v[b];
+                v[a] = v0 * c - v1 * sn;
+                v[b] = v0 * sn + v1 * c;
+            }
+        }
+    }
+}
+
+/* y[n][rows] = x[n][cols] W^T (+ bias) for linear (layer, kind), in the
+ * precision asked: the quantized form through qp_matmul when there is one
+ * and prec is QUANT, else the FP32 reference through OpenBLAS. Fires the
+ * LINEAR hook with the product's own time. */
+static qp_status linear(qp_state *s, int layer, enum qp_lin_kind kind, enum qp_precision prec,
+                        const float *x, int n, float *y, int pos0, qp_error *err)
+{
+    const int idx = qp_model_linear_index(s->model, layer, kind);
+    const qp_linear *w = qp_model_linear(s->model, idx);
+    const int m = (int)w->rows, k = (int)w->cols;
+    const bool quantized = prec == QP_PREC_QUANT && w->q_type != QP_LINEAR_REF;
+    const int64_t t0 = tick(s);
+    if (quantized) {
+        qp_status st = qp_matmul(s->kernels, s->pool, (enum qp_type)w->q_type, w->q_data, m, k,
+                                 x, n, y, err);
+        if (st)
+            return st;
+    } else if (n == 1) {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, m, k, 1.0f, w->ref, k, x, 1, 0.0f, y, 1);
+    } else {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, m, k, 1.0f, x, k, w->ref, k,
+                    0.0f, y, m);
+    }
+    if (w->bias)
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < m; j++)
+                y[(size_t)i * (size_t)m + (size_t)j] += w->bias[j];
+    if (s->hook) {
+        const qp_hook_event ev = {
+            .layer = layer, .point = QP_HOOK_LINEAR, .tensor = kind, .linear = idx, .data = y,
+            .rows = n, .cols = m, .pos0 = pos0, .precision = prec, .quantized = quantized,
+            .t_begin = t0, .t_end = qp_state_clock(s),
+        };
+        fire(s, &ev);
+    }
+    return QP_OK;
+}
+
+/* Causal multi-head attention of rows at positions pos0.. over the cache
+ * of layer L: att[i] (head h) = softmax(q_h[i] . K_g[0..pos0+i] / sqrt(hd))
+ * V_g, g = h / (n_head / n_head_kv) the shared key/value head (GQA).
+ * Per head, two products through OpenBLAS (which threads the large ones):
+ * scores = q_h K_g^T over all pos0+n cached keys, then each row masked past
+ * its own position and softmaxed, then att_h = scores V_g. */
+static void attention(qp_state *s, int L, int n, int pos0)
+{
+    const int hd = s->hp.head_dim, n_head = s->hp.n_head;
+    const int group = n_head / s->hp.n_head_kv;
+    const int qd = n_head * hd, kvd = s->hp.n_head_kv * hd;
+    const size_t layer_off = (size_t)L * (size_t)s->n_ctx * (size_t)kvd;
+    const float *kc = s->key_cache + layer_off, *vc = s->value_cache + layer_off;
+    const int n_keys = pos0 + n;
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *S = s->scores; /* [n][n_keys] */
+    for (int h = 0; h < n_head; h++) {
+        const float *qh = s->q + (size_t)h * (size_t)hd;
+        const float *kg = kc + (size_t)(h / group) * (size_t)hd;
+        const float *vg = vc + (size_t)(h / group) * (size_t)hd;
+        float *ah = s->att + (size_t)h * (size_t)hd;
+        if (n == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, n_keys, hd, scale, kg, kvd, qh, 1, 0.0f, S, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_keys, hd, scale, qh, qd, kg,
+                        kvd, 0.0f, S, n_keys);
+        for (int i = 0; i < n; i++) {
+            float *row = S + (size_t)i * (size_t)n_keys;
+            const int len = pos0 + i + 1; /* keys this row may see */
+            softmax(row, len);
+            memset(row + len, 0, (size_t)(n_keys - len) * sizeof(float));
+        }
+        if (n == 1)
+            cblas_sgemv(CblasRowMajor, CblasTrans, n_keys, hd, 1.0f, vg, kvd, S, 1, 0.0f, ah, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n_keys, 1.0f, S, n_keys,
+                        vg, kvd, 0.0f, ah, qd);
+    }
+}
+
+/* ======================================================================== */
+/* the two blocks of a layer                                                */
+/* ======================================================================== */
+
+/* out[n][n_embd] = attention block of layer L on in[n][n_embd] (n <= n_batch,
+ * positions pos0.., pos0 + n <= n_ctx). */
+static qp_status attn_block(qp_state *s, int L, const float *in, float *out, int n, int pos0,
+                            enum qp_precision prec, qp_error *err)
+{
+    const int E = s->hp.n_embd;
+    const int qd = s->hp.n_head * s->hp.head_dim, kvd = s->hp.n_head_kv * s->hp.head_dim;
+    const int64_t t0 = tick(s);
+    observe(s, L, QP_HOOK_ATTN_IN, in, n, E, pos0, prec, 0);
+
+    for (int i = 0; i < n; i++)
+        rmsnorm(s->xn + (size_t)i * E, in + (size_t)i * E, qp_model_attn_norm(s->model, L), E,
+                s->hp.rms_eps);
+    observe(s, L, QP_HOOK_ATTN_NORM, s->xn, n, E, pos0, prec, 0);
+
+    /* k, v of these positions go straight into the cache rows pos0.. */
+    const size_t cache_row = ((size_t)L * (size_t)s->n_ctx + (size_t)pos0) * (size_t)kvd;
+    float *k = s->key_cache + cache_row, *v = s->value_cache + cache_row;
+    qp_status st;
+    if ((st = linear(s, L, QP_LIN_Q, prec, s->xn, n, s->q, pos0, err)) ||
+        (st = linear(s, L, QP_LIN_K, prec, s->xn, n, k, pos0, err)) ||
+        (st = linear(s, L, QP_LIN_V, prec, s->xn, n, v, pos0, err)))
+        return st;
+    rope(s, s->q, n, s->hp.n_head, pos0);
+    rope(s, k, n, s->hp.n_head_kv, pos0);
+
+    attention(s, L, n, pos0);
+    observe(s, L, QP_HOOK_ATTN_MIX, s->att, n, qd, pos0, prec, 0);
+
+    if ((st = linear(s, L, QP_LIN_O, prec, s->att, n, out, pos0, err)))
+        return st;
+    observe(s, L, QP_HOOK_ATTN_OUT, out, n, E, pos0, prec, t0);
+    return QP_OK;
+}
+
+/* out[n][n_embd] = SwiGLU FFN block of layer L on in[n][n_embd]. */
+static qp_status ffn_block(qp_state *s, int L, const float *in, float *out, int n, int pos0,
+                           enum qp_precision prec, qp_error *err)
+{
+    const int E = s->hp.n_embd, F = s->hp.n_ff;
+    const int64_t t0 = tick(s);
+    observe(s, L, QP_HOOK_FFN_IN, in, n, E, pos0, prec, 0);
+
+    for (int i = 0; i < n; i++)
+        rmsnorm(s->xn + (size_t)i * E, in + (size_t)i * E, qp_model_ffn_norm(s->model, L), E,
+                s->hp.rms_eps);
+    observe(s, L, QP_HOOK_FFN_NORM, s->xn, n, E, pos0, prec, 0);
+
+    qp_status st;
+    if ((st = linear(s, L, QP_LIN_GATE, prec, s->xn, n, s->gate, pos0, err)) ||
+        (st = linear(s, L, QP_LIN_UP, prec, s->xn, n, s->up, pos0, err)))
+        return st;
+    /* SwiGLU: silu(g) * u, silu(g) = g * sigmoid(g) */
+    const size_t nf = (size_t)n * (size_t)F;
+    for (size_t i = 0; i < nf; i++) {
+        const float g = s->gate[i];
+        s->gate[i] = g / (1.0f + expf(-g)) * s->up[i];
+    }
+    observe(s, L, QP_HOOK_FFN_ACT, s->gate, n, F, pos0, prec, 0);
+
+    if ((st = linear(s, L, QP_LIN_DOWN, prec, s->gate, n, out, pos0, err)))
+        return st;
+    observe(s, L, QP_HOOK_FFN_OUT, out, n, E, pos0, prec, t0);
+    return QP_OK;
+}
+
+/* ======================================================================== */
+/* forward                                                                  */
+/* ======================================================================== */
+
+static void add_rows(float *x, const float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] += y[i];
+}
+
+/* One chunk of n <= n_batch tokens. logits: NULL, or where this chunk's
+ * logits go ([n][n_vocab] with logits_all, else [n_vocab] of the last row). */
+static qp_status forward_chunk(qp_state *s, const int32_t *tokens, int n, int pos0, float *logits,
+                               qp_error *err)
+{
+    const int E = s->hp.n_embd;
+    const enum qp_precision prec = s->precision;
+    int64_t t0 = tick(s);
+    for (int i = 0; i < n; i++)
+        qp_model_embed(s->model, tokens[i], s->x + (size_t)i * E);
+    observe(s, -1, QP_HOOK_EMBED, s->x, n, E, pos0, prec, t0);
+
+    qp_status st;
+    for (int L = 0; L < s->hp.n_layer; L++) {
+        if ((st = attn_block(s, L, s->x, s->out, n, pos0, prec, err)))
+            return st;
+        add_rows(s->x, s->out, (size_t)n * E);
+        if ((st = ffn_block(s, L, s->x, s->out, n, pos0, prec, err)))
+            return st;
+        add_rows(s->x, s->out, (size_t)n * E);
+    }
+    if (!logits)
+        return QP_OK;
+
+    /* only the rows whose logits are wanted go through the final norm and
+     * the (vocabulary-sized, often the largest) output projection */
+    const int first = s->logits_all ? 0 : n - 1, rows = n - first;
+    t0 = tick(s);
+    for (int i = 0; i < rows; i++)
+        rmsnorm(s->xn + (size_t)i * E, s->x + (size_t)(first + i) * E,
+                qp_model_output_norm(s->model), E, s->hp.rms_eps);
+    observe(s, -1, QP_HOOK_OUTPUT_NORM, s->xn, rows, E, pos0 + first, prec, t0);
+    return linear(s, -1, QP_LIN_OUTPUT, prec, s->xn, rows, logits, pos0 + first, err);
+}
+
+qp_status qp_forward(qp_state *s, const int32_t *tokens, int n_tokens, int pos0, float *logits,
+                     qp_error *err)
+{
+    if (!tokens || n_tokens < 1 || pos0 < 0 || pos0 > s->n_ctx - n_tokens)
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1,
+                            "cannot run %d tokens at position %d: the context holds %d", n_tokens,
+                            pos0, s->n_ctx);
+    for (int i = 0; i < n_tokens; i++)
+        if (tokens[i] < 0 || tokens[i] >= s->hp.n_vocab)
+            return qp_error_set(err, QP_ERR_INPUT, NULL, -1,
+                                "token %d (at %d) is outside the vocabulary of %d", tokens[i], i,
+                                s->hp.n_vocab);
+    const int64_t t0 = tick(s);
+    for (int c = 0; c < n_tokens; c += s->n_batch) {
+        const int n = n_tokens - c < s->n_batch ? n_tokens - c : s->n_batch;
+        const bool last = c + n == n_tokens;
+        float *out = NULL;
+        if (logits && s->logits_all)
+            out = logits + (size_t)c * (size_t)s->hp.n_vocab;
+        else if (logits && last)
+            out = logits;
+        qp_status st = forward_chunk(s, tokens + c, n, pos0 + c, out, err);
+        if (st)
+            return st;
+    }
+    observe(s, -1, QP_HOOK_FORWARD, NULL, n_tokens, 0, pos0, s->precision, t0);
+    return QP_OK;
+}
+
+/* Checks shared by the single-block entry points. */
+static qp_status check_block(const qp_state *s, int layer, const float *in, const float *out,
+                             int n, int pos0, qp_error *err)
+{
+    if (layer < 0 || layer >= s->hp.n_layer)
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "no layer %d (the model has %d)", layer,
+                            s->hp.n_layer);
+    if (!in || !out || n < 1 || pos0 < 0 || pos0 > s->n_ctx - n)
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1,
+                            "cannot run a block on %d rows at position %d (context %d)", n, pos0,
+                            s->n_ctx);
+    const size_t bytes = (size_t)n * (size_t)s->hp.n_embd * sizeof(float);
+    const char *a = (const char *)in, *b = (const char *)out;
+    if (a < b + bytes && b < a + bytes)
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "block input and output overlap");
+    return QP_OK;
+}
+
+qp_status qp_forward_attn_block(qp_state *s, int layer, const float *in, float *out, int n_tokens,
+                                int pos0, enum qp_precision prec, qp_error *err)
+{
+    qp_status st = check_block(s, layer, in, out, n_tokens, pos0, err);
+    const size_t E = (size_t)s->hp.n_embd;
+    /* chunks in order: each writes its k, v into the cache before the next
+     * attends over them, so chunking changes nothing */
+    for (int c = 0; !st && c < n_tokens; c += s->n_batch) {
+        const int n = n_tokens - c < s->n_batch ? n_tokens - c : s->n_batch;
+        st = attn_block(s, layer, in + (size_t)c * E, out + (size_t)c * E, n, pos0 + c, prec, err);
+    }
+    return st;
+}
+
+qp_status qp_forward_ffn_block(qp_state *s, int layer, const float *in, float *out, int n_tokens,
+                               enum qp_precision prec, qp_error *err)
+{
+    qp_status st = check_block(s, layer, in, out, n_tokens, 0, err);
+    const size_t E = (size_t)s->hp.n_embd;
+    for (int c = 0; !st && c < n_tokens; c += s->n_batch) {
+        const int n = n_tokens - c < s->n_batch ? n_tokens - c : s->n_batch;
+        st = ffn_block(s, layer, in + (size_t)c * E, out + (size_t)c * E, n, c, prec, err);
+    }
+    return st;
+}
+
+/* ======================================================================== */
+/* state                                                                    */
+/* ======================================================================== */
+
+qp_status qp_state_create(const qp_model *m, const qp_state_opts *opts, qp_state **out,
+                          qp_error *err)
+{
+    *out = NULL;
+    const qp_state_opts defaults = { 0 };
+    if (!opts)
+        opts = &defaults;
+    const qp_hparams *hp = qp_model_hparams(m);
+    if (opts->n_ctx < 0 || opts->n_batch < 0 || opts->n_threads < 0)
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "negative n_ctx, n_batch or n_threads");
+    qp_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "out of memory");
+    s->model = m;
+    s->hp = *hp;
+    s->n_ctx = opts->n_ctx ? opts->n_ctx : (hp->n_ctx_train < 2048 ? hp->n_ctx_train : 2048);
+    s->n_batch = opts->n_batch ? opts->n_batch : 512;
+    if (s->n_batch > s->n_ctx)
+        s->n_batch = s->n_ctx;
+    s->precision = opts->precision;
+    s->logits_all = opts->logits_all;
+    s->kernels = opts->kernels ? opts->kernels : qp_kernels_default();
+
+    const size_t B = (size_t)s->n_batch, C = (size_t)s->n_ctx;
+    const size_t E = (size_t)hp->n_embd, F = (size_t)hp->n_ff;
+    const size_t QD = (size_t)hp->n_head * (size_t)hp->head_dim;
+    const size_t KVD = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
+    const size_t cache = (size_t)hp->n_layer * C * KVD;
+    s->x = malloc(B * E * sizeof(float));
+    s->xn = malloc(B * E * sizeof(float));
+    s->out = malloc(B * E * sizeof(float));
+    s->q = malloc(B * QD * sizeof(float));
+    s->att = malloc(B * QD * sizeof(float));
+    s->gate = malloc(B * F * sizeof(float));
+    s->up = malloc(B * F * sizeof(float));
+    s->scores = malloc(B * C * sizeof(float));
+    s->key_cache = calloc(cache, sizeof(float));
+    s->value_cache = calloc(cache, sizeof(float));
+    s->rope_freq = malloc((size_t)(hp->n_rot / 2 + 1) * sizeof(double));
+    if (opts->n_threads > 1)
+        s->pool = qp_threadpool_create(opts->n_threads);
+    if (!s->x || !s->xn || !s->out || !s->q || !s->att || !s->gate || !s->up || !s->scores ||
+        !s->key_cache || !s->value_cache || !s->rope_freq || (opts->n_threads > 1 && !s->pool)) {
+        qp_state_free(s);
+        return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1,
+                            "out of memory for a state of %d positions x %d rows (KV cache %zu MB)",
+                            s->n_ctx, s->n_batch, 2 * cache * sizeof(float) >> 20);
+    }
+    /* pair j turns by pos * freq_scale * base^(-2j / n_rot) / factor_j
+     * (RoFormer's theta_j; linear scaling divides positions; Llama 3.1's
+     * rope_freqs divide the frequencies) */
+    const float *factors = qp_model_rope_freqs(m);
+    for (int j = 0; j < hp->n_rot / 2; j++) {
+        double f = (double)hp->rope_freq_scale *
+                   pow((double)hp->rope_freq_base, -2.0 * j / (double)hp->n_rot);
+        if (factors)
+            f /= (double)factors[j];
+        s->rope_freq[j] = f;
+    }
+    *out = s;
+    return QP_OK;
+}
+
+void qp_state_free(qp_state *s)
+{
+    if (!s)
+        return;
+    free(s->x);
+    free(s->xn);
+    free(s->out);
+    free(s->q);
+    free(s->att);
+    free(s->gate);
+    free(s->up);
+    free(s->scores);
+    free(s->key_cache);
+    free(s->value_cache);
+    free(s->rope_freq);
+    qp_threadpool_free(s->pool);
+    free(s);
+}
+
+const qp_model *qp_state_model(const qp_state *s) { return s->model; }
+int qp_state_n_ctx(const qp_state *s) { return s->n_ctx; }
+void qp_state_set_precision(qp_state *s, enum qp_precision p) { s->precision = p; }
+enum qp_precision qp_state_precision(const qp_state *s) { return s->precision; }
+void qp_state_set_logits_all(qp_state *s, bool all) { s->logits_all = all; }
+
+void qp_state_set_hook(qp_state *s, qp_hook_fn fn, void *user)
+{
+    s->hook = fn;
+    s->hook_user = user;
+}
