@@ -230,8 +230,16 @@ static void why_unusable(const qp_kernels *v, char *buf, size_t size)
         for (int c = 0; c < 3 && !found; c++)
             found = strstr(flags, cand[c]) != NULL;
         if (!found && flags[0]) {
+            /* name it as cpuinfo would: a short token of an AVX-512 list is
+             * an AVX-512 subset ("bw" -> "avx512bw", "vnni" -> "avx512_vnni") */
+            char name[64];
+            if (strstr(qp_kernels_describe(v), "512") && strncmp(low, "avx", 3) != 0 &&
+                strcmp(low, "fma") != 0 && strcmp(low, "f16c") != 0)
+                snprintf(name, sizeof name, strcmp(low, "vnni") == 0 ? "avx512_%s" : "avx512%s", low);
+            else
+                snprintf(name, sizeof name, "%s", low);
             strncat(missing, missing[0] ? ", " : "", sizeof missing - strlen(missing) - 1);
-            strncat(missing, low, sizeof missing - strlen(missing) - 1);
+            strncat(missing, name, sizeof missing - strlen(missing) - 1);
         }
     }
     if (missing[0])
