@@ -85,6 +85,14 @@ static inline int qp_nearest_int(float v)
     return (int)(u & 0x007fffffu) - 0x00400000;
 }
 
+/* The same rounding kept in float: (v + 1.5*2^23) - 1.5*2^23 is v rounded
+ * to an integer, ties to even, for |v| <= 2^22. Stays in vector registers
+ * (no float<->int conversion), so the search loops vectorize. */
+static inline float qp_roundf_small(float v)
+{
+    return (v + 12582912.0f) - 12582912.0f;
+}
+
 /* Clamp that sends NaN to lo: `v > lo` is false for NaN. */
 static inline float qp_clampf(float v, float lo, float hi)
 {
