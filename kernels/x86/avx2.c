@@ -1,11 +1,592 @@
-/* kernels/x86/avx2.c - the "avx2" variant (AVX2+FMA+F16C). Work in progress. */
+/* kernels/x86/avx2.c - the "avx2" variant: AVX2 + FMA + F16C (Haswell and
+ * later, Zen and later). Compiled with -mavx2 -mfma -mf16c for this file
+ * only (Makefile); dispatch.c calls into it only when cpuid+xgetbv say the
+ * CPU and OS support all three.
+ *
+ * The integer kernels rest on two instructions:
+ *   vpmaddubsw  u8 x s8 -> pairwise sums in s16 (saturating, but never here:
+ *               2 * 127 * 127 = 32258 < 32767 and 2 * 63 * 127 for Q6_K)
+ *   vpmaddwd    s16 x s16 -> pairwise sums in s32 (with 1s: widen; with a
+ *               sub-block scale: apply it)
+ * Signed x signed (Q8_0 weights, q - 8 of Q4_0 ...) goes through maddubs by
+ * moving the sign onto the activation: |w| * (x * sign(w)) (vpsignb), valid
+ * because neither side is -128 (the formats' range is -127..127).
+ *
+ * Every function names its scalar twin in scalar.c; each must equal it up to
+ * float summation order (tests/test_kernels.c).
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
 #include "../kernels_impl.h"
+
+/* ======================================================================== */
+/* helpers                                                                  */
+/* ======================================================================== */
+
+static inline float hsum_ps(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline float hsum_ps128(__m128 s)
+{
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline float fp16(qp_half h) { return _cvtsh_ss(h); }
+
+/* Sum of the 16 s16 pairs of maddubs as 8 s32. */
+static inline __m256i widen_pairs(__m256i p16) { return _mm256_madd_epi16(p16, _mm256_set1_epi16(1)); }
+
+/* s8 x s8 dot of 32 pairs as 8 s32 lanes (sign moved onto x; see the top). */
+static inline __m256i dot_s8x32(__m256i w, __m256i x)
+{
+    return widen_pairs(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)));
+}
+
+/* 16 bytes of packed nibbles -> 32 bytes 0..15: low nibbles in the low lane
+ * (weights 0..15 of a legacy block), high nibbles in the high lane (16..31). */
+static inline __m256i unpack_nibbles16(const uint8_t *qs)
+{
+    const __m128i q = _mm_loadu_si128((const __m128i *)qs);
+    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+/* 32 bits -> 32 bytes, byte j = 0xFF if bit j is set (Q5's high bits).
+ * Byte j first gets source byte j / 8 (shuffle), then is OR-ed with a byte
+ * that has every bit but bit j % 8 set: all ones iff that bit was set. */
+static inline __m256i bits_to_bytes32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32((int)v),
+        _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL, 0x0101010101010101LL, 0));
+    const __m256i others = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfeLL);
+    return _mm256_cmpeq_epi8(_mm256_or_si256(spread, others), _mm256_set1_epi64x(-1));
+}
+
+/* ======================================================================== */
+/* legacy formats (scalar twins: dot_q8_0 ... dot_q5_1)                     */
+/* ======================================================================== */
+
+/* Signed weights of one legacy block as 32 bytes, in weight order. */
+static inline __m256i q8_0_weights(const block_q8_0 *b) { return _mm256_loadu_si256((const __m256i *)b->qs); }
+static inline __m256i q4_0_weights(const block_q4_0 *b)
+{
+    return _mm256_sub_epi8(unpack_nibbles16(b->qs), _mm256_set1_epi8(8));
+}
+static inline __m256i q5_0_weights(const block_q5_0 *b)
+{
+    /* q - 16 = nibble - 16 + 16 * high bit = nibble | (high bit ? 0 : 0xF0) as s8 */
+    const __m256i hb = bits_to_bytes32(b->qh);
+    return _mm256_or_si256(unpack_nibbles16(b->qs), _mm256_andnot_si256(hb, _mm256_set1_epi8((char)0xF0)));
+}
+/* Unsigned weights (Q4_1/Q5_1: 0..15 / 0..31). */
+static inline __m256i q5_1_weights(const block_q5_1 *b)
+{
+    const __m256i hb = bits_to_bytes32(b->qh);
+    return _mm256_or_si256(unpack_nibbles16(b->qs), _mm256_and_si256(hb, _mm256_set1_epi8(0x10)));
+}
+
+/* The block dot of each legacy type against its activation block, as 8 s32
+ * lanes (not yet scaled). */
+#define QP_LEGACY_SIGNED(T, WT)                                                            \
+    static inline __m256i idot_##T(const WT *w, const block_q8_0 *x)                        \
+    {                                                                                      \
+        return dot_s8x32(T##_weights(w), _mm256_loadu_si256((const __m256i *)x->qs));     \
+    }
+QP_LEGACY_SIGNED(q8_0, block_q8_0)
+QP_LEGACY_SIGNED(q4_0, block_q4_0)
+QP_LEGACY_SIGNED(q5_0, block_q5_0)
+
+/* A compiler barrier that makes GCC go through memory for the small arrays
+ * around it: it would otherwise assemble them with vpinsrw chains and read
+ * them back with vpermilps + vperm2f128 (8 uops on Zen 1) instead of integer
+ * stores and vbroadcastss loads, which cost the vector ports nothing. */
+#define QP_VIA_MEMORY() __asm__ volatile("" ::: "memory")
+
+/* d_w * d_x of 8 consecutive blocks: the 16 fp16 scales are gathered with
+ * scalar loads (integer ports, idle here) and widened by two vcvtph2ps, so
+ * the vector ports do 3 ops per 8 blocks instead of 2 conversions and a
+ * multiply per block (vcvtph2ps is slow on Zen: 2 uops, 5+ cycles). */
+#define QP_SCALES8(DST, W, X)                                                              \
+    do {                                                                                   \
+        qp_half hw_[8], hx_[8];                                                            \
+        for (int i_ = 0; i_ < 8; i_++) {                                                   \
+            hw_[i_] = (W)[i_].d;                                                           \
+            hx_[i_] = (X)[i_].d;                                                           \
+        }                                                                                  \
+        QP_VIA_MEMORY();                                                                   \
+        _mm256_storeu_ps(DST, _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)hw_)), \
+                                            _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)hx_)))); \
+        QP_VIA_MEMORY();                                                                   \
+    } while (0)
+
+/* Legacy dot with d * d' per block: two accumulators so consecutive FMAs do
+ * not wait on each other (FMA latency 4-5 cycles vs throughput 0.5-1). */
+#define QP_LEGACY_DOT(T, WT)                                                               \
+    static float avx2_dot_##T(int64_t k, const void *wv, const void *xv)                   \
+    {                                                                                      \
+        const WT *w = wv;                                                                  \
+        const block_q8_0 *x = xv;                                                          \
+        const int64_t nb = k / 32;                                                         \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                     \
+        int64_t b = 0;                                                                     \
+        for (; b + 8 <= nb; b += 8) {                                                      \
+            float dd[8];                                                                   \
+            QP_SCALES8(dd, w + b, x + b);                                                  \
+            _Pragma("GCC unroll 8")                                                        \
+            for (int i = 0; i < 8; i += 2) {                                               \
+                acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(&dd[i]),                        \
+                                       _mm256_cvtepi32_ps(idot_##T(&w[b + i], &x[b + i])), acc0); \
+                acc1 = _mm256_fmadd_ps(_mm256_broadcast_ss(&dd[i + 1]),                    \
+                                       _mm256_cvtepi32_ps(idot_##T(&w[b + i + 1], &x[b + i + 1])), acc1); \
+            }                                                                              \
+        }                                                                                  \
+        for (; b < nb; b++)                                                                \
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(fp16(w[b].d) * fp16(x[b].d)),            \
+                                   _mm256_cvtepi32_ps(idot_##T(&w[b], &x[b])), acc0);      \
+        return hsum_ps(_mm256_add_ps(acc0, acc1));                                         \
+    }
+QP_LEGACY_DOT(q8_0, block_q8_0)
+QP_LEGACY_DOT(q4_0, block_q4_0)
+QP_LEGACY_DOT(q5_0, block_q5_0)
+
+/* Q4_1 / Q5_1 . Q8_1: d d' sum(q x) + m s (twins dot_q4_1, dot_q5_1); q is
+ * unsigned so maddubs takes it directly. */
+static float avx2_dot_q4_1(int64_t k, const void *wv, const void *xv)
+{
+    const block_q4_1 *w = wv;
+    const block_q8_1 *x = xv;
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0.0f;
+    for (int64_t b = 0; b < k / 32; b++) {
+        const __m256i p = widen_pairs(_mm256_maddubs_epi16(unpack_nibbles16(w[b].qs),
+                                                           _mm256_loadu_si256((const __m256i *)x[b].qs)));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16(w[b].d) * fp16(x[b].d)), _mm256_cvtepi32_ps(p), acc);
+        mins += fp16(w[b].m) * fp16(x[b].s);
+    }
+    return hsum_ps(acc) + mins;
+}
+
+static float avx2_dot_q5_1(int64_t k, const void *wv, const void *xv)
+{
+    const block_q5_1 *w = wv;
+    const block_q8_1 *x = xv;
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0.0f;
+    for (int64_t b = 0; b < k / 32; b++) {
+        const __m256i p = widen_pairs(_mm256_maddubs_epi16(q5_1_weights(&w[b]),
+                                                           _mm256_loadu_si256((const __m256i *)x[b].qs)));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16(w[b].d) * fp16(x[b].d)), _mm256_cvtepi32_ps(p), acc);
+        mins += fp16(w[b].m) * fp16(x[b].s);
+    }
+    return hsum_ps(acc) + mins;
+}
+
+/* ======================================================================== */
+/* K-quants (scalar twins: dot_q4_K, dot_q5_K, dot_q6_K)                    */
+/* ======================================================================== */
+
+/* The 12 packed bytes of Q4_K/Q5_K -> 8 scales (bytes 0..7) and 8 mins
+ * (bytes 8..15), all 6-bit; the same unpacking as qp_q4k_scale_min done on
+ * four 32-bit words at once (see its comment for the layout). */
+static inline __m128i q4k_scales_mins(const uint8_t *packed)
+{
+    uint32_t u[4];
+    memcpy(u, packed, 12);
+    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+    const uint32_t mins_lo = u[1] & m6;
+    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4); /* mins 4..7 */
+    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);        /* scales 4..7 */
+    u[2] = mins_lo;                                         /* mins 0..3 */
+    u[0] &= m6;                                             /* scales 0..3 */
+    return _mm_loadu_si128((const __m128i *)u);
+}
+
+/* Shuffle masks broadcasting s16 element i of each 128-bit lane to the
+ * whole lane: bytes (2i, 2i+1) repeated. */
+static inline __m256i bcast16_mask(int lo, int hi)
+{
+    const __m128i a = _mm_set1_epi16((short)(((2 * lo + 1) << 8) | (2 * lo)));
+    const __m128i b = _mm_set1_epi16((short)(((2 * hi + 1) << 8) | (2 * hi)));
+    return _mm256_set_m128i(b, a);
+}
+
+/* One Q4_K/Q5_K super-block: the integer sum over sub-blocks of
+ * sc_s * sum(q x), as 8 s32 lanes; q comes from `qvec(c, hi)` = the 32
+ * unsigned weights of sub-block 2c + hi. The min term is done by the caller
+ * from bsums. */
+static inline __m256i q4k_isum(const uint8_t *qs, const uint8_t *qh, const int8_t *xq, __m128i scales8)
+{
+    /* scales as s16 in both lanes, so a shuffle can broadcast any of them */
+    const __m128i sc16 = _mm_cvtepu8_epi16(scales8);
+    const __m256i sc = _mm256_set_m128i(sc16, sc16);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256i hbits = _mm256_setzero_si256();
+    if (qh)
+        hbits = _mm256_loadu_si256((const __m256i *)qh);
+    __m256i sum = _mm256_setzero_si256();
+#pragma GCC unroll 4 /* constant shift counts and shuffle masks */
+    for (int c = 0; c < 4; c++) {
+        const __m256i q4 = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+        __m256i ql = _mm256_and_si256(q4, m4);
+        __m256i qhi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+        if (qh) { /* Q5_K: bit 2c (low) / 2c + 1 (high) of qh[l] is bit 4 */
+            const __m256i one = _mm256_set1_epi8(1);
+            ql = _mm256_or_si256(ql, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * c), one), 4));
+            qhi = _mm256_or_si256(qhi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * c + 1), one), 4));
+        }
+        const __m256i x0 = _mm256_loadu_si256((const __m256i *)(xq + 64 * c));
+        const __m256i x1 = _mm256_loadu_si256((const __m256i *)(xq + 64 * c + 32));
+        const __m256i s0 = _mm256_shuffle_epi8(sc, bcast16_mask(2 * c, 2 * c));
+        const __m256i s1 = _mm256_shuffle_epi8(sc, bcast16_mask(2 * c + 1, 2 * c + 1));
+        const __m256i p0 = _mm256_madd_epi16(s0, _mm256_maddubs_epi16(ql, x0));
+        const __m256i p1 = _mm256_madd_epi16(s1, _mm256_maddubs_epi16(qhi, x1));
+        sum = _mm256_add_epi32(sum, _mm256_add_epi32(p0, p1));
+    }
+    return sum;
+}
+
+/* sum_s min_s * (bsums[2s] + bsums[2s+1]) as 4 s32 lanes. */
+static inline __m128i q4k_min_sum(__m128i mins8, const int16_t *bsums)
+{
+    const __m128i b0 = _mm_loadu_si128((const __m128i *)bsums);
+    const __m128i b1 = _mm_loadu_si128((const __m128i *)(bsums + 8));
+    const __m128i pair = _mm_hadd_epi16(b0, b1); /* 8 sums of 32 activations */
+    return _mm_madd_epi16(_mm_cvtepu8_epi16(mins8), pair);
+}
+
+static inline float q4k_q5k_dot(int64_t k, const uint8_t *wbase, size_t wsize, size_t off_qs,
+                                size_t off_qh, int has_qh, const block_q8_K *x)
+{
+    __m256 acc = _mm256_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        const uint8_t *blk = wbase + (size_t)b * wsize;
+        qp_half dh, dminh;
+        memcpy(&dh, blk, 2);
+        memcpy(&dminh, blk + 2, 2);
+        const __m128i sm = q4k_scales_mins(blk + 4);
+        const __m256i isum = q4k_isum(blk + off_qs, has_qh ? blk + off_qh : NULL, x[b].qs, sm);
+        const __m128i msum = q4k_min_sum(_mm_unpackhi_epi64(sm, sm), x[b].bsums);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(x[b].d * fp16(dh)), _mm256_cvtepi32_ps(isum), acc);
+        accm = _mm_fmadd_ps(_mm_set1_ps(x[b].d * fp16(dminh)), _mm_cvtepi32_ps(msum), accm);
+    }
+    return hsum_ps(acc) - hsum_ps128(accm);
+}
+
+static float avx2_dot_q4_K(int64_t k, const void *wv, const void *xv)
+{
+    return q4k_q5k_dot(k, wv, sizeof(block_q4_K), offsetof(block_q4_K, qs), 0, 0, xv);
+}
+
+static float avx2_dot_q5_K(int64_t k, const void *wv, const void *xv)
+{
+    return q4k_q5k_dot(k, wv, sizeof(block_q5_K), offsetof(block_q5_K, qs), offsetof(block_q5_K, qh), 1, xv);
+}
+
+/* Q6_K: per half h (128 weights) four 32-weight groups j; q = low nibble of
+ * ql[32 (j % 2) + l] (j < 2) or its high nibble (j >= 2), plus bits 2j..2j+1
+ * of qh[l] as bits 4..5. maddubs(q, x) - maddubs(32, x) = (q - 32) x, then
+ * the s16 scales of the two 16-weight groups (one per 128-bit lane). */
+static float avx2_dot_q6_K(int64_t k, const void *wv, const void *xv)
+{
+    const block_q6_K *w = wv;
+    const block_q8_K *x = xv;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        __m256i sum = _mm256_setzero_si256();
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = w[b].ql + 64 * h;
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)(w[b].qh + 32 * h));
+            const __m128i sc16 = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(w[b].scales + 8 * h)));
+            const __m256i sc = _mm256_set_m128i(sc16, sc16);
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                const __m256i xv8 = _mm256_loadu_si256((const __m256i *)(x[b].qs + 128 * h + 32 * j));
+                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[j], xv8), _mm256_maddubs_epi16(m32, xv8));
+                const __m256i s = _mm256_shuffle_epi8(sc, bcast16_mask(2 * j, 2 * j + 1));
+                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(s, p));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(x[b].d * fp16(w[b].d)), _mm256_cvtepi32_ps(sum), acc);
+    }
+    return hsum_ps(acc);
+}
+
+/* ======================================================================== */
+/* float weights (scalar twins: dot_f16, dot_bf16, dot_f32)                 */
+/* ======================================================================== */
+
+/* Four accumulators: 32 values per iteration hide the FMA latency. */
+#define QP_FLOAT_DOT(NAME, WT, LOAD8, SCALAR)                                              \
+    static float NAME(int64_t k, const void *wv, const void *xv)                           \
+    {                                                                                      \
+        const WT *w = wv;                                                                  \
+        const float *x = xv;                                                               \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                        \
+        int64_t i = 0;                                                                     \
+        for (; i + 32 <= k; i += 32) {                                                     \
+            a0 = _mm256_fmadd_ps(LOAD8(w + i), _mm256_loadu_ps(x + i), a0);                \
+            a1 = _mm256_fmadd_ps(LOAD8(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);        \
+            a2 = _mm256_fmadd_ps(LOAD8(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);      \
+            a3 = _mm256_fmadd_ps(LOAD8(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);      \
+        }                                                                                  \
+        for (; i + 8 <= k; i += 8)                                                         \
+            a0 = _mm256_fmadd_ps(LOAD8(w + i), _mm256_loadu_ps(x + i), a0);                \
+        float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));    \
+        for (; i < k; i++)                                                                 \
+            s += SCALAR(w[i]) * x[i];                                                      \
+        return s;                                                                          \
+    }
+
+static inline __m256 load8_f16(const qp_half *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+static inline __m256 load8_bf16(const uint16_t *p)
+{
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+static inline float f32_id(float v) { return v; }
+
+QP_FLOAT_DOT(avx2_dot_f16, qp_half, load8_f16, fp16)
+QP_FLOAT_DOT(avx2_dot_bf16, uint16_t, load8_bf16, qp_bf16_to_fp32)
+QP_FLOAT_DOT(avx2_dot_f32, float, _mm256_loadu_ps, f32_id)
+
+/* ======================================================================== */
+/* activation quantizers (twins: quant/'s qp_quantize_row_q8_0/q8_1/q8_K)   */
+/* ======================================================================== */
+/* Identical bytes to the reference, not merely close: same float operations
+ * in the same order (amax/127, 1/d, x*id), the same rounding (roundf: half
+ * away from zero for Q8_0/Q8_1; nearest-even for Q8_K), the same clamps, and
+ * the rare paths the reference treats specially (scale beyond fp16, zero or
+ * non-finite inverse) handed to the reference itself. */
+
+static inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+static inline float hmax_ps(__m256 v)
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+/* roundf: truncate, then step away from zero when the dropped part is >= .5
+ * (v - trunc(v) is exact). Adding 0.5 and truncating would be wrong for
+ * 0.49999997 (the sum rounds up to 1). */
+static inline __m256 round_half_away(__m256 v)
+{
+    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 frac = abs_ps(_mm256_sub_ps(v, t));
+    const __m256 step = _mm256_or_ps(_mm256_and_ps(v, _mm256_set1_ps(-0.0f)), _mm256_set1_ps(1.0f));
+    return _mm256_add_ps(t, _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ), step));
+}
+
+/* 4 x 8 s32 -> 32 s8 in order (packs interleave 128-bit lanes; the final
+ * permute restores the order). Values are within -128..127 already. */
+static inline __m256i pack_s32x32(__m256i a, __m256i b, __m256i c, __m256i d)
+{
+    const __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
+    return _mm256_permutevar8x32_epi32(_mm256_packs_epi16(ab, cd), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/* fp16 with saturation to +-65504 for finite input (quant/'s qp_fp16_sat). */
+static inline qp_half fp16_sat(float f)
+{
+    qp_half h = _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
+    if ((h & 0x7fffu) == 0x7c00u && isfinite(f))
+        h = (qp_half)((h & 0x8000u) | 0x7bffu);
+    return h;
+}
+
+/* One Q8_0-style block: returns 0 if the reference must handle it. */
+static inline int q8_block(const float *x, int8_t *qs, qp_half *dh, float *d_out, int *sum)
+{
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_loadu_ps(x + 8 * i);
+        amax = _mm256_max_ps(abs_ps(v[i]), amax); /* NaN lanes: max returns amax */
+    }
+    const float am = hmax_ps(amax);
+    const float d = am / 127.0f;
+    if (!(d <= 65504.0f)) /* fp16 would saturate: the reference's special case */
+        return 0;
+    *dh = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+    *d_out = d;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    if (!isfinite(id))
+        id = 0.0f;
+    const __m256 idv = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int i = 0; i < 4; i++) {
+        __m256 r = round_half_away(_mm256_mul_ps(v[i], idv));
+        r = _mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps(-127.0f)), _mm256_set1_ps(127.0f));
+        q[i] = _mm256_cvtps_epi32(r);
+    }
+    if (sum) {
+        const __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+        *sum = _mm_cvtsi128_si32(t);
+    }
+    _mm256_storeu_si256((__m256i *)qs, pack_s32x32(q[0], q[1], q[2], q[3]));
+    return 1;
+}
+
+static void avx2_quantize_q8_0(const float *x, void *yv, int64_t k)
+{
+    block_q8_0 *y = yv;
+    for (int64_t b = 0; b < k / QK8_0; b++) {
+        float d;
+        if (!q8_block(x + 32 * b, y[b].qs, &y[b].d, &d, NULL))
+            qp_quantize_row_q8_0(x + 32 * b, &y[b], QK8_0);
+    }
+}
+
+static void avx2_quantize_q8_1(const float *x, void *yv, int64_t k)
+{
+    block_q8_1 *y = yv;
+    for (int64_t b = 0; b < k / QK8_1; b++) {
+        float d;
+        int sum;
+        if (!q8_block(x + 32 * b, y[b].qs, &y[b].d, &d, &sum))
+            qp_quantize_row_q8_1(x + 32 * b, &y[b], QK8_1);
+        else
+            y[b].s = fp16_sat((float)sum * d); /* the reference uses the unrounded d */
+    }
+}
+
+/* Q8_K: iscale = -127 / (the first value of largest magnitude), q =
+ * nearest-even(iscale * x) clamped to -128..127, d = 1 / iscale. */
+static void avx2_quantize_q8_K(const float *x, void *yv, int64_t k)
+{
+    block_q8_K *y = yv;
+    for (int64_t b = 0; b < k / QK_K; b++, x += QK_K) {
+        __m256 amax = _mm256_setzero_ps();
+        for (int i = 0; i < QK_K; i += 8)
+            amax = _mm256_max_ps(abs_ps(_mm256_loadu_ps(x + i)), amax);
+        const float am = hmax_ps(amax);
+        if (am == 0.0f) {
+            memset(&y[b], 0, sizeof y[b]);
+            continue;
+        }
+        /* the first lane equal to the maximum gives the sign */
+        const __m256 amv = _mm256_set1_ps(am);
+        int first = 0;
+        for (int i = 0; i < QK_K; i += 8) {
+            const int mask = _mm256_movemask_ps(_mm256_cmp_ps(abs_ps(_mm256_loadu_ps(x + i)), amv, _CMP_EQ_OQ));
+            if (mask) {
+                first = i + __builtin_ctz((unsigned)mask);
+                break;
+            }
+        }
+        const float iscale = -127.0f / x[first];
+        if (!isfinite(iscale)) { /* tiny maximum: the reference pre-scales */
+            qp_quantize_row_q8_K(x, &y[b], QK_K);
+            continue;
+        }
+        const __m256 is = _mm256_set1_ps(iscale);
+        for (int i = 0; i < QK_K; i += 32) {
+            __m256i q[4];
+            for (int j = 0; j < 4; j++) {
+                __m256 v = _mm256_mul_ps(is, _mm256_loadu_ps(x + i + 8 * j));
+                v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-128.0f)), _mm256_set1_ps(127.0f));
+                q[j] = _mm256_cvtps_epi32(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            }
+            const __m256i q8 = pack_s32x32(q[0], q[1], q[2], q[3]);
+            _mm256_storeu_si256((__m256i *)(y[b].qs + i), q8);
+            /* bsums of the two 16-byte groups: pairs, quads, then lane sums */
+            const __m256i s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q8), _mm256_set1_epi16(1));
+            const __m256i s2 = _mm256_hadd_epi32(s32, s32);
+            const __m256i s4 = _mm256_hadd_epi32(s2, s2);
+            y[b].bsums[i / 16] = (int16_t)_mm256_extract_epi32(s4, 0);
+            y[b].bsums[i / 16 + 1] = (int16_t)_mm256_extract_epi32(s4, 4);
+        }
+        y[b].d = 1.0f / iscale;
+    }
+}
+
+/* ======================================================================== */
+/* tiles                                                                    */
+/* ======================================================================== */
+
+/* Types without a register tile use vec_dot per output element. */
+#define QP_AVX2_GENERIC_TILE(T)                                                            \
+    static void avx2_tile_##T(int64_t k, const void *w, size_t ws, const void *xq, size_t xs, \
+                              float *y, size_t ldy, int mr, int nc)                        \
+    {                                                                                      \
+        qp_tile_generic(avx2_dot_##T, k, w, ws, xq, xs, y, ldy, mr, nc);                   \
+    }
+QP_AVX2_GENERIC_TILE(q8_0)
+QP_AVX2_GENERIC_TILE(q4_0)
+QP_AVX2_GENERIC_TILE(q5_0)
+QP_AVX2_GENERIC_TILE(q4_1)
+QP_AVX2_GENERIC_TILE(q5_1)
+QP_AVX2_GENERIC_TILE(q4_K)
+QP_AVX2_GENERIC_TILE(q5_K)
+QP_AVX2_GENERIC_TILE(q6_K)
+QP_AVX2_GENERIC_TILE(f16)
+QP_AVX2_GENERIC_TILE(bf16)
+QP_AVX2_GENERIC_TILE(f32)
+
+/* ======================================================================== */
+/* the table                                                                */
+/* ======================================================================== */
+
+static void set_slot(struct qp_kernels *t, enum qp_type w, qp_vec_dot_fn dot, qp_tile_fn tile,
+                     int tile_m, int tile_n)
+{
+    t->w[w].vec_dot = dot;
+    t->w[w].tile = tile;
+    t->w[w].tile_m = tile_m;
+    t->w[w].tile_n = tile_n;
+    t->w[w].accelerated = 1;
+}
 
 void qp_kernels_init_avx2(struct qp_kernels *t)
 {
-    qp_kernels_fill_scalar(t);
+    qp_kernels_fill_scalar(t); /* Q2_K, Q3_K stay scalar */
     t->name = "avx2";
     t->describe = "AVX2+FMA+F16C";
     t->usable = qp_cpu_usable_avx2;
     t->rank = 10;
+
+    set_slot(t, QP_TYPE_Q8_0, avx2_dot_q8_0, avx2_tile_q8_0, 1, 1);
+    set_slot(t, QP_TYPE_Q4_0, avx2_dot_q4_0, avx2_tile_q4_0, 1, 1);
+    set_slot(t, QP_TYPE_Q5_0, avx2_dot_q5_0, avx2_tile_q5_0, 1, 1);
+    set_slot(t, QP_TYPE_Q4_1, avx2_dot_q4_1, avx2_tile_q4_1, 1, 1);
+    set_slot(t, QP_TYPE_Q5_1, avx2_dot_q5_1, avx2_tile_q5_1, 1, 1);
+    set_slot(t, QP_TYPE_Q4_K, avx2_dot_q4_K, avx2_tile_q4_K, 1, 1);
+    set_slot(t, QP_TYPE_Q5_K, avx2_dot_q5_K, avx2_tile_q5_K, 1, 1);
+    set_slot(t, QP_TYPE_Q6_K, avx2_dot_q6_K, avx2_tile_q6_K, 1, 1);
+    set_slot(t, QP_TYPE_F16, avx2_dot_f16, avx2_tile_f16, 1, 1);
+    set_slot(t, QP_TYPE_BF16, avx2_dot_bf16, avx2_tile_bf16, 1, 1);
+    set_slot(t, QP_TYPE_F32, avx2_dot_f32, avx2_tile_f32, 1, 1);
+
+    t->quantize_act[QP_TYPE_Q8_0] = avx2_quantize_q8_0;
+    t->quantize_act[QP_TYPE_Q8_1] = avx2_quantize_q8_1;
+    t->quantize_act[QP_TYPE_Q8_K] = avx2_quantize_q8_K;
 }
