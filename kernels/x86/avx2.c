@@ -533,6 +533,164 @@ static void avx2_quantize_q8_K(const float *x, void *yv, int64_t k)
 /* tiles                                                                    */
 /* ======================================================================== */
 
+/* Register tiles (tinyBLAS-style): RM weight rows x RN activation rows,
+ * RM * RN float accumulators. Each block of a weight row is decoded once for
+ * RN activation rows, each activation block loaded once for RM weight rows,
+ * and the fp16 scales converted once per row instead of once per pair. The
+ * functions are templates: always inlined with constant RM and RN into the
+ * small specialisations that a switch on (mr, nc) selects, so the arrays
+ * below live in registers. Same arithmetic per element as the vec_dot,
+ * only interleaved, so results equal vec_dot up to summation order. */
+#define QP_INLINE static inline __attribute__((always_inline))
+
+/* Legacy signed formats (Q8_0, Q4_0, Q5_0 against Q8_0): AVX2 has 16 ymm
+ * registers: 4 x 2 accumulators + 2 activation blocks + the decoded weight
+ * block, its absolute value and temporaries fit; 4 x 3 would spill. */
+#define QP_LEGACY_TILE(T, WT)                                                              \
+    QP_INLINE void tile_##T##_rc(int RM, int RN, int64_t k, const char *w, size_t ws,      \
+                                 const char *xq, size_t xs, float *y, size_t ldy)          \
+    {                                                                                      \
+        __m256 acc[4][2];                                                                  \
+        for (int r = 0; r < RM; r++)                                                       \
+            for (int c = 0; c < RN; c++)                                                   \
+                acc[r][c] = _mm256_setzero_ps();                                           \
+        for (int64_t b = 0; b < k / 32; b++) {                                             \
+            __m256i xv[2];                                                                 \
+            float dx[2];                                                                   \
+            for (int c = 0; c < RN; c++) {                                                 \
+                const block_q8_0 *xb = (const block_q8_0 *)(xq + (size_t)c * xs) + b;      \
+                xv[c] = _mm256_loadu_si256((const __m256i *)xb->qs);                       \
+                dx[c] = fp16(xb->d);                                                       \
+            }                                                                              \
+            for (int r = 0; r < RM; r++) {                                                 \
+                const WT *wb = (const WT *)(w + (size_t)r * ws) + b;                       \
+                const __m256i wv = T##_weights(wb);                                        \
+                const __m256i aw = _mm256_sign_epi8(wv, wv);                               \
+                const float dw = fp16(wb->d);                                              \
+                for (int c = 0; c < RN; c++) {                                             \
+                    const __m256i p = widen_pairs(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv[c], wv))); \
+                    acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx[c]), _mm256_cvtepi32_ps(p), acc[r][c]); \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+        for (int r = 0; r < RM; r++)                                                       \
+            for (int c = 0; c < RN; c++)                                                   \
+                y[(size_t)c * ldy + (size_t)r] = hsum_ps(acc[r][c]);                       \
+    }                                                                                      \
+    static void avx2_tile_##T(int64_t k, const void *w, size_t ws, const void *xq, size_t xs, \
+                              float *y, size_t ldy, int mr, int nc)                        \
+    {                                                                                      \
+        switch ((mr - 1) * 2 + (nc - 1)) {                                                 \
+        case 0: tile_##T##_rc(1, 1, k, w, ws, xq, xs, y, ldy); break;                      \
+        case 1: tile_##T##_rc(1, 2, k, w, ws, xq, xs, y, ldy); break;                      \
+        case 2: tile_##T##_rc(2, 1, k, w, ws, xq, xs, y, ldy); break;                      \
+        case 3: tile_##T##_rc(2, 2, k, w, ws, xq, xs, y, ldy); break;                      \
+        case 4: tile_##T##_rc(3, 1, k, w, ws, xq, xs, y, ldy); break;                      \
+        case 5: tile_##T##_rc(3, 2, k, w, ws, xq, xs, y, ldy); break;                      \
+        case 6: tile_##T##_rc(4, 1, k, w, ws, xq, xs, y, ldy); break;                      \
+        default: tile_##T##_rc(4, 2, k, w, ws, xq, xs, y, ldy); break;                     \
+        }                                                                                  \
+    }
+QP_LEGACY_TILE(q8_0, block_q8_0)
+QP_LEGACY_TILE(q4_0, block_q4_0)
+QP_LEGACY_TILE(q5_0, block_q5_0)
+
+/* Q4_K / Q5_K: RM x RN integer accumulators per super-block, converted
+ * once per super-block. The min term (8 products per pair and super-block)
+ * is done in scalar integer code, on ports the vector code leaves idle. */
+QP_INLINE void tile_q4k_rc(int RM, int RN, int has_qh, size_t wsize, size_t off_qs, size_t off_qh,
+                           int64_t k, const char *w, size_t ws, const char *xq, size_t xs,
+                           float *y, size_t ldy)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    __m256 acc[2][2];
+    float accm[2][2];
+    for (int r = 0; r < RM; r++)
+        for (int c = 0; c < RN; c++) {
+            acc[r][c] = _mm256_setzero_ps();
+            accm[r][c] = 0.0f;
+        }
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        const block_q8_K *xb[2];
+        int32_t xpair[2][8]; /* sums of 32 activations per sub-block */
+        for (int c = 0; c < RN; c++) {
+            xb[c] = (const block_q8_K *)(xq + (size_t)c * xs) + b;
+            for (int s = 0; s < 8; s++)
+                xpair[c][s] = xb[c]->bsums[2 * s] + xb[c]->bsums[2 * s + 1];
+        }
+        __m256i sc[2], hb[2], isum[2][2];
+        const uint8_t *qs[2];
+        float d[2], dmin[2];
+        for (int r = 0; r < RM; r++) {
+            const uint8_t *blk = (const uint8_t *)(w + (size_t)r * ws) + (size_t)b * wsize;
+            qp_half dh, dminh;
+            memcpy(&dh, blk, 2);
+            memcpy(&dminh, blk + 2, 2);
+            d[r] = fp16(dh);
+            dmin[r] = fp16(dminh);
+            const __m128i sm = q4k_scales_mins(blk + 4);
+            uint8_t mins[16];
+            _mm_storeu_si128((__m128i *)mins, sm);
+            for (int c = 0; c < RN; c++) {
+                int32_t msum = 0;
+                for (int s = 0; s < 8; s++)
+                    msum += mins[8 + s] * xpair[c][s];
+                accm[r][c] += xb[c]->d * dmin[r] * (float)msum;
+                isum[r][c] = _mm256_setzero_si256();
+            }
+            const __m128i sc16 = _mm_cvtepu8_epi16(sm);
+            sc[r] = _mm256_set_m128i(sc16, sc16);
+            qs[r] = blk + off_qs;
+            hb[r] = has_qh ? _mm256_loadu_si256((const __m256i *)(blk + off_qh)) : _mm256_setzero_si256();
+        }
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            __m256i x0[2], x1[2];
+            for (int c = 0; c < RN; c++) {
+                x0[c] = _mm256_loadu_si256((const __m256i *)(xb[c]->qs + 64 * j));
+                x1[c] = _mm256_loadu_si256((const __m256i *)(xb[c]->qs + 64 * j + 32));
+            }
+            for (int r = 0; r < RM; r++) {
+                const __m256i q4 = _mm256_loadu_si256((const __m256i *)(qs[r] + 32 * j));
+                __m256i ql = _mm256_and_si256(q4, m4);
+                __m256i qh = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+                if (has_qh) {
+                    ql = _mm256_or_si256(ql, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb[r], 2 * j), one), 4));
+                    qh = _mm256_or_si256(qh, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb[r], 2 * j + 1), one), 4));
+                }
+                const __m256i s0 = _mm256_shuffle_epi8(sc[r], bcast16_mask(2 * j, 2 * j));
+                const __m256i s1 = _mm256_shuffle_epi8(sc[r], bcast16_mask(2 * j + 1, 2 * j + 1));
+                for (int c = 0; c < RN; c++) {
+                    const __m256i p0 = _mm256_madd_epi16(s0, _mm256_maddubs_epi16(ql, x0[c]));
+                    const __m256i p1 = _mm256_madd_epi16(s1, _mm256_maddubs_epi16(qh, x1[c]));
+                    isum[r][c] = _mm256_add_epi32(isum[r][c], _mm256_add_epi32(p0, p1));
+                }
+            }
+        }
+        for (int r = 0; r < RM; r++)
+            for (int c = 0; c < RN; c++)
+                acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(xb[c]->d * d[r]), _mm256_cvtepi32_ps(isum[r][c]), acc[r][c]);
+    }
+    for (int r = 0; r < RM; r++)
+        for (int c = 0; c < RN; c++)
+            y[(size_t)c * ldy + (size_t)r] = hsum_ps(acc[r][c]) - accm[r][c];
+}
+
+#define QP_Q4K_TILE(NAME, HAS_QH, BT, OFF_QH)                                              \
+    static void NAME(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,       \
+                     float *y, size_t ldy, int mr, int nc)                                 \
+    {                                                                                      \
+        const size_t sz = sizeof(BT), oq = offsetof(BT, qs);                               \
+        switch ((mr - 1) * 2 + (nc - 1)) {                                                 \
+        case 0: tile_q4k_rc(1, 1, HAS_QH, sz, oq, OFF_QH, k, w, ws, xq, xs, y, ldy); break; \
+        case 1: tile_q4k_rc(1, 2, HAS_QH, sz, oq, OFF_QH, k, w, ws, xq, xs, y, ldy); break; \
+        case 2: tile_q4k_rc(2, 1, HAS_QH, sz, oq, OFF_QH, k, w, ws, xq, xs, y, ldy); break; \
+        default: tile_q4k_rc(2, 2, HAS_QH, sz, oq, OFF_QH, k, w, ws, xq, xs, y, ldy); break; \
+        }                                                                                  \
+    }
+QP_Q4K_TILE(avx2_tile_q4_K, 0, block_q4_K, 0)
+QP_Q4K_TILE(avx2_tile_q5_K, 1, block_q5_K, offsetof(block_q5_K, qh))
+
 /* Types without a register tile use vec_dot per output element. */
 #define QP_AVX2_GENERIC_TILE(T)                                                            \
     static void avx2_tile_##T(int64_t k, const void *w, size_t ws, const void *xq, size_t xs, \
@@ -540,13 +698,8 @@ static void avx2_quantize_q8_K(const float *x, void *yv, int64_t k)
     {                                                                                      \
         qp_tile_generic(avx2_dot_##T, k, w, ws, xq, xs, y, ldy, mr, nc);                   \
     }
-QP_AVX2_GENERIC_TILE(q8_0)
-QP_AVX2_GENERIC_TILE(q4_0)
-QP_AVX2_GENERIC_TILE(q5_0)
 QP_AVX2_GENERIC_TILE(q4_1)
 QP_AVX2_GENERIC_TILE(q5_1)
-QP_AVX2_GENERIC_TILE(q4_K)
-QP_AVX2_GENERIC_TILE(q5_K)
 QP_AVX2_GENERIC_TILE(q6_K)
 QP_AVX2_GENERIC_TILE(f16)
 QP_AVX2_GENERIC_TILE(bf16)
@@ -574,13 +727,13 @@ void qp_kernels_init_avx2(struct qp_kernels *t)
     t->usable = qp_cpu_usable_avx2;
     t->rank = 10;
 
-    set_slot(t, QP_TYPE_Q8_0, avx2_dot_q8_0, avx2_tile_q8_0, 1, 1);
-    set_slot(t, QP_TYPE_Q4_0, avx2_dot_q4_0, avx2_tile_q4_0, 1, 1);
-    set_slot(t, QP_TYPE_Q5_0, avx2_dot_q5_0, avx2_tile_q5_0, 1, 1);
+    set_slot(t, QP_TYPE_Q8_0, avx2_dot_q8_0, avx2_tile_q8_0, 4, 2);
+    set_slot(t, QP_TYPE_Q4_0, avx2_dot_q4_0, avx2_tile_q4_0, 4, 2);
+    set_slot(t, QP_TYPE_Q5_0, avx2_dot_q5_0, avx2_tile_q5_0, 4, 2);
     set_slot(t, QP_TYPE_Q4_1, avx2_dot_q4_1, avx2_tile_q4_1, 1, 1);
     set_slot(t, QP_TYPE_Q5_1, avx2_dot_q5_1, avx2_tile_q5_1, 1, 1);
-    set_slot(t, QP_TYPE_Q4_K, avx2_dot_q4_K, avx2_tile_q4_K, 1, 1);
-    set_slot(t, QP_TYPE_Q5_K, avx2_dot_q5_K, avx2_tile_q5_K, 1, 1);
+    set_slot(t, QP_TYPE_Q4_K, avx2_dot_q4_K, avx2_tile_q4_K, 2, 2);
+    set_slot(t, QP_TYPE_Q5_K, avx2_dot_q5_K, avx2_tile_q5_K, 2, 2);
     set_slot(t, QP_TYPE_Q6_K, avx2_dot_q6_K, avx2_tile_q6_K, 1, 1);
     set_slot(t, QP_TYPE_F16, avx2_dot_f16, avx2_tile_f16, 1, 1);
     set_slot(t, QP_TYPE_BF16, avx2_dot_bf16, avx2_tile_bf16, 1, 1);
