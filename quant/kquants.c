@@ -170,10 +170,7 @@ static void kq_stats_init(const float *x, const float *w, int n, kq_stats *st)
  * and back. */
 static inline uint16_t kq_half(float vn, int k)
 {
-    float r = ldexpf(vn, -k);
-    if (isinf(r) && isfinite(vn))
-        r = copysignf(65504.0f, r);
-    return qp_fp16_sat(r);
+    return qp_fp16_scaled_nz(vn, k);
 }
 
 static inline float kq_unhalf(uint16_t h, int k)
@@ -1131,7 +1128,12 @@ void qp_quantize_row_q8_K(const float *x, block_q8_K *y, int64_t n)
                 sum += y[i].qs[j * 16 + l];
             y[i].bsums[j] = (int16_t)sum;
         }
-        y[i].d = (1.0f / iscale) / pre;
+        float d = (1.0f / iscale) / pre;
+        /* |max| near FLT_MAX: 127*d may round past it; step d down until
+         * every product d*q is finite (never taken for ggml-sized values) */
+        while (!isfinite(d * 127.0f))
+            d = nextafterf(d, 0.0f);
+        y[i].d = d;
     }
 }
 

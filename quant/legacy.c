@@ -91,13 +91,27 @@ void qp_dequantize_bf16(const void *x, float *y, int64_t n)
 static float legacy_store_scale(float d, qp_half *dst)
 {
     uint16_t h = qp_fp32_to_fp16(d);
-    if ((h & 0x7fffu) == 0x7c00u && isfinite(d)) { /* saturate, as qp_fp16_sat */
+    /* saturate, as qp_fp16_sat; d itself may be inf here from finite input
+     * (Q4_1's max - min overflows for values near +-FLT_MAX) */
+    if ((h & 0x7fffu) == 0x7c00u) {
         h = (uint16_t)((h & 0x8000u) | 0x7bffu);
         d = qp_fp16_to_fp32(h);
     }
     *dst = h;
     float id = d != 0.0f ? 1.0f / d : 0.0f;
     return isfinite(id) ? id : 0.0f;
+}
+
+/* The fp16 min of Q4_1/Q5_1. When it saturates (|min| > 65504), the levels
+ * must be measured from the stored min, not the true one, or values near
+ * the true min would land far above the representable range: *mn is
+ * replaced by the stored value. Otherwise ggml's min, untouched. */
+static qp_half legacy_store_min(float *mn)
+{
+    const uint16_t h = qp_fp16_sat(*mn);
+    if ((h & 0x7fffu) == 0x7bffu && fabsf(*mn) > 65504.0f)
+        *mn = qp_fp16_to_fp32(h);
+    return h;
 }
 
 /* ggml's `(int8_t)(v)` then MIN(hi, .): truncation toward zero, for the v
@@ -227,7 +241,7 @@ static uint16_t weighted_sym_block(const float *x, const float *imatrix, int nlo
     int8_t Lc[LEG_QK];
     uint16_t best_h = 0;
     float best = INFINITY;
-    uint16_t h0 = qp_fp16_sat(ldexpf(a, -k));
+    uint16_t h0 = qp_fp16_scaled_nz(a, k);
     for (int s = -2; s <= 2; s++) {
         uint16_t h = (h0 & 0x7fff) ? fp16_step(h0, s) : h0;
         float err = eval_sym(xn, wn, ldexpf(qp_fp16_to_fp32(h), k), nlo, nhi, Lc);
@@ -244,7 +258,7 @@ static uint16_t weighted_sym_block(const float *x, const float *imatrix, int nlo
         sll += (double)wn[j] * L[j] * L[j];
     }
     if (sll > 0) {
-        uint16_t h = qp_fp16_sat(ldexpf((float)(slx / sll), -k));
+        uint16_t h = qp_fp16_scaled_nz((float)(slx / sll), k);
         float err = eval_sym(xn, wn, ldexpf(qp_fp16_to_fp32(h), k), nlo, nhi, Lc);
         if (err < best) {
             best_h = h;
@@ -287,12 +301,12 @@ static void weighted_aff_block(const float *x, const float *imatrix, int qmax, u
 
     uint8_t Lc[LEG_QK];
     float best = INFINITY;
-    uint16_t hd0 = qp_fp16_sat(ldexpf(a, -k));
+    uint16_t hd0 = qp_fp16_scaled_nz(a, k);
     for (int s = -2; s <= 2; s++) {
         uint16_t hd = (hd0 & 0x7fff) ? fp16_step(hd0, s) : hd0;
         float dn = ldexpf(qp_fp16_to_fp32(hd), k);
         /* offset: start from the fit's, then re-solve it for this d's levels */
-        uint16_t hm = qp_fp16_sat(ldexpf(b, -k));
+        uint16_t hm = qp_fp16_scaled(b, k);
         for (int it = 0; it < 2; it++) {
             float mn = ldexpf(qp_fp16_to_fp32(hm), k);
             float err = eval_aff(xn, wn, dn, mn, qmax, Lc);
@@ -307,7 +321,7 @@ static void weighted_aff_block(const float *x, const float *imatrix, int qmax, u
             double r = 0;
             for (int j = 0; j < LEG_QK; j++)
                 r += (double)wn[j] * (xn[j] - dn * Lc[j]);
-            hm = qp_fp16_sat(ldexpf((float)(r / sw), -k));
+            hm = qp_fp16_scaled((float)(r / sw), k);
         }
     }
     /* joint least-squares refit of (d, m) for the chosen levels */
@@ -320,8 +334,8 @@ static void weighted_aff_block(const float *x, const float *imatrix, int qmax, u
     }
     double det = sw * sll - sl * sl;
     if (det > 0) {
-        uint16_t hd = qp_fp16_sat(ldexpf((float)((sw * slx - sl * sx) / det), -k));
-        uint16_t hm = qp_fp16_sat(ldexpf((float)((sll * sx - sl * slx) / det), -k));
+        uint16_t hd = qp_fp16_scaled_nz((float)((sw * slx - sl * sx) / det), k);
+        uint16_t hm = qp_fp16_scaled((float)((sll * sx - sl * slx) / det), k);
         float err = eval_aff(xn, wn, ldexpf(qp_fp16_to_fp32(hd), k), ldexpf(qp_fp16_to_fp32(hm), k),
                              qmax, Lc);
         if (err < best) {
@@ -385,9 +399,9 @@ void qp_quantize_q4_1(const float *x, void *vy, int64_t n, const float *imatrix)
             /* ggml: min and max map to levels 0 and 15 */
             float mn, mx;
             minmax(x, QK4_1, &mn, &mx);
+            y[i].m = legacy_store_min(&mn);
             const float d = (mx - mn) / 15.0f;
             const float id = legacy_store_scale(d, &y[i].d);
-            y[i].m = qp_fp16_sat(mn);
             for (int j = 0; j < QK4_1; j++)
                 q[j] = (uint8_t)legacy_trunc((x[j] - mn) * id + 0.5f, 15);
         }
@@ -456,9 +470,9 @@ void qp_quantize_q5_1(const float *x, void *vy, int64_t n, const float *imatrix)
         } else {
             float mn, mx;
             minmax(x, QK5_1, &mn, &mx);
+            y[i].m = legacy_store_min(&mn);
             const float d = (mx - mn) / 31.0f;
             const float id = legacy_store_scale(d, &y[i].d);
-            y[i].m = qp_fp16_sat(mn);
             /* ggml has no MIN(31, .) here; (x - min)/d <= 31 makes it moot */
             for (int j = 0; j < QK5_1; j++)
                 q[j] = (uint8_t)legacy_trunc((x[j] - mn) * id + 0.5f, 31);

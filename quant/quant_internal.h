@@ -112,4 +112,27 @@ static inline uint16_t qp_fp16_sat(float f)
     return h;
 }
 
+/* fp16 bits of vn * 2^-k: a value found on a block normalised by 2^k (see
+ * qp_normalize_block) stored in real units, saturating even where the
+ * unscaling itself overflows float. */
+static inline uint16_t qp_fp16_scaled(float vn, int k)
+{
+    float r = ldexpf(vn, -k);
+    if (isinf(r) && isfinite(vn))
+        r = copysignf(65504.0f, r);
+    return qp_fp16_sat(r);
+}
+
+/* As qp_fp16_scaled, but a non-zero value never becomes 0: it gets at least
+ * the smallest subnormal (2^-24), same sign. For searched scales: a block
+ * far below fp16's range still gets a usable unit, and the integer codes
+ * (up to 63 or 127 of them) make up the rest. */
+static inline uint16_t qp_fp16_scaled_nz(float vn, int k)
+{
+    uint16_t h = qp_fp16_scaled(vn, k);
+    if ((h & 0x7fffu) == 0 && vn != 0.0f && !isnan(vn))
+        h = (uint16_t)((vn < 0.0f ? 0x8000u : 0u) | 1u);
+    return h;
+}
+
 #endif
