@@ -43,6 +43,7 @@
 #include "gguf/gguf.h"
 #include "profiler/forward.h"
 #include "profiler/model.h"
+#include "profiler/tokenizer.h"
 #include "quant/quant.h"
 #include "tests/shared.h"
 
@@ -1009,6 +1010,70 @@ static void test_stories260k_greedy(void **state)
     qp_model_free(m);
 }
 
+/* llama2.c -t 0 -n 60 -i Zoo: the prompt goes through as one batch here
+ * (llama2.c feeds it token by token), then greedy decoding to position 60;
+ * the text printed is every token after BOS, prompt included. */
+static void test_stories260k_prompt(void **state)
+{
+    (void)state;
+    QP_REQUIRE_SHARED();
+    char mpath[512], rpath[512];
+    qp_test_shared_path(mpath, sizeof mpath, "data/models/stories260K.gguf");
+    qp_test_shared_path(rpath, sizeof rpath, "data/reference/stories260K_greedy_n60_prompt_Zoo.txt");
+    qp_model *m;
+    qp_tokenizer *tk;
+    qp_error err;
+    assert_int_equal(qp_model_open(mpath, &m, &err), QP_OK);
+    assert_int_equal(qp_tokenizer_load(qp_model_gguf(m), &tk, &err), QP_OK);
+    const int V = qp_model_hparams(m)->n_vocab;
+
+    enum { STEPS = 60 };
+    int32_t seq[STEPS + 1];
+    const int n_prompt = qp_tokenize(tk, "Zoo", 3, true, false, seq, STEPS);
+    assert_true(n_prompt >= 2 && n_prompt < STEPS);
+    assert_int_equal(seq[0], 1); /* BOS */
+    qp_state *s = new_state(m, 128, 0, false);
+    float *logits = malloc((size_t)V * sizeof(float));
+    assert_int_equal(qp_forward(s, seq, n_prompt, 0, logits, &err), QP_OK);
+    int n = n_prompt;
+    while (n < STEPS + 1) {
+        const int next = argmax(logits, V);
+        if (next == 1)
+            break;
+        seq[n++] = next;
+        if (n == STEPS + 1)
+            break;
+        assert_int_equal(qp_forward(s, &seq[n - 1], 1, n - 1, logits, &err), QP_OK);
+    }
+    char text[STEPS * 64];
+    size_t len = 0;
+    for (int i = 1; i < n; i++) {
+        char piece[64];
+        int pl = qp_token_to_piece(tk, seq[i], false, piece, sizeof piece);
+        assert_true(pl >= 0 && pl < (int)sizeof piece);
+        const char *p = piece;
+        if (seq[i - 1] == 1 && pl > 0 && p[0] == ' ') /* llama2.c drops it after BOS */
+            p++, pl--;
+        memcpy(text + len, p, (size_t)pl);
+        len += (size_t)pl;
+    }
+    size_t rlen = 0;
+    char *want = read_text(rpath, &rlen);
+    assert_non_null(want);
+    while (rlen && want[rlen - 1] == '\n')
+        rlen--;
+    printf("  prompt of %d tokens, %d generated, %zu bytes (reference %zu)\n", n_prompt,
+           n - n_prompt, len, rlen);
+    if (len != rlen || memcmp(text, want, len) != 0)
+        printf("  got:\n%.*s\n", (int)len, text);
+    assert_int_equal(len, rlen);
+    assert_memory_equal(text, want, len);
+    free(want), free(logits);
+    qp_state_free(s);
+    qp_tokenizer_free(tk);
+    qp_model_free(m);
+}
+
 /* Rows of 64 and 172: K-quants fall back as llama.cpp does (64 takes the
  * 32-block fallback, 172 only F16), 32-block types fall back for 172. */
 static void test_stories260k_fallbacks(void **state)
@@ -1073,6 +1138,7 @@ int main(void)
         cmocka_unit_test(test_refuses_what_it_cannot_run),
         cmocka_unit_test(test_hooks),
         cmocka_unit_test(test_stories260k_greedy),
+        cmocka_unit_test(test_stories260k_prompt),
         cmocka_unit_test(test_stories260k_fallbacks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
