@@ -698,7 +698,7 @@ static void csv_num(double v, const char *fmt)
 static void print_csv(const bench_ctx *c)
 {
     print_header(stdout, c, "# ");
-    puts("variant,type,accelerated,m,k,n,threads,runs,median_ms,min_ms,max_ms,q1_ms,q3_ms,mad_ms,"
+    puts("variant,type,accelerated,m,k,n,threads,runs,median_ms,min_ms,max_ms,q1_ms,q3_ms,mad_ms,mean_ms,"
          "weight_bytes,weight_copies,gbs,gflops,bw_pct,membw_gbs,speedup_vs_scalar,"
          "speedup_vs_best_other,best_other,cycles,instructions,ipc,llc_misses,task_clock_ms");
     for (int i = 0; i < c->n_rows; i++) {
@@ -711,6 +711,7 @@ static void print_csv(const bench_ctx *c)
         csv_num(r->st.q1 * 1e3, "%.4f");
         csv_num(r->st.q3 * 1e3, "%.4f");
         csv_num(r->st.mad * 1e3, "%.4f");
+        csv_num(r->st.mean * 1e3, "%.4f");
         printf(",%zu,%d", r->weight_bytes, r->copies);
         csv_num(r->gbs, "%.3f");
         csv_num(r->gflops, "%.3f");
@@ -812,6 +813,7 @@ static int print_json(const bench_ctx *c)
         cJSON_AddNumberToObject(x, "q1_ms", r->st.q1 * 1e3);
         cJSON_AddNumberToObject(x, "q3_ms", r->st.q3 * 1e3);
         cJSON_AddNumberToObject(x, "mad_ms", r->st.mad * 1e3);
+        cJSON_AddNumberToObject(x, "mean_ms", r->st.mean * 1e3);
         cJSON_AddNumberToObject(x, "weight_bytes", (double)r->weight_bytes);
         cJSON_AddNumberToObject(x, "weight_copies", r->copies);
         json_num(x, "gbs", r->gbs);
