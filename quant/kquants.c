@@ -46,13 +46,20 @@
  *  1. per sub-block, the best continuous fit (A*, B*) and its levels
  *     (qp_fit_affine / qp_fit_symmetric: a grid of scales, each with a
  *     closed-form least-squares solve, then Lloyd iterations);
- *  2. with those levels fixed, the super-block scales: candidates for d
- *     (and dmin) around max(A*)/smax, each scored by giving every sub-block
- *     its best codes in closed form, then a least-squares re-solve of
- *     (d, dmin) for the chosen codes; all rounded to fp16 before scoring;
+ *  2. with those levels fixed, the super-block scales: d (and dmin) from
+ *     max(A*)/smax - plus, for the symmetric types, a few candidates
+ *     inside it - each scored by giving every sub-block its best codes in
+ *     closed form, then a least-squares re-solve of (d, dmin) for the chosen
+ *     codes; all rounded to fp16 before scoring;
  *  3. with d, dmin and codes fixed, every level is re-rounded to the nearest
  *     (which can only lower E), the sums recomputed, and step 2 repeated on
- *     the new levels; kept only while the exact total error decreases.
+ *     the new levels; kept only while the exact total error decreases;
+ *  4. a last exact search of each sub-block's codes around the chosen ones
+ *     (+-2 for sc and m of the affine types, +-1 for the symmetric), every
+ *     candidate scored with its levels re-rounded: the fixed-level estimate
+ *     of step 2 misjudges codes when a code step is coarse relative to the
+ *     sub-block's scale (4-bit Q2_K codes; small sub-blocks next to an
+ *     outlier, whose scale sets d).
  *
  * Each step either lowers the exact error of a representable block or is
  * discarded, so the result is never worse than the first representable
@@ -64,17 +71,18 @@
  * finite input; d and dmin are rounded to fp16 in real units.
  */
 
-/* Search effort. Each figure was chosen by measuring RMSE on Gaussian
- * rows (4096 x 256) and on the golden vectors against the time taken: more
- * of any of them changed the error by < 0.1%, less lost more than that. */
-#define KQ_AFF_GRID 12     /* stage-1 grid steps for affine fits (13 points) */
-#define KQ_SYM_GRID 3      /* stage-1 grid points per side / 2 for symmetric fits */
-#define KQ_LLOYD 3         /* Lloyd iterations after the grid */
-#define KQ_AFF_ITERS 1     /* step-3 rounds for affine blocks */
-#define KQ_SYM_ITERS 3     /* step-3 rounds for symmetric blocks (cheap) */
-#define KQ_AFF_REFINE 2    /* exact code search radius, affine (5 x 5) */
-#define KQ_SYM_REFINE 1    /* exact code search radius, symmetric (3) */
-#define KQ_SYM_DSTEPS 8    /* d candidates inside the -slo mapping */
+/* Search effort. Chosen by measuring RMSE on Gaussian rows (256 x 4096)
+ * and on the golden vectors against the time taken: doubling any of these
+ * changed the RMSE by < 0.1%; the exact code search (step 4) and the d
+ * candidates of the symmetric types were worth 0.3-2% each. */
+#define KQ_AFF_GRID 12  /* step 1, affine: 13 scales, r in [-1, 1.5] */
+#define KQ_SYM_GRID 3   /* step 1, symmetric: 1/3-level spacing, 7 per side */
+#define KQ_LLOYD 3      /* step 1: Lloyd iterations after the grid */
+#define KQ_AFF_ITERS 1  /* step 3 rounds, affine */
+#define KQ_SYM_ITERS 3  /* step 3 rounds, symmetric (cheaper: 1-D codes) */
+#define KQ_AFF_REFINE 2 /* step 4 radius, affine: 5 x 5 (sc, m) */
+#define KQ_SYM_REFINE 1 /* step 4 radius, symmetric: 3 codes */
+#define KQ_SYM_DSTEPS 8 /* step 2, symmetric: d candidates inside -slo */
 
 /* Exact power of two 2^k as a float, k in [-126, 127] (no libm call). */
 static inline float kq_pow2(int k)
@@ -592,11 +600,11 @@ static void kq_search_affine(const kq_aff_spec *s, const float *x, const float *
         bstar[j] = -b;
     }
 
-    /* steps 2 and 3 */
+    /* steps 2 and 3 (levels assigned here are provisional: step 4 may
+     * change codes, so the final levels are assigned at the end) */
     uint16_t hd, hm;
     uint8_t sc[KQ_MAX_SUB], m[KQ_MAX_SUB];
     kq_aff_choose(s, nsub, k, st, astar, bstar, &hd, &hm, sc, m);
-    bool levels_current = false;
     for (int it = 0; it < KQ_AFF_ITERS; it++) {
         const float dn = kq_unhalf(hd, k), dmn = kq_unhalf(hm, k);
         double exact = 0;
@@ -610,7 +618,6 @@ static void kq_search_affine(const kq_aff_spec *s, const float *x, const float *
                 bstar[j] = -b;
             }
         }
-        levels_current = true;
         uint16_t hd2, hm2;
         uint8_t sc2[KQ_MAX_SUB], m2[KQ_MAX_SUB];
         const double e2 = kq_aff_choose(s, nsub, k, st, astar, bstar, &hd2, &hm2, sc2, m2);
@@ -620,20 +627,13 @@ static void kq_search_affine(const kq_aff_spec *s, const float *x, const float *
         hm = hm2;
         memcpy(sc, sc2, sizeof sc);
         memcpy(m, m2, sizeof m);
-        levels_current = false;
     }
-    /* step 4: exact code search with re-rounded levels (see kq_aff_refine) */
-    {
-        const float dn = kq_unhalf(hd, k), dmn = kq_unhalf(hm, k);
-        for (int j = 0; j < nsub; j++)
-            kq_aff_refine(xn + j * sub, w[j], sub, s, dn, dmn, &sc[j], &m[j], KQ_AFF_REFINE);
-        levels_current = false;
-    }
-    if (!levels_current) {
-        const float dn = kq_unhalf(hd, k), dmn = kq_unhalf(hm, k);
-        for (int j = 0; j < nsub; j++)
-            kq_aff_assign(xn + j * sub, w[j], sub, s->qmax, dn * (float)sc[j], dmn * (float)m[j],
-                          o->L + j * sub, &st[j]);
+    /* step 4: exact code search (see kq_aff_refine), then the levels */
+    const float dn = kq_unhalf(hd, k), dmn = kq_unhalf(hm, k);
+    for (int j = 0; j < nsub; j++) {
+        kq_aff_refine(xn + j * sub, w[j], sub, s, dn, dmn, &sc[j], &m[j], KQ_AFF_REFINE);
+        kq_aff_assign(xn + j * sub, w[j], sub, s->qmax, dn * (float)sc[j], dmn * (float)m[j],
+                      o->L + j * sub, &st[j]);
     }
     memcpy(o->sc, sc, sizeof sc);
     memcpy(o->m, m, sizeof m);
@@ -704,16 +704,16 @@ static void kq_sym_refine(const float *x, const float *w, const kq_sym_spec *s, 
     *sc = (int8_t)bsc;
 }
 
+/* Best code of every sub-block for the fp16 unit dn, levels fixed: the
+ * rounded A*_j / dn (A*_j = Slx/Sll, kept in astar), exact for a 1-D convex
+ * quadratic. Returns the total E. */
 static double kq_sym_codes(const kq_stats *st, const float *astar, int nsub, const kq_sym_spec *s,
                            float dn, int8_t *sc)
 {
+    const float idn = dn != 0.0f ? 1.0f / dn : 0.0f, lo = (float)-s->slo, hi = (float)s->shi;
     double total = 0;
     for (int j = 0; j < nsub; j++) {
-        int c = 0;
-        if (dn != 0.0f) {
-            const double aopt = st[j].sll > 0 ? st[j].slx / st[j].sll : astar[j];
-            c = qp_nearest_int(qp_clampf((float)(aopt / dn), (float)-s->slo, (float)s->shi));
-        }
+        const int c = (int)qp_roundf_small(qp_clampf(astar[j] * idn, lo, hi));
         sc[j] = (int8_t)c;
         total += kq_quad(&st[j], dn * (float)c, 0);
     }
@@ -787,8 +787,7 @@ static void kq_search_symmetric(const kq_sym_spec *s, const float *x, const floa
     uint16_t hd;
     int8_t sc[KQ_MAX_SUB];
     kq_sym_choose(s, nsub, k, st, astar, &hd, sc);
-    bool levels_current = false;
-    for (int it = 0; it < KQ_SYM_ITERS; it++) {
+    for (int it = 0; it < KQ_SYM_ITERS; it++) { /* step 3 */
         const float dn = kq_unhalf(hd, k);
         double exact = 0;
         for (int j = 0; j < nsub; j++) {
@@ -798,7 +797,6 @@ static void kq_search_symmetric(const kq_sym_spec *s, const float *x, const floa
             if (st[j].sll > 0)
                 astar[j] = (float)(st[j].slx / st[j].sll);
         }
-        levels_current = true;
         uint16_t hd2;
         int8_t sc2[KQ_MAX_SUB];
         const double e2 = kq_sym_choose(s, nsub, k, st, astar, &hd2, sc2);
@@ -806,20 +804,12 @@ static void kq_search_symmetric(const kq_sym_spec *s, const float *x, const floa
             break;
         hd = hd2;
         memcpy(sc, sc2, sizeof sc);
-        levels_current = false;
     }
-    /* step 4: exact code search with re-rounded levels */
-    {
-        const float dn = kq_unhalf(hd, k);
-        for (int j = 0; j < nsub; j++)
-            kq_sym_refine(xn + j * sub, w[j], s, dn, &sc[j], KQ_SYM_REFINE);
-        levels_current = false;
-    }
-    if (!levels_current) {
-        const float dn = kq_unhalf(hd, k);
-        for (int j = 0; j < nsub; j++)
-            kq_sym_assign(xn + j * sub, w[j], sub, s->nlo, s->nhi, dn * (float)sc[j], o->L + j * sub,
-                          &st[j]);
+    /* step 4: exact code search with re-rounded levels, then the levels */
+    const float dn = kq_unhalf(hd, k);
+    for (int j = 0; j < nsub; j++) {
+        kq_sym_refine(xn + j * sub, w[j], s, dn, &sc[j], KQ_SYM_REFINE);
+        kq_sym_assign(xn + j * sub, w[j], sub, s->nlo, s->nhi, dn * (float)sc[j], o->L + j * sub, &st[j]);
     }
     memcpy(o->sc, sc, sizeof sc);
     o->d = hd;
