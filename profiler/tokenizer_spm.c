@@ -2,8 +2,8 @@
  * = "llama"), the algorithm of llama.cpp's llm_tokenizer_spm.
  *
  * The text arrives with spaces already escaped to "▁". It is cut into
- * symbols of one UTF-8 character each (length from the lead byte alone, as
- * llama.cpp's unicode_len_utf8; a stray byte is a symbol of its own). Then,
+ * symbols of one UTF-8 character each (a byte that starts no valid
+ * sequence is a symbol of its own, see symbol_len). Then,
  * repeatedly, the adjacent pair whose concatenation is a vocabulary entry
  * with the highest score is merged (ties: the leftmost pair). A max-heap of
  * candidate pairs makes that O(n log n); a popped pair whose symbols have
@@ -20,10 +20,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One symbol per UTF-8 character; the length comes from the lead byte's
- * high nibble only (0x0-0xB: 1, 0xC-0xD: 2, 0xE: 3, 0xF: 4), as llama.cpp's
- * unicode_len_utf8. */
-static const uint8_t len_of_nibble[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+#include "unicode.h"
+
+/* Length of the symbol starting at s[0] (n bytes left): one UTF-8
+ * character. llama.cpp takes the length from the lead byte alone
+ * (unicode_len_utf8), so on invalid UTF-8 a symbol can swallow the first
+ * bytes of an escaped space: "\xE2" + " " becomes E2 | E2 96 | 81 and
+ * comes back as "\xE2▁", not "\xE2 ". Here a sequence counts only with
+ * its continuation bytes (qp_utf8_decode), and otherwise each byte is a
+ * symbol: identical on valid UTF-8, and every text round-trips. */
+static size_t symbol_len(const char *s, size_t n)
+{
+    uint32_t cp;
+    return qp_utf8_decode((const unsigned char *)s, n, &cp);
+}
 
 typedef struct spm_sym {
     uint32_t start, n; /* text[start .. start + n); n == 0: merged away */
@@ -120,9 +130,7 @@ bool qp_spm_can_split_words(const qp_tokenizer *tok)
         uint32_t n = tok->piece_len[id];
         bool prev_space = true; /* the token's start is no crossing */
         for (uint32_t i = 0; i < n;) {
-            uint32_t k = len_of_nibble[(unsigned char)t[i] >> 4];
-            if (k > n - i)
-                k = n - i;
+            uint32_t k = (uint32_t)symbol_len(t + i, n - i);
             bool space = k == 3 && memcmp(t + i, "\xE2\x96\x81", 3) == 0;
             if (space && !prev_space)
                 return false;
@@ -203,9 +211,7 @@ void qp_spm_encode(const qp_tokenizer *tok, const char *text, size_t len, qp_id_
 
     int32_t n_sym = 0;
     for (size_t off = 0; off < len;) {
-        size_t n = len_of_nibble[(unsigned char)text[off] >> 4];
-        if (n > len - off)
-            n = len - off;
+        size_t n = symbol_len(text + off, len - off);
         sym[n_sym] = (spm_sym){(uint32_t)off, (uint32_t)n, n_sym - 1, n_sym + 1};
         n_sym++;
         off += n;
