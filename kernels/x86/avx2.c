@@ -19,77 +19,12 @@
 #include <math.h>
 #include <string.h>
 
-#include "../kernels_impl.h"
-
-/* ======================================================================== */
-/* helpers                                                                  */
-/* ======================================================================== */
-
-static inline float hsum_ps(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline float hsum_ps128(__m128 s)
-{
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline float fp16(qp_half h) { return _cvtsh_ss(h); }
-
-/* Sum of the 16 s16 pairs of maddubs as 8 s32. */
-static inline __m256i widen_pairs(__m256i p16) { return _mm256_madd_epi16(p16, _mm256_set1_epi16(1)); }
-
-/* s8 x s8 dot of 32 pairs as 8 s32 lanes (sign moved onto x; see the top). */
-static inline __m256i dot_s8x32(__m256i w, __m256i x)
-{
-    return widen_pairs(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)));
-}
-
-/* 16 bytes of packed nibbles -> 32 bytes 0..15: low nibbles in the low lane
- * (weights 0..15 of a legacy block), high nibbles in the high lane (16..31). */
-static inline __m256i unpack_nibbles16(const uint8_t *qs)
-{
-    const __m128i q = _mm_loadu_si128((const __m128i *)qs);
-    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
-    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
-}
-
-/* 32 bits -> 32 bytes, byte j = 0xFF if bit j is set (Q5's high bits).
- * Byte j first gets source byte j / 8 (shuffle), then is OR-ed with a byte
- * that has every bit but bit j % 8 set: all ones iff that bit was set. */
-static inline __m256i bits_to_bytes32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    const __m256i spread = _mm256_shuffle_epi8(
-        _mm256_set1_epi32((int)v),
-        _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL, 0x0101010101010101LL, 0));
-    const __m256i others = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfeLL);
-    return _mm256_cmpeq_epi8(_mm256_or_si256(spread, others), _mm256_set1_epi64x(-1));
-}
+#include "x86_common.h"
 
 /* ======================================================================== */
 /* legacy formats (scalar twins: dot_q8_0 ... dot_q5_1)                     */
 /* ======================================================================== */
 
-/* Signed weights of one legacy block as 32 bytes, in weight order. */
-static inline __m256i q8_0_weights(const block_q8_0 *b) { return _mm256_loadu_si256((const __m256i *)b->qs); }
-static inline __m256i q4_0_weights(const block_q4_0 *b)
-{
-    return _mm256_sub_epi8(unpack_nibbles16(b->qs), _mm256_set1_epi8(8));
-}
-static inline __m256i q5_0_weights(const block_q5_0 *b)
-{
-    /* q - 16 = nibble - 16 + 16 * high bit = nibble | (high bit ? 0 : 0xF0) as s8 */
-    const __m256i hb = bits_to_bytes32(b->qh);
-    return _mm256_or_si256(unpack_nibbles16(b->qs), _mm256_andnot_si256(hb, _mm256_set1_epi8((char)0xF0)));
-}
 /* Unsigned weights (Q4_1/Q5_1: 0..15 / 0..31). */
 static inline __m256i q5_1_weights(const block_q5_1 *b)
 {
@@ -97,69 +32,12 @@ static inline __m256i q5_1_weights(const block_q5_1 *b)
     return _mm256_or_si256(unpack_nibbles16(b->qs), _mm256_and_si256(hb, _mm256_set1_epi8(0x10)));
 }
 
-/* The block dot of each legacy type against its activation block, as 8 s32
- * lanes (not yet scaled). */
-#define QP_LEGACY_SIGNED(T, WT)                                                            \
-    static inline __m256i idot_##T(const WT *w, const block_q8_0 *x)                        \
-    {                                                                                      \
-        return dot_s8x32(T##_weights(w), _mm256_loadu_si256((const __m256i *)x->qs));     \
-    }
-QP_LEGACY_SIGNED(q8_0, block_q8_0)
-QP_LEGACY_SIGNED(q4_0, block_q4_0)
-QP_LEGACY_SIGNED(q5_0, block_q5_0)
+/* |w| . (x sign(w)) for 32 pairs as 8 s32 lanes: maddubs then madd with 1s. */
+#define AVX2_PAIRDOT(aw, sx) widen_pairs(_mm256_maddubs_epi16((aw), (sx)))
 
-/* A compiler barrier that makes GCC go through memory for the small arrays
- * around it: it would otherwise assemble them with vpinsrw chains and read
- * them back with vpermilps + vperm2f128 (8 uops on Zen 1) instead of integer
- * stores and vbroadcastss loads, which cost the vector ports nothing. */
-#define QP_VIA_MEMORY() __asm__ volatile("" ::: "memory")
-
-/* d_w * d_x of 8 consecutive blocks: the 16 fp16 scales are gathered with
- * scalar loads (integer ports, idle here) and widened by two vcvtph2ps, so
- * the vector ports do 3 ops per 8 blocks instead of 2 conversions and a
- * multiply per block (vcvtph2ps is slow on Zen: 2 uops, 5+ cycles). */
-#define QP_SCALES8(DST, W, X)                                                              \
-    do {                                                                                   \
-        qp_half hw_[8], hx_[8];                                                            \
-        for (int i_ = 0; i_ < 8; i_++) {                                                   \
-            hw_[i_] = (W)[i_].d;                                                           \
-            hx_[i_] = (X)[i_].d;                                                           \
-        }                                                                                  \
-        QP_VIA_MEMORY();                                                                   \
-        _mm256_storeu_ps(DST, _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)hw_)), \
-                                            _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)hx_)))); \
-        QP_VIA_MEMORY();                                                                   \
-    } while (0)
-
-/* Legacy dot with d * d' per block: two accumulators so consecutive FMAs do
- * not wait on each other (FMA latency 4-5 cycles vs throughput 0.5-1). */
-#define QP_LEGACY_DOT(T, WT)                                                               \
-    static float avx2_dot_##T(int64_t k, const void *wv, const void *xv)                   \
-    {                                                                                      \
-        const WT *w = wv;                                                                  \
-        const block_q8_0 *x = xv;                                                          \
-        const int64_t nb = k / 32;                                                         \
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                     \
-        int64_t b = 0;                                                                     \
-        for (; b + 8 <= nb; b += 8) {                                                      \
-            float dd[8];                                                                   \
-            QP_SCALES8(dd, w + b, x + b);                                                  \
-            _Pragma("GCC unroll 8")                                                        \
-            for (int i = 0; i < 8; i += 2) {                                               \
-                acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(&dd[i]),                        \
-                                       _mm256_cvtepi32_ps(idot_##T(&w[b + i], &x[b + i])), acc0); \
-                acc1 = _mm256_fmadd_ps(_mm256_broadcast_ss(&dd[i + 1]),                    \
-                                       _mm256_cvtepi32_ps(idot_##T(&w[b + i + 1], &x[b + i + 1])), acc1); \
-            }                                                                              \
-        }                                                                                  \
-        for (; b < nb; b++)                                                                \
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(fp16(w[b].d) * fp16(x[b].d)),            \
-                                   _mm256_cvtepi32_ps(idot_##T(&w[b], &x[b])), acc0);      \
-        return hsum_ps(_mm256_add_ps(acc0, acc1));                                         \
-    }
-QP_LEGACY_DOT(q8_0, block_q8_0)
-QP_LEGACY_DOT(q4_0, block_q4_0)
-QP_LEGACY_DOT(q5_0, block_q5_0)
+QP_X86_LEGACY_DOT(avx2, q8_0, block_q8_0, AVX2_PAIRDOT)
+QP_X86_LEGACY_DOT(avx2, q4_0, block_q4_0, AVX2_PAIRDOT)
+QP_X86_LEGACY_DOT(avx2, q5_0, block_q5_0, AVX2_PAIRDOT)
 
 /* Q4_1 / Q5_1 . Q8_1: d d' sum(q x) + m s (twins dot_q4_1, dot_q5_1); q is
  * unsigned so maddubs takes it directly. */
@@ -197,31 +75,6 @@ static float avx2_dot_q5_1(int64_t k, const void *wv, const void *xv)
 /* K-quants (scalar twins: dot_q4_K, dot_q5_K, dot_q6_K)                    */
 /* ======================================================================== */
 
-/* The 12 packed bytes of Q4_K/Q5_K -> 8 scales (bytes 0..7) and 8 mins
- * (bytes 8..15), all 6-bit; the same unpacking as qp_q4k_scale_min done on
- * four 32-bit words at once (see its comment for the layout). */
-static inline __m128i q4k_scales_mins(const uint8_t *packed)
-{
-    uint32_t u[4];
-    memcpy(u, packed, 12);
-    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
-    const uint32_t mins_lo = u[1] & m6;
-    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4); /* mins 4..7 */
-    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);        /* scales 4..7 */
-    u[2] = mins_lo;                                         /* mins 0..3 */
-    u[0] &= m6;                                             /* scales 0..3 */
-    return _mm_loadu_si128((const __m128i *)u);
-}
-
-/* Shuffle masks broadcasting s16 element i of each 128-bit lane to the
- * whole lane: bytes (2i, 2i+1) repeated. */
-static inline __m256i bcast16_mask(int lo, int hi)
-{
-    const __m128i a = _mm_set1_epi16((short)(((2 * lo + 1) << 8) | (2 * lo)));
-    const __m128i b = _mm_set1_epi16((short)(((2 * hi + 1) << 8) | (2 * hi)));
-    return _mm256_set_m128i(b, a);
-}
-
 /* One Q4_K/Q5_K super-block: the integer sum over sub-blocks of
  * sc_s * sum(q x), as 8 s32 lanes; q comes from `qvec(c, hi)` = the 32
  * unsigned weights of sub-block 2c + hi. The min term is done by the caller
@@ -255,15 +108,6 @@ static inline __m256i q4k_isum(const uint8_t *qs, const uint8_t *qh, const int8_
         sum = _mm256_add_epi32(sum, _mm256_add_epi32(p0, p1));
     }
     return sum;
-}
-
-/* sum_s min_s * (bsums[2s] + bsums[2s+1]) as 4 s32 lanes. */
-static inline __m128i q4k_min_sum(__m128i mins8, const int16_t *bsums)
-{
-    const __m128i b0 = _mm_loadu_si128((const __m128i *)bsums);
-    const __m128i b1 = _mm_loadu_si128((const __m128i *)(bsums + 8));
-    const __m128i pair = _mm_hadd_epi16(b0, b1); /* 8 sums of 32 activations */
-    return _mm_madd_epi16(_mm_cvtepu8_epi16(mins8), pair);
 }
 
 static inline float q4k_q5k_dot(int64_t k, const uint8_t *wbase, size_t wsize, size_t off_qs,
@@ -541,59 +385,11 @@ static void avx2_quantize_q8_K(const float *x, void *yv, int64_t k)
  * small specialisations that a switch on (mr, nc) selects, so the arrays
  * below live in registers. Same arithmetic per element as the vec_dot,
  * only interleaved, so results equal vec_dot up to summation order. */
-#define QP_INLINE static inline __attribute__((always_inline))
-
-/* Legacy signed formats (Q8_0, Q4_0, Q5_0 against Q8_0): AVX2 has 16 ymm
- * registers: 4 x 2 accumulators + 2 activation blocks + the decoded weight
- * block, its absolute value and temporaries fit; 4 x 3 would spill. */
-#define QP_LEGACY_TILE(T, WT)                                                              \
-    QP_INLINE void tile_##T##_rc(int RM, int RN, int64_t k, const char *w, size_t ws,      \
-                                 const char *xq, size_t xs, float *y, size_t ldy)          \
-    {                                                                                      \
-        __m256 acc[4][2];                                                                  \
-        for (int r = 0; r < RM; r++)                                                       \
-            for (int c = 0; c < RN; c++)                                                   \
-                acc[r][c] = _mm256_setzero_ps();                                           \
-        for (int64_t b = 0; b < k / 32; b++) {                                             \
-            __m256i xv[2];                                                                 \
-            float dx[2];                                                                   \
-            for (int c = 0; c < RN; c++) {                                                 \
-                const block_q8_0 *xb = (const block_q8_0 *)(xq + (size_t)c * xs) + b;      \
-                xv[c] = _mm256_loadu_si256((const __m256i *)xb->qs);                       \
-                dx[c] = fp16(xb->d);                                                       \
-            }                                                                              \
-            for (int r = 0; r < RM; r++) {                                                 \
-                const WT *wb = (const WT *)(w + (size_t)r * ws) + b;                       \
-                const __m256i wv = T##_weights(wb);                                        \
-                const __m256i aw = _mm256_sign_epi8(wv, wv);                               \
-                const float dw = fp16(wb->d);                                              \
-                for (int c = 0; c < RN; c++) {                                             \
-                    const __m256i p = widen_pairs(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv[c], wv))); \
-                    acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx[c]), _mm256_cvtepi32_ps(p), acc[r][c]); \
-                }                                                                          \
-            }                                                                              \
-        }                                                                                  \
-        for (int r = 0; r < RM; r++)                                                       \
-            for (int c = 0; c < RN; c++)                                                   \
-                y[(size_t)c * ldy + (size_t)r] = hsum_ps(acc[r][c]);                       \
-    }                                                                                      \
-    static void avx2_tile_##T(int64_t k, const void *w, size_t ws, const void *xq, size_t xs, \
-                              float *y, size_t ldy, int mr, int nc)                        \
-    {                                                                                      \
-        switch ((mr - 1) * 2 + (nc - 1)) {                                                 \
-        case 0: tile_##T##_rc(1, 1, k, w, ws, xq, xs, y, ldy); break;                      \
-        case 1: tile_##T##_rc(1, 2, k, w, ws, xq, xs, y, ldy); break;                      \
-        case 2: tile_##T##_rc(2, 1, k, w, ws, xq, xs, y, ldy); break;                      \
-        case 3: tile_##T##_rc(2, 2, k, w, ws, xq, xs, y, ldy); break;                      \
-        case 4: tile_##T##_rc(3, 1, k, w, ws, xq, xs, y, ldy); break;                      \
-        case 5: tile_##T##_rc(3, 2, k, w, ws, xq, xs, y, ldy); break;                      \
-        case 6: tile_##T##_rc(4, 1, k, w, ws, xq, xs, y, ldy); break;                      \
-        default: tile_##T##_rc(4, 2, k, w, ws, xq, xs, y, ldy); break;                     \
-        }                                                                                  \
-    }
-QP_LEGACY_TILE(q8_0, block_q8_0)
-QP_LEGACY_TILE(q4_0, block_q4_0)
-QP_LEGACY_TILE(q5_0, block_q5_0)
+/* 16 ymm registers: 4 x 2 accumulators + 2 activation blocks + the decoded
+ * weight block, its absolute value and temporaries fit; 4 x 3 would spill. */
+QP_X86_LEGACY_TILE(avx2, q8_0, block_q8_0, AVX2_PAIRDOT, 2)
+QP_X86_LEGACY_TILE(avx2, q4_0, block_q4_0, AVX2_PAIRDOT, 2)
+QP_X86_LEGACY_TILE(avx2, q5_0, block_q5_0, AVX2_PAIRDOT, 2)
 
 /* Q4_K / Q5_K: RM x RN integer accumulators per super-block, converted
  * once per super-block. The min term (8 products per pair and super-block)
