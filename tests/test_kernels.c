@@ -414,7 +414,7 @@ static void test_bad_arguments(void **state)
 {
     (void)state;
     const qp_kernels *v = qp_kernels_by_name("scalar", NULL);
-    float x[64] = { 0 }, y[4];
+    float x[256] = { 0 }, y[4]; /* x covers the longest k used below (256) */
     uint8_t w[4 * sizeof(block_q4_K)] = { 0 };
     qp_error err;
     /* k not a multiple of the block size */
