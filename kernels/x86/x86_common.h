@@ -193,22 +193,27 @@ static inline __m128i q4k_min_sum(__m128i mins8, const int16_t *bsums)
                                        const char *xq, size_t xs, float *y, size_t ldy)    \
     {                                                                                      \
         __m256 acc[4][4];                                                                  \
+        _Pragma("GCC unroll 4")                                                            \
         for (int r = 0; r < RM; r++)                                                       \
+            _Pragma("GCC unroll 4")                                                        \
             for (int c = 0; c < RN; c++)                                                   \
                 acc[r][c] = _mm256_setzero_ps();                                           \
         for (int64_t b = 0; b < k / 32; b++) {                                             \
             __m256i xv[4];                                                                 \
             float dx[4];                                                                   \
+            _Pragma("GCC unroll 4")                                                        \
             for (int c = 0; c < RN; c++) {                                                 \
                 const block_q8_0 *xb = (const block_q8_0 *)(xq + (size_t)c * xs) + b;      \
                 xv[c] = _mm256_loadu_si256((const __m256i *)xb->qs);                       \
                 dx[c] = fp16(xb->d);                                                       \
             }                                                                              \
+            _Pragma("GCC unroll 4")                                                        \
             for (int r = 0; r < RM; r++) {                                                 \
                 const WT *wb = (const WT *)(w + (size_t)r * ws) + b;                       \
                 const __m256i wv = T##_weights(wb);                                        \
                 const __m256i aw = _mm256_sign_epi8(wv, wv);                               \
                 const float dw = fp16(wb->d);                                              \
+                _Pragma("GCC unroll 4")                                                    \
                 for (int c = 0; c < RN; c++) {                                             \
                     const __m256i p = PAIRDOT(aw, _mm256_sign_epi8(xv[c], wv));            \
                     acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx[c]), _mm256_cvtepi32_ps(p), acc[r][c]); \
