@@ -502,11 +502,11 @@ void qp_quantize_row_q8_0(const float *x, block_q8_0 *y, int64_t n)
 {
     for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
         float amax = 0.0f;
-        for (int j = 0; j < QK8_0; j++)
-            amax = fmaxf(amax, fabsf(x[j]));
+        for (int j = 0; j < QK8_0; j++) /* ggml's MAX(): NaN never wins */
+            amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
         const float id = legacy_store_scale(amax / 127.0f, &y[i].d);
         for (int j = 0; j < QK8_0; j++)
-            y[i].qs[j] = (int8_t)qp_clampf(roundf(x[j] * id), -127.0f, 127.0f);
+            y[i].qs[j] = (int8_t)qp_roundf_away(qp_clampf(x[j] * id, -127.0f, 127.0f));
     }
 }
 
@@ -516,14 +516,14 @@ void qp_quantize_row_q8_1(const float *x, block_q8_1 *y, int64_t n)
     for (int64_t i = 0; i < n / QK8_1; i++, x += QK8_1) {
         float amax = 0.0f;
         for (int j = 0; j < QK8_1; j++)
-            amax = fmaxf(amax, fabsf(x[j]));
+            amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
         const float d = amax / 127.0f;
         qp_half dh;
         const float id = legacy_store_scale(d, &dh);
         y[i].d = dh;
         int sum = 0;
         for (int j = 0; j < QK8_1; j++) {
-            y[i].qs[j] = (int8_t)qp_clampf(roundf(x[j] * id), -127.0f, 127.0f);
+            y[i].qs[j] = (int8_t)qp_roundf_away(qp_clampf(x[j] * id, -127.0f, 127.0f));
             sum += y[i].qs[j];
         }
         /* ggml multiplies by the unrounded d */
