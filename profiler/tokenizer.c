@@ -156,7 +156,7 @@ void qp_tokenizer_free(qp_tokenizer *tok)
     free(tok->score);
     free(tok->type);
     free(tok->special);
-    free(tok->by_first);
+    free(tok->trie);
     free(tok->merges);
     free(tok);
 }
@@ -398,8 +398,7 @@ static qp_status build_special(qp_tokenizer *tok, const gguf_file *f, qp_error *
     }
     tok->n_special = n;
     tok->special = malloc(((size_t)n + 1) * sizeof *tok->special);
-    tok->by_first = malloc(((size_t)n + 1) * sizeof *tok->by_first);
-    if (!tok->special || !tok->by_first)
+    if (!tok->special)
         return oom(f, err);
     qp_special_key *keys = malloc(((size_t)n + 1) * sizeof *keys);
     if (!keys)
@@ -415,17 +414,39 @@ static qp_status build_special(qp_tokenizer *tok, const gguf_file *f, qp_error *
         tok->special[k] = keys[k].id;
     free(keys);
 
-    /* Counting sort by first byte, keeping the length order inside a group. */
-    int32_t count[256] = {0};
+    /* The trie: at most one node per byte of special-token text, plus the root. */
+    size_t total = 1;
     for (int32_t k = 0; k < n; k++)
-        count[(unsigned char)qp_piece_bytes(tok, tok->special[k])[0]]++;
-    tok->first_start[0] = 0;
+        total += tok->piece_len[tok->special[k]];
+    if (total > INT32_MAX)
+        return qp_error_set(err, QP_ERR_INPUT, gguf_name(f), -1, "%s: special tokens too long", KEY_TOKENS);
+    tok->trie = malloc(total * sizeof *tok->trie);
+    if (!tok->trie)
+        return oom(f, err);
+    tok->trie[0] = (qp_special_node){-1, -1, -1, 0};
+    tok->n_trie = 1;
     for (int b = 0; b < 256; b++)
-        tok->first_start[b + 1] = tok->first_start[b] + count[b];
-    int32_t fill[256];
-    memcpy(fill, tok->first_start, sizeof fill);
-    for (int32_t k = 0; k < n; k++)
-        tok->by_first[fill[(unsigned char)qp_piece_bytes(tok, tok->special[k])[0]]++] = k;
+        tok->root_child[b] = -1;
+    for (int32_t k = 0; k < n; k++) {
+        const unsigned char *t = (const unsigned char *)qp_piece_bytes(tok, tok->special[k]);
+        uint32_t len = tok->piece_len[tok->special[k]];
+        int32_t node = 0;
+        for (uint32_t i = 0; i < len; i++) {
+            int32_t c = node == 0 ? tok->root_child[t[i]] : tok->trie[node].first_child;
+            if (node != 0)
+                while (c >= 0 && tok->trie[c].byte != t[i])
+                    c = tok->trie[c].next_sibling;
+            if (c < 0) {
+                c = tok->n_trie++;
+                tok->trie[c] = (qp_special_node){-1, tok->trie[node].first_child, -1, t[i]};
+                tok->trie[node].first_child = c;
+                if (node == 0)
+                    tok->root_child[t[i]] = c;
+            }
+            node = c;
+        }
+        tok->trie[node].special = k; /* texts are unique: one token per node */
+    }
     return QP_OK;
 }
 
@@ -582,8 +603,9 @@ static bool special_eligible(const qp_tokenizer *tok, int32_t id, bool parse_spe
 /* Splits text into raw stretches and special tokens, as llama.cpp's
  * tokenizer_st_partition: tokens are taken longest first, each claiming
  * every occurrence left in the raw stretches, scanning left to right.
- * A first pass finds which tokens occur at all, so the full scan runs only
- * for those (the LLaMA 3 vocabulary has 256 CONTROL tokens). */
+ * A first pass walks the trie from every position to find which tokens
+ * occur at all, so the splitting scans run only for those (the LLaMA 3
+ * vocabulary has 256 CONTROL tokens, all starting "<|"). */
 static bool partition(const qp_tokenizer *tok, const char *text, size_t len, bool parse_special,
                       qp_frag_vec *out)
 {
@@ -598,16 +620,19 @@ static bool partition(const qp_tokenizer *tok, const char *text, size_t len, boo
     int32_t n_eligible = 0, n_found = 0;
     for (int32_t k = 0; k < tok->n_special; k++)
         n_eligible += special_eligible(tok, tok->special[k], parse_special);
+    const unsigned char *u = (const unsigned char *)text;
     for (size_t i = 0; i < len && n_found < n_eligible; i++) {
-        unsigned char b = (unsigned char)text[i];
-        for (int32_t g = tok->first_start[b]; g < tok->first_start[b + 1]; g++) {
-            int32_t k = tok->by_first[g], id = tok->special[k];
-            size_t tl = tok->piece_len[id];
-            if (present[k] || !special_eligible(tok, id, parse_special) || tl > len - i ||
-                memcmp(text + i, qp_piece_bytes(tok, id), tl) != 0)
-                continue;
-            present[k] = true;
-            n_found++;
+        for (int32_t node = tok->root_child[u[i]], j = 0; node >= 0;) {
+            int32_t k = tok->trie[node].special;
+            if (k >= 0 && !present[k] && special_eligible(tok, tok->special[k], parse_special)) {
+                present[k] = true;
+                n_found++;
+            }
+            if (i + (size_t)++j >= len)
+                break;
+            node = tok->trie[node].first_child;
+            while (node >= 0 && tok->trie[node].byte != u[i + (size_t)j])
+                node = tok->trie[node].next_sibling;
         }
     }
 

@@ -39,6 +39,13 @@ typedef struct qp_merge_slot {
     int32_t result; /* piece id of left's text followed by right's */
 } qp_merge_slot;
 
+/* A trie node: children are a linked list of siblings. */
+typedef struct qp_special_node {
+    int32_t first_child, next_sibling; /* -1: none */
+    int32_t special;                   /* index in qp_tokenizer.special ending here, -1 */
+    unsigned char byte;                /* the byte leading here from the parent */
+} qp_special_node;
+
 struct qp_tokenizer {
     qp_tokenizer_model model;
     qp_pre_kind pre;
@@ -61,10 +68,11 @@ struct qp_tokenizer {
     /* ---- special tokens: CONTROL, USER_DEFINED, UNKNOWN ---- */
     int32_t n_special;
     int32_t *special;    /* [n_special] ids by length descending, then id */
-    /* special ids grouped by first byte: by_first[first_start[b] ..
-     * first_start[b + 1]) are those starting with byte b, in `special`'s order */
-    int32_t *by_first;   /* [n_special] */
-    int32_t first_start[257];
+    /* A byte trie of the special tokens' texts, so one pass over the text
+     * finds which of them occur (cost per position: the matched depth). */
+    qp_special_node *trie; /* [n_trie]; node 0 is the root */
+    int32_t n_trie;
+    int32_t root_child[256]; /* child of the root per byte, -1 none */
 
     /* ---- SPM ---- */
     int32_t byte_token[256]; /* <0xXX> (or the 1-byte token) for each byte, -1 none */
