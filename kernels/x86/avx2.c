@@ -141,14 +141,18 @@ static float avx2_dot_q5_K(int64_t k, const void *wv, const void *xv)
 
 /* Q6_K: per half h (128 weights) four 32-weight groups j; q = low nibble of
  * ql[32 (j % 2) + l] (j < 2) or its high nibble (j >= 2), plus bits 2j..2j+1
- * of qh[l] as bits 4..5. maddubs(q, x) - maddubs(32, x) = (q - 32) x, then
- * the s16 scales of the two 16-weight groups (one per 128-bit lane). */
+ * of qh[l] as bits 4..5. maddubs takes the unsigned q = 0..63 (2 * 63 * 127
+ * fits s16) and madd the s16 scales of the two 16-weight groups (one per
+ * 128-bit lane); the -32 offset comes out once per super-block from bsums:
+ *     sum_g sc_g sum_{i in g} (q_i - 32) x_i
+ *   = sum_g sc_g sum q_i x_i - 32 sum_g sc_g bsums_g. */
 static float avx2_dot_q6_K(int64_t k, const void *wv, const void *xv)
 {
     const block_q6_K *w = wv;
     const block_q8_K *x = xv;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
     __m256 acc = _mm256_setzero_ps();
+    float acc_off = 0.0f;
     for (int64_t b = 0; b < k / QK_K; b++) {
         __m256i sum = _mm256_setzero_si256();
 #pragma GCC unroll 2
@@ -166,18 +170,25 @@ static float avx2_dot_q6_K(int64_t k, const void *wv, const void *xv)
             q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
             q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+                                   _mm256_and_si256(_mm256_srli_epi16(hb, 2), _mm256_set1_epi8(0x30)));
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
                 const __m256i xv8 = _mm256_loadu_si256((const __m256i *)(x[b].qs + 128 * h + 32 * j));
-                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[j], xv8), _mm256_maddubs_epi16(m32, xv8));
                 const __m256i s = _mm256_shuffle_epi8(sc, bcast16_mask(2 * j, 2 * j + 1));
-                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(s, p));
+                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(s, _mm256_maddubs_epi16(q[j], xv8)));
             }
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(x[b].d * fp16(w[b].d)), _mm256_cvtepi32_ps(sum), acc);
+        /* sum_g sc_g bsums_g: 16 s16 products summed in pairs, then lanes */
+        const __m256i sc_all = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w[b].scales));
+        const __m256i off = _mm256_madd_epi16(sc_all, _mm256_loadu_si256((const __m256i *)x[b].bsums));
+        __m128i o = _mm_add_epi32(_mm256_castsi256_si128(off), _mm256_extracti128_si256(off, 1));
+        o = _mm_add_epi32(o, _mm_shuffle_epi32(o, 0x4E));
+        o = _mm_add_epi32(o, _mm_shuffle_epi32(o, 0xB1));
+        const float dd = x[b].d * fp16(w[b].d);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(sum), acc);
+        acc_off += dd * (float)(32 * _mm_cvtsi128_si32(o));
     }
-    return hsum_ps(acc);
+    return hsum_ps(acc) - acc_off;
 }
 
 /* ======================================================================== */
