@@ -291,6 +291,10 @@ static qp_status load_tokens(qp_tokenizer *tok, const gguf_file *f, qp_error *er
     return QP_OK;
 }
 
+/* Scores and token types are optional (llama.cpp reads both as absent =
+ * 0.0 / NORMAL) but, when present, must cover every token: a short array
+ * would leave tokens whose merge priority or kind is a guess. Scores may be
+ * stored as floats or integers (both occur in converted files). */
 static qp_status load_scores_types(qp_tokenizer *tok, const gguf_file *f, qp_error *err)
 {
     const char *name = gguf_name(f);
@@ -348,10 +352,8 @@ static qp_status load_scores_types(qp_tokenizer *tok, const gguf_file *f, qp_err
         if (tok->type[i] != QP_TOKEN_BYTE)
             continue;
         const char *s = qp_piece_bytes(tok, i);
-        unsigned v;
-        char tail;
         if (tok->piece_len[i] != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>' ||
-            sscanf(s + 3, "%2x%c", &v, &tail) != 2 || tail != '>')
+            !isxdigit((unsigned char)s[3]) || !isxdigit((unsigned char)s[4]))
             return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: token %d has type BYTE but its text is not <0xHH>",
                                 KEY_TYPES, (int)i);
     }
@@ -389,6 +391,8 @@ static int cmp_special(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
+/* The special tokens (CONTROL, USER_DEFINED, UNKNOWN: llama.cpp's
+ * cache_special_tokens), sorted for the partition, and their trie. */
 static qp_status build_special(qp_tokenizer *tok, const gguf_file *f, qp_error *err)
 {
     int32_t n = 0;
@@ -472,6 +476,8 @@ qp_status qp_tokenizer_load(const gguf_file *f, qp_tokenizer **out, qp_error *er
     if (!tok)
         return oom(f, err);
     qp_status st = QP_OK;
+    /* Defaults first, by model (and for gpt2 by pre-tokenizer name), then
+     * every explicit key overrides them: the order llama.cpp applies. */
     bool add_bos_default = false;
 
     if (strcmp(model.data, "llama") == 0 && model.len == 5) {
@@ -505,6 +511,7 @@ qp_status qp_tokenizer_load(const gguf_file *f, qp_tokenizer **out, qp_error *er
         goto fail;
     }
 
+    /* Tokens before anything that refers to them by id or by text. */
     if ((st = load_tokens(tok, f, err)) != QP_OK)
         goto fail;
     if ((st = load_scores_types(tok, f, err)) != QP_OK)
@@ -682,6 +689,8 @@ int qp_tokenize(const qp_tokenizer *tok, const char *text, size_t len, bool add_
 {
     if (!tok || (!text && len > 0))
         return -1;
+    /* All working memory is per call (no state in tok): concurrent calls on
+     * one tokenizer are safe. */
     qp_id_vec out = {0};
     qp_frag_vec frags = {0};
     char *buf = NULL;
@@ -862,6 +871,9 @@ static void put_piece(const qp_tokenizer *tok, int32_t id, bool special, qp_sink
     }
 }
 
+/* Pieces are computed from the token text on each call rather than cached
+ * (llama.cpp caches them): decoding is a few byte operations per token and
+ * the cache would cost as much memory as the vocabulary. */
 int qp_token_to_piece(const qp_tokenizer *tok, int32_t id, bool special, char *buf, int size)
 {
     if (!tok || id < 0 || id >= tok->n_vocab)

@@ -23,6 +23,21 @@
  * A qp_tokenizer owns copies of everything it needs: the gguf_file may be
  * closed after qp_tokenizer_load. It is immutable after loading, so any
  * number of threads may tokenize with one tokenizer at the same time.
+ *
+ * Where this differs from llama.cpp, on purpose:
+ * - Invalid UTF-8 keeps its bytes. llama.cpp's BPE turns each bad byte into
+ *   U+FFFD's three bytes, and its SPM lets a lone lead byte swallow the
+ *   next bytes (even half of an escaped space); here every byte comes back
+ *   from qp_detokenize. Valid UTF-8 gives llama.cpp's ids exactly.
+ * - An explicit special id outside the vocabulary is QP_ERR_INPUT (llama.cpp
+ *   warns and keeps a default); -1 and 0xFFFFFFFF mean "none". A gpt2
+ *   tokenizer has no default BOS/EOS (llama.cpp's is id 11).
+ * - qp_detokenize does not apply llama.cpp's clean_spaces (" ," -> ","),
+ *   which would break qp_detokenize(qp_tokenize(s)) == s.
+ * - Per-model LSTRIP/RSTRIP token attributes (set by model name in
+ *   llama.cpp, not stored in GGUF) are not applied.
+ * - Only the "llama" and "gpt2" models; "bert", "t5", "rwkv", ... are
+ *   QP_ERR_INPUT.
  */
 #ifndef QP_PROFILER_TOKENIZER_H
 #define QP_PROFILER_TOKENIZER_H
