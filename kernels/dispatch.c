@@ -110,8 +110,7 @@ static void (*const variant_init[])(struct qp_kernels *) = {
     qp_kernels_init_avx2,
     qp_kernels_init_avx512,
 #endif
-#ifdef QP_KERNELS_HAVE_NEON /* arm/neon.c does not exist yet: its author
-                              * makes this `#ifdef QP_ARM64_LINUX` */
+#if defined(__aarch64__) /* arm/neon_base.c; the Makefile builds kernels/arm/ there */
     qp_kernels_init_neon,
 #endif
 };

@@ -1,0 +1,324 @@
+/* kernels/arm/neon_base.c - the "neon" variant: its table, its CPU probe,
+ * and every kernel that needs only ARMv8.0 Advanced SIMD (ASIMD).
+ *
+ * Compiled for plain ARMv8-A (Makefile), so everything here runs on any
+ * AArch64 CPU; the dotprod kernels are in neon.c. One variant, "neon",
+ * whose integer kernels are picked once at init (neon_impl.h):
+ *
+ *   CPU has                          integer dots      describe
+ *   ASIMD+dotprod+FP16+LSE atomics   neon.c (SDOT)     "ASIMD+dotprod"
+ *   ASIMD only (Cortex-A53/A72)      here (SMULL)      "ASIMD (no dotprod)"
+ *
+ * rather than two variants: there is nothing to compare between them but
+ * speed, and one name keeps QPROF_KERNELS=neon meaningful on every arm64.
+ * The variant is usable on any CPU with ASIMD, which every AArch64 Linux
+ * system has.
+ *
+ * Accelerated weight types (accelerated = 1): Q8_0, Q4_0, Q4_K, Q5_K, Q6_K
+ * (integer, both paths), F16, BF16, F32 (float, FMLA). Q4_1, Q5_0, Q5_1,
+ * Q2_K and Q3_K run the scalar reference (accelerated = 0). Activation
+ * quantizers Q8_0 and Q8_K are vectorised and byte-identical to quant/'s;
+ * Q8_1 and F32 are scalar's.
+ */
+#include <math.h>
+#include <pthread.h>
+
+#if defined(__linux__)
+#include <sys/auxv.h>
+#endif
+
+#include "neon_impl.h"
+#include "../../quant/fp16.h"
+
+/* ======================================================================== */
+/* The SMULL + SADALP integer kernels                                       */
+/* ======================================================================== */
+
+/* 16 int8 products without dotprod: SMULL/SMULL2 multiply 8 pairs each into
+ * int16 lanes (|a b| <= 128 * 128 = 2^14, so no overflow), SADALP adds
+ * adjacent int16 pairs into the int32 accumulator. */
+static inline int32x4_t neon_dot16_base(int32x4_t acc, int8x16_t a, int8x16_t b)
+{
+    const int16x8_t lo = vmull_s8(vget_low_s8(a), vget_low_s8(b));
+    const int16x8_t hi = vmull_high_s8(a, b);
+    return vpadalq_s16(vpadalq_s16(acc, lo), hi);
+}
+
+/* The base instance is private to this file (static). */
+#define QP_NEON_DOT16(acc, a, b) neon_dot16_base((acc), (a), (b))
+#define QP_NEON_FN(name) name##_base
+#define QP_NEON_API static
+#include "neon_kernels.h"
+
+/* ======================================================================== */
+/* Float weights, float activations                                        */
+/* ======================================================================== */
+/* Four accumulators of 4 lanes (16 products in flight) cover the 4-cycle
+ * FMLA latency of typical cores; the tail (k need not be a multiple of
+ * anything for these types) is plain C. */
+
+/* F16 weights . F32 activations, twin of dot_f16 (scalar.c). FCVTL/FCVTL2
+ * widen 4 halves each, exactly; they are ARMv8.0 (no +fp16 needed). */
+static float neon_dot_f16(int64_t k, const void *wv, const void *xv)
+{
+    const qp_half *w = wv; /* [k] */
+    const float *x = xv;   /* [k] */
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 16 <= k; i += 16) {
+        const float16x8_t h0 = vreinterpretq_f16_u16(vld1q_u16(w + i));
+        const float16x8_t h1 = vreinterpretq_f16_u16(vld1q_u16(w + i + 8));
+        a0 = vfmaq_f32(a0, vcvt_f32_f16(vget_low_f16(h0)), vld1q_f32(x + i));
+        a1 = vfmaq_f32(a1, vcvt_high_f32_f16(h0), vld1q_f32(x + i + 4));
+        a2 = vfmaq_f32(a2, vcvt_f32_f16(vget_low_f16(h1)), vld1q_f32(x + i + 8));
+        a3 = vfmaq_f32(a3, vcvt_high_f32_f16(h1), vld1q_f32(x + i + 12));
+    }
+    float sum = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
+    for (; i < k; i++)
+        sum += qp_neon_h2f(w[i]) * x[i];
+    return sum;
+}
+
+/* BF16 weights . F32 activations, twin of dot_bf16 (scalar.c): a bf16 is
+ * the top half of a float, so SHLL by 16 widens it exactly. */
+static float neon_dot_bf16(int64_t k, const void *wv, const void *xv)
+{
+    const uint16_t *w = wv; /* [k] */
+    const float *x = xv;    /* [k] */
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 16 <= k; i += 16) {
+        const uint16x8_t h0 = vld1q_u16(w + i), h1 = vld1q_u16(w + i + 8);
+        a0 = vfmaq_f32(a0, vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h0), 16)), vld1q_f32(x + i));
+        a1 = vfmaq_f32(a1, vreinterpretq_f32_u32(vshll_high_n_u16(h0, 16)), vld1q_f32(x + i + 4));
+        a2 = vfmaq_f32(a2, vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h1), 16)), vld1q_f32(x + i + 8));
+        a3 = vfmaq_f32(a3, vreinterpretq_f32_u32(vshll_high_n_u16(h1, 16)), vld1q_f32(x + i + 12));
+    }
+    float sum = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
+    for (; i < k; i++)
+        sum += qp_bf16_to_fp32(w[i]) * x[i];
+    return sum;
+}
+
+/* F32 . F32, twin of dot_f32 (scalar.c). */
+static float neon_dot_f32(int64_t k, const void *wv, const void *xv)
+{
+    const float *w = wv; /* [k] */
+    const float *x = xv; /* [k] */
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 16 <= k; i += 16) {
+        a0 = vfmaq_f32(a0, vld1q_f32(w + i), vld1q_f32(x + i));
+        a1 = vfmaq_f32(a1, vld1q_f32(w + i + 4), vld1q_f32(x + i + 4));
+        a2 = vfmaq_f32(a2, vld1q_f32(w + i + 8), vld1q_f32(x + i + 8));
+        a3 = vfmaq_f32(a3, vld1q_f32(w + i + 12), vld1q_f32(x + i + 12));
+    }
+    float sum = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
+    for (; i < k; i++)
+        sum += w[i] * x[i];
+    return sum;
+}
+
+#define NEON_FLOAT_TILE(T)                                                                 \
+    static void neon_tile_##T(int64_t k, const void *w, size_t ws, const void *xq,         \
+                              size_t xs, float *y, size_t ldy, int mr, int nc)             \
+    {                                                                                      \
+        qp_tile_generic(neon_dot_##T, k, w, ws, xq, xs, y, ldy, mr, nc);                   \
+    }
+NEON_FLOAT_TILE(f16)
+NEON_FLOAT_TILE(bf16)
+NEON_FLOAT_TILE(f32)
+
+/* ======================================================================== */
+/* Activation quantizers: the same bytes as quant/'s                        */
+/* ======================================================================== */
+/* Each step below is the vector form of the same float operation in the
+ * same order as the reference, and every rounding and clamp has the
+ * reference's rule, NaN included; tests/test_kernels.c compares the bytes.
+ *   fmaxf(a, fabsf(x))      = FMAXNM(a, FABS(x)): both ignore a quiet NaN;
+ *   roundf (ties away)      = FRINTA;
+ *   nearest, ties to even   = FCVTNS (qp_nearest_int's rule);
+ *   qp_clampf(v, lo, hi)    = two compare+selects, NaN -> lo as there
+ *                             (v > lo is false for NaN). */
+
+/* qp_clampf on 4 lanes. */
+static inline float32x4_t neon_clamp(float32x4_t v, float32x4_t lo, float32x4_t hi)
+{
+    v = vbslq_f32(vcgtq_f32(v, lo), v, lo);
+    return vbslq_f32(vcltq_f32(v, hi), v, hi);
+}
+
+/* 4 int32x4 of values in [-128, 127] -> 16 int8 (XTN twice; the values
+ * fit, so truncation is exact). */
+static inline int8x16_t neon_narrow16(int32x4_t a, int32x4_t b, int32x4_t c, int32x4_t d)
+{
+    const int16x8_t ab = vcombine_s16(vmovn_s32(a), vmovn_s32(b));
+    const int16x8_t cd = vcombine_s16(vmovn_s32(c), vmovn_s32(d));
+    return vcombine_s8(vmovn_s16(ab), vmovn_s16(cd));
+}
+
+/* Twin of legacy_store_scale (quant/legacy.c): store d as fp16, saturating
+ * a finite d beyond the fp16 range to +-65504 (then using that value), and
+ * return 1/d, or 0 when that is not finite. */
+static float neon_store_scale(float d, qp_half *dst)
+{
+    uint16_t h = qp_fp32_to_fp16(d);
+    if ((h & 0x7fffu) == 0x7c00u && isfinite(d)) {
+        h = (uint16_t)((h & 0x8000u) | 0x7bffu);
+        d = qp_fp16_to_fp32(h);
+    }
+    *dst = h;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    return isfinite(id) ? id : 0.0f;
+}
+
+/* Q8_0 activations, twin of qp_quantize_row_q8_0 (quant/legacy.c):
+ * d = amax / 127 as fp16, q = clamp(roundf(x / d), -127, 127). */
+static void neon_quantize_q8_0(const float *x, void *vy, int64_t k)
+{
+    block_q8_0 *y = vy; /* [k / 32] */
+    const float32x4_t lo = vdupq_n_f32(-127.0f), hi = vdupq_n_f32(127.0f);
+    for (int64_t i = 0; i < k / QK8_0; i++, x += QK8_0) {
+        float32x4_t v[8]; /* the block's 32 values */
+        float32x4_t am = vdupq_n_f32(0.0f); /* fmaxf's start value, 0 */
+        for (int j = 0; j < 8; j++) {
+            v[j] = vld1q_f32(x + 4 * j);
+            am = vmaxnmq_f32(am, vabsq_f32(v[j]));
+        }
+        const float id = neon_store_scale(vmaxnmvq_f32(am) / 127.0f, &y[i].d);
+        const float32x4_t vid = vdupq_n_f32(id);
+        int32x4_t q[8];
+        for (int j = 0; j < 8; j++)
+            q[j] = vcvtq_s32_f32(neon_clamp(vrndaq_f32(vmulq_f32(v[j], vid)), lo, hi));
+        vst1q_s8(y[i].qs, neon_narrow16(q[0], q[1], q[2], q[3]));
+        vst1q_s8(y[i].qs + 16, neon_narrow16(q[4], q[5], q[6], q[7]));
+    }
+}
+
+/* Q8_K activations, twin of qp_quantize_row_q8_K (quant/kquants.c): the
+ * FIRST value of largest magnitude, max, maps to -127: iscale = -127/max
+ * (pre-scaled by 2^64 when that overflows, which is exact), q = nearest
+ * (ties even) of clamp(iscale * (x * pre), -128, 127), d = (1/iscale)/pre,
+ * bsums the sums of each 16 quants. */
+static void neon_quantize_q8_K(const float *x, void *vy, int64_t k)
+{
+    block_q8_K *y = vy; /* [k / 256] */
+    const float32x4_t lo = vdupq_n_f32(-128.0f), hi = vdupq_n_f32(127.0f);
+    for (int64_t i = 0; i < k / QK_K; i++, x += QK_K) {
+        float32x4_t am = vdupq_n_f32(0.0f);
+        for (int j = 0; j < QK_K; j += 4)
+            am = vmaxnmq_f32(am, vabsq_f32(vld1q_f32(x + j)));
+        const float amax = vmaxnmvq_f32(am);
+        if (amax == 0.0f) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        /* the reference keeps the first x with |x| == amax (it updates on a
+         * strictly larger |x| only): find that x, 4 lanes at a time */
+        float max = amax;
+        const float32x4_t vam = vdupq_n_f32(amax);
+        for (int j = 0; j < QK_K; j += 4) {
+            if (vmaxvq_u32(vceqq_f32(vabsq_f32(vld1q_f32(x + j)), vam))) {
+                int l = 0;
+                while (fabsf(x[j + l]) != amax)
+                    l++;
+                max = x[j + l];
+                break;
+            }
+        }
+        float pre = 1.0f;
+        float iscale = -127.0f / max;
+        if (!isfinite(iscale)) {
+            pre = 18446744073709551616.0f; /* 2^64 */
+            iscale = -127.0f / (max * pre);
+        }
+        const float32x4_t vis = vdupq_n_f32(iscale), vpre = vdupq_n_f32(pre);
+        for (int j = 0; j < QK_K; j += 16) {
+            int32x4_t q[4];
+            for (int l = 0; l < 4; l++) {
+                const float32x4_t v = vmulq_f32(vis, vmulq_f32(vld1q_f32(x + j + 4 * l), vpre));
+                q[l] = vcvtnq_s32_f32(neon_clamp(v, lo, hi));
+            }
+            const int8x16_t q8 = neon_narrow16(q[0], q[1], q[2], q[3]);
+            vst1q_s8(y[i].qs + j, q8);
+            y[i].bsums[j / 16] = vaddlvq_s8(q8); /* |sum| <= 16 * 128 */
+        }
+        y[i].d = (1.0f / iscale) / pre;
+    }
+}
+
+/* ======================================================================== */
+/* CPU probe and the table                                                  */
+/* ======================================================================== */
+
+static pthread_once_t neon_probe_once = PTHREAD_ONCE_INIT;
+static int neon_has_asimd, neon_has_dot;
+
+/* AT_HWCAP bits (Linux arch/arm64/include/uapi/asm/hwcap.h): ASIMD 1,
+ * ATOMICS 8, FPHP 9, ASIMDHP 10, ASIMDDP 20. The dotprod path needs every
+ * feature that neon.c's -march=armv8.2-a+dotprod+fp16 lets the compiler
+ * use: dotprod, the FP16 arithmetic of +fp16, and the LSE atomics that
+ * ARMv8.1 made mandatory (ARMv8.2's RDM needs no hwcap check: no compiler
+ * emits it unasked). Other systems: ASIMD is architectural on AArch64, and
+ * without a probe the dotprod path is not taken. */
+static void neon_probe(void)
+{
+#if defined(__linux__)
+    const unsigned long hw = getauxval(AT_HWCAP);
+    const unsigned long dot_bits = (1ul << 1) | (1ul << 8) | (1ul << 9) | (1ul << 10) | (1ul << 20);
+    neon_has_asimd = (hw >> 1) & 1;
+    neon_has_dot = (hw & dot_bits) == dot_bits;
+#else
+    neon_has_asimd = 1;
+    neon_has_dot = 0;
+#endif
+}
+
+static int neon_usable(void)
+{
+    pthread_once(&neon_probe_once, neon_probe);
+    return neon_has_asimd;
+}
+
+static int neon_dotprod(void)
+{
+    pthread_once(&neon_probe_once, neon_probe);
+    return neon_has_dot;
+}
+
+static void neon_set(struct qp_kernels *t, enum qp_type w, qp_vec_dot_fn dot, qp_tile_fn tile)
+{
+    t->w[w].vec_dot = dot;
+    t->w[w].tile = tile;
+    t->w[w].tile_m = 1; /* generic tiles: one output at a time */
+    t->w[w].tile_n = 1;
+    t->w[w].accelerated = 1;
+}
+
+void qp_kernels_init_neon(struct qp_kernels *t)
+{
+    qp_kernels_fill_scalar(t); /* every slot the reference first */
+    t->name = "neon";
+    t->usable = neon_usable;
+    t->rank = 10;
+    if (neon_dotprod()) {
+        t->describe = "ASIMD+dotprod";
+        neon_set(t, QP_TYPE_Q8_0, qp_neon_dot_q8_0_sdot, qp_neon_tile_q8_0_sdot);
+        neon_set(t, QP_TYPE_Q4_0, qp_neon_dot_q4_0_sdot, qp_neon_tile_q4_0_sdot);
+        neon_set(t, QP_TYPE_Q4_K, qp_neon_dot_q4_K_sdot, qp_neon_tile_q4_K_sdot);
+        neon_set(t, QP_TYPE_Q5_K, qp_neon_dot_q5_K_sdot, qp_neon_tile_q5_K_sdot);
+        neon_set(t, QP_TYPE_Q6_K, qp_neon_dot_q6_K_sdot, qp_neon_tile_q6_K_sdot);
+    } else {
+        t->describe = "ASIMD (no dotprod)";
+        neon_set(t, QP_TYPE_Q8_0, qp_neon_dot_q8_0_base, qp_neon_tile_q8_0_base);
+        neon_set(t, QP_TYPE_Q4_0, qp_neon_dot_q4_0_base, qp_neon_tile_q4_0_base);
+        neon_set(t, QP_TYPE_Q4_K, qp_neon_dot_q4_K_base, qp_neon_tile_q4_K_base);
+        neon_set(t, QP_TYPE_Q5_K, qp_neon_dot_q5_K_base, qp_neon_tile_q5_K_base);
+        neon_set(t, QP_TYPE_Q6_K, qp_neon_dot_q6_K_base, qp_neon_tile_q6_K_base);
+    }
+    neon_set(t, QP_TYPE_F16, neon_dot_f16, neon_tile_f16);
+    neon_set(t, QP_TYPE_BF16, neon_dot_bf16, neon_tile_bf16);
+    neon_set(t, QP_TYPE_F32, neon_dot_f32, neon_tile_f32);
+    t->quantize_act[QP_TYPE_Q8_0] = neon_quantize_q8_0;
+    t->quantize_act[QP_TYPE_Q8_K] = neon_quantize_q8_K;
+}

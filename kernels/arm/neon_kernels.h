@@ -1,0 +1,267 @@
+/* kernels/arm/neon_kernels.h - the integer NEON dot kernels, written once
+ * and instantiated twice: NOT an ordinary header.
+ *
+ * The including file defines, before including it:
+ *   QP_NEON_DOT16(acc, a, b)  int32x4_t acc plus the 16 products a[i]*b[i]
+ *                             of two int8x16_t, spread over the 4 lanes in
+ *                             any way (every caller reduces whole vectors);
+ *   QP_NEON_FN(name)          the name of the instance of kernel `name`;
+ *   QP_NEON_API               its linkage: empty (exported, declared in
+ *                             neon_impl.h) or `static`.
+ * neon.c instantiates it with SDOT (ARMv8.2 dotprod), neon_base.c with
+ * SMULL+SADALP (ARMv8.0); see neon_impl.h.
+ *
+ * Exactness: every block's integer sum is computed exactly in int32, as in
+ * scalar.c (bounds at each kernel), and only the per-block scale products
+ * are float; so a kernel differs from its scalar twin only by the float
+ * summation order (scalar.c sums in double, these in float lanes).
+ */
+
+/* Shared constants. */
+#define QP_NEON_ZERO32 vdupq_n_s32(0)
+
+/* ======================================================================== */
+/* Legacy 32-weight formats, activations Q8_0                               */
+/* ======================================================================== */
+
+/* Q8_0 . Q8_0, twin of dot_q8_0 (scalar.c). Per block the 32 products,
+ * |q| <= 127 on both sides, sum to at most 32 * 127^2 = 516128 in int32;
+ * each lane holds at most a quarter of that, so its conversion to float is
+ * exact (< 2^24). Two blocks per iteration on two accumulators to hide the
+ * FMA latency. */
+QP_NEON_API float QP_NEON_FN(qp_neon_dot_q8_0)(int64_t k, const void *wv, const void *xv)
+{
+    const block_q8_0 *w = wv; /* [k / 32] */
+    const block_q8_0 *x = xv; /* [k / 32] */
+    const int64_t nb = k / QK8_0;
+    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
+    int64_t b = 0;
+    for (; b + 1 < nb; b += 2) {
+        int32x4_t p0 = QP_NEON_DOT16(QP_NEON_ZERO32, vld1q_s8(w[b].qs), vld1q_s8(x[b].qs));
+        p0 = QP_NEON_DOT16(p0, vld1q_s8(w[b].qs + 16), vld1q_s8(x[b].qs + 16));
+        int32x4_t p1 = QP_NEON_DOT16(QP_NEON_ZERO32, vld1q_s8(w[b + 1].qs), vld1q_s8(x[b + 1].qs));
+        p1 = QP_NEON_DOT16(p1, vld1q_s8(w[b + 1].qs + 16), vld1q_s8(x[b + 1].qs + 16));
+        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(p0), qp_neon_h2f(w[b].d) * qp_neon_h2f(x[b].d));
+        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(p1), qp_neon_h2f(w[b + 1].d) * qp_neon_h2f(x[b + 1].d));
+    }
+    if (b < nb) {
+        int32x4_t p0 = QP_NEON_DOT16(QP_NEON_ZERO32, vld1q_s8(w[b].qs), vld1q_s8(x[b].qs));
+        p0 = QP_NEON_DOT16(p0, vld1q_s8(w[b].qs + 16), vld1q_s8(x[b].qs + 16));
+        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(p0), qp_neon_h2f(w[b].d) * qp_neon_h2f(x[b].d));
+    }
+    return vaddvq_f32(vaddq_f32(acc0, acc1));
+}
+
+/* The 32 weights of a Q4_0 block as int8 q - 8 in [-8, 7]: byte j holds
+ * weight j in its low nibble and weight j + 16 in its high nibble, so the
+ * low nibbles pair with activations 0..15 and the high with 16..31. */
+static inline void QP_NEON_FN(q4_0_unpack)(const uint8_t *qs, int8x16_t *lo, int8x16_t *hi)
+{
+    const uint8x16_t q = vld1q_u8(qs);
+    const int8x16_t eight = vdupq_n_s8(8);
+    *lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0F))), eight);
+    *hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), eight);
+}
+
+/* Q4_0 . Q8_0, twin of dot_q4_0 (scalar.c). Block sum <= 32 * 8 * 127. */
+QP_NEON_API float QP_NEON_FN(qp_neon_dot_q4_0)(int64_t k, const void *wv, const void *xv)
+{
+    const block_q4_0 *w = wv; /* [k / 32] */
+    const block_q8_0 *x = xv; /* [k / 32] */
+    const int64_t nb = k / QK4_0;
+    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
+    int64_t b = 0;
+    for (; b + 1 < nb; b += 2) {
+        int8x16_t l0, h0, l1, h1;
+        QP_NEON_FN(q4_0_unpack)(w[b].qs, &l0, &h0);
+        QP_NEON_FN(q4_0_unpack)(w[b + 1].qs, &l1, &h1);
+        int32x4_t p0 = QP_NEON_DOT16(QP_NEON_ZERO32, l0, vld1q_s8(x[b].qs));
+        p0 = QP_NEON_DOT16(p0, h0, vld1q_s8(x[b].qs + 16));
+        int32x4_t p1 = QP_NEON_DOT16(QP_NEON_ZERO32, l1, vld1q_s8(x[b + 1].qs));
+        p1 = QP_NEON_DOT16(p1, h1, vld1q_s8(x[b + 1].qs + 16));
+        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(p0), qp_neon_h2f(w[b].d) * qp_neon_h2f(x[b].d));
+        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(p1), qp_neon_h2f(w[b + 1].d) * qp_neon_h2f(x[b + 1].d));
+    }
+    if (b < nb) {
+        int8x16_t l0, h0;
+        QP_NEON_FN(q4_0_unpack)(w[b].qs, &l0, &h0);
+        int32x4_t p0 = QP_NEON_DOT16(QP_NEON_ZERO32, l0, vld1q_s8(x[b].qs));
+        p0 = QP_NEON_DOT16(p0, h0, vld1q_s8(x[b].qs + 16));
+        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(p0), qp_neon_h2f(w[b].d) * qp_neon_h2f(x[b].d));
+    }
+    return vaddvq_f32(vaddq_f32(acc0, acc1));
+}
+
+/* ======================================================================== */
+/* K-quants, activations Q8_K                                               */
+/* ======================================================================== */
+
+/* Horizontal sums of four vectors at once: lane i of the result is the sum
+ * of the lanes of v_i (two rounds of pairwise adds, ADDP). This is what
+ * lets one multiply apply four sub-block scales. */
+static inline int32x4_t QP_NEON_FN(hsum4)(int32x4_t v0, int32x4_t v1, int32x4_t v2, int32x4_t v3)
+{
+    return vpaddq_s32(vpaddq_s32(v0, v1), vpaddq_s32(v2, v3));
+}
+
+/* The min term of Q4_K/Q5_K for one super-block: sum over the 8 sub-blocks
+ * of m_s * (sum of its 32 activations), the sums taken from Q8_K's bsums
+ * (16 sums of 16; ADDP pairs them into 8 sums of 32, each |.| <= 32 * 128,
+ * int16-safe). m_s <= 63, so the total is < 2^21. */
+static inline int32_t QP_NEON_FN(kmins)(const int16_t *bsums, const uint8_t mn[8])
+{
+    const int16x8_t s = vpaddq_s16(vld1q_s16(bsums), vld1q_s16(bsums + 8));
+    const int16x8_t m = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(mn)));
+    int32x4_t p = vmull_s16(vget_low_s16(s), vget_low_s16(m));
+    p = vmlal_high_s16(p, s, m);
+    return vaddvq_s32(p);
+}
+
+/* One Q4_K or Q5_K super-block's scaled integer sum, sum_s sc_s * (q . x)_s
+ * over the 8 sub-blocks of 32. Chunk c (32 bytes of qs) holds sub-block 2c
+ * in its low nibbles and 2c + 1 in its high nibbles, against activations
+ * 64c .. 64c + 63. With qh (Q5_K) bit s of qh[l] is the fifth bit of weight
+ * 32s + l; shifting qh right by 2 per chunk brings sub-blocks 2c and 2c + 1
+ * to bits 0 and 1. Bounds: a sub-block sum <= 32 * 31 * 128 = 126976, times
+ * sc <= 63, eight of them: < 2^26. */
+static inline int32_t QP_NEON_FN(k45_block)(const uint8_t *qs, const uint8_t *qh,
+                                           const int8_t *q8, const uint8_t sc[8])
+{
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
+    uint8x16_t h0 = vdupq_n_u8(0), h1 = vdupq_n_u8(0);
+    if (qh) {
+        h0 = vld1q_u8(qh);
+        h1 = vld1q_u8(qh + 16);
+    }
+    int32x4_t sub[8]; /* per sub-block partial sums (lanes to be added) */
+    for (int c = 0; c < 4; c++, qs += 32, q8 += 64) {
+        const uint8x16_t a = vld1q_u8(qs), b = vld1q_u8(qs + 16);
+        uint8x16_t la = vandq_u8(a, m4), lb = vandq_u8(b, m4);
+        uint8x16_t ua = vshrq_n_u8(a, 4), ub = vshrq_n_u8(b, 4);
+        if (qh) {
+            /* bit 0 -> 16 for the low nibbles, bit 1 -> 16 for the high */
+            la = vorrq_u8(la, vshlq_n_u8(vandq_u8(h0, vdupq_n_u8(1)), 4));
+            lb = vorrq_u8(lb, vshlq_n_u8(vandq_u8(h1, vdupq_n_u8(1)), 4));
+            ua = vorrq_u8(ua, vshlq_n_u8(vandq_u8(h0, vdupq_n_u8(2)), 3));
+            ub = vorrq_u8(ub, vshlq_n_u8(vandq_u8(h1, vdupq_n_u8(2)), 3));
+            h0 = vshrq_n_u8(h0, 2);
+            h1 = vshrq_n_u8(h1, 2);
+        }
+        int32x4_t lo = QP_NEON_DOT16(QP_NEON_ZERO32, vreinterpretq_s8_u8(la), vld1q_s8(q8));
+        lo = QP_NEON_DOT16(lo, vreinterpretq_s8_u8(lb), vld1q_s8(q8 + 16));
+        int32x4_t hi = QP_NEON_DOT16(QP_NEON_ZERO32, vreinterpretq_s8_u8(ua), vld1q_s8(q8 + 32));
+        hi = QP_NEON_DOT16(hi, vreinterpretq_s8_u8(ub), vld1q_s8(q8 + 48));
+        sub[2 * c] = lo;
+        sub[2 * c + 1] = hi;
+    }
+    /* the 8 scales widened to two int32x4 (sub-blocks 0..3, 4..7) */
+    const uint16x8_t sc16 = vmovl_u8(vld1_u8(sc));
+    const int32x4_t sc_lo = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(sc16)));
+    const int32x4_t sc_hi = vreinterpretq_s32_u32(vmovl_high_u16(sc16));
+    int32x4_t s = vmulq_s32(QP_NEON_FN(hsum4)(sub[0], sub[1], sub[2], sub[3]), sc_lo);
+    s = vmlaq_s32(s, QP_NEON_FN(hsum4)(sub[4], sub[5], sub[6], sub[7]), sc_hi);
+    return vaddvq_s32(s);
+}
+
+/* Q4_K . Q8_K, twin of dot_q4_K (scalar.c): per super-block
+ * x_d * (d * sum_s sc_s (q . x)_s - dmin * sum_s m_s bsum_s). */
+QP_NEON_API float QP_NEON_FN(qp_neon_dot_q4_K)(int64_t k, const void *wv, const void *xv)
+{
+    const block_q4_K *w = wv; /* [k / 256] */
+    const block_q8_K *x = xv; /* [k / 256] */
+    float sum = 0.0f;
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        uint8_t sc[8], mn[8]; /* the 6-bit scales and mins, unpacked */
+        for (int s = 0; s < 8; s++)
+            qp_q4k_scale_min(s, w[b].scales, &sc[s], &mn[s]);
+        const int32_t isum = QP_NEON_FN(k45_block)(w[b].qs, NULL, x[b].qs, sc);
+        const int32_t mins = QP_NEON_FN(kmins)(x[b].bsums, mn);
+        sum += x[b].d * (qp_neon_h2f(w[b].d) * (float)isum - qp_neon_h2f(w[b].dmin) * (float)mins);
+    }
+    return sum;
+}
+
+/* Q5_K . Q8_K, twin of dot_q5_K (scalar.c): Q4_K plus the fifth bits. */
+QP_NEON_API float QP_NEON_FN(qp_neon_dot_q5_K)(int64_t k, const void *wv, const void *xv)
+{
+    const block_q5_K *w = wv; /* [k / 256] */
+    const block_q8_K *x = xv; /* [k / 256] */
+    float sum = 0.0f;
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        uint8_t sc[8], mn[8];
+        for (int s = 0; s < 8; s++)
+            qp_q4k_scale_min(s, w[b].scales, &sc[s], &mn[s]);
+        const int32_t isum = QP_NEON_FN(k45_block)(w[b].qs, w[b].qh, x[b].qs, sc);
+        const int32_t mins = QP_NEON_FN(kmins)(x[b].bsums, mn);
+        sum += x[b].d * (qp_neon_h2f(w[b].d) * (float)isum - qp_neon_h2f(w[b].dmin) * (float)mins);
+    }
+    return sum;
+}
+
+/* Q6_K . Q8_K, twin of dot_q6_K (scalar.c). Half h (128 weights) of a
+ * super-block takes 64 bytes of ql and 32 of qh: weight 128h + 32j + l has
+ * low nibble from ql[64h + 32(j % 2) + l] (low nibble for j < 2, high for
+ * j >= 2) and top bits (qh[32h + l] >> 2j) & 3; q - 32 lies in [-32, 31]
+ * and fits int8. The 16 sub-blocks of 16 each have an int8 scale. Bounds:
+ * a sub-block sum <= 16 * 32 * 128 = 65536, times |sc| <= 128, sixteen of
+ * them: < 2^28. */
+QP_NEON_API float QP_NEON_FN(qp_neon_dot_q6_K)(int64_t k, const void *wv, const void *xv)
+{
+    const block_q6_K *w = wv; /* [k / 256] */
+    const block_q8_K *x = xv; /* [k / 256] */
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), m30 = vdupq_n_u8(0x30);
+    const int8x16_t m32 = vdupq_n_s8(32);
+    float sum = 0.0f;
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        const uint8_t *ql = w[b].ql;
+        const uint8_t *qh = w[b].qh;
+        const int8_t *q8 = x[b].qs;
+        int32x4_t isum = QP_NEON_ZERO32;
+        for (int h = 0; h < 2; h++, ql += 64, qh += 32, q8 += 128) {
+            const uint8x16_t l0a = vld1q_u8(ql), l0b = vld1q_u8(ql + 16);
+            const uint8x16_t l1a = vld1q_u8(ql + 32), l1b = vld1q_u8(ql + 48);
+            const uint8x16_t ha = vld1q_u8(qh), hb = vld1q_u8(qh + 16);
+            /* the 8 vectors of 16 weights, in order j = 0..3, l < 16 / l >= 16;
+             * each top-bit pair is moved to bits 4..5 (mask 0x30) */
+            uint8x16_t q[8];
+            q[0] = vorrq_u8(vandq_u8(l0a, m4), vandq_u8(vshlq_n_u8(ha, 4), m30));
+            q[1] = vorrq_u8(vandq_u8(l0b, m4), vandq_u8(vshlq_n_u8(hb, 4), m30));
+            q[2] = vorrq_u8(vandq_u8(l1a, m4), vandq_u8(vshlq_n_u8(ha, 2), m30));
+            q[3] = vorrq_u8(vandq_u8(l1b, m4), vandq_u8(vshlq_n_u8(hb, 2), m30));
+            q[4] = vorrq_u8(vshrq_n_u8(l0a, 4), vandq_u8(ha, m30));
+            q[5] = vorrq_u8(vshrq_n_u8(l0b, 4), vandq_u8(hb, m30));
+            q[6] = vorrq_u8(vshrq_n_u8(l1a, 4), vandq_u8(vshrq_n_u8(ha, 2), m30));
+            q[7] = vorrq_u8(vshrq_n_u8(l1b, 4), vandq_u8(vshrq_n_u8(hb, 2), m30));
+            int32x4_t p[8];
+            for (int g = 0; g < 8; g++)
+                p[g] = QP_NEON_DOT16(QP_NEON_ZERO32, vsubq_s8(vreinterpretq_s8_u8(q[g]), m32),
+                                     vld1q_s8(q8 + 16 * g));
+            /* sub-block 8h + g has scale scales[8h + g] */
+            const int16x8_t sc = vmovl_s8(vld1_s8(w[b].scales + 8 * h));
+            isum = vmlaq_s32(isum, QP_NEON_FN(hsum4)(p[0], p[1], p[2], p[3]), vmovl_s16(vget_low_s16(sc)));
+            isum = vmlaq_s32(isum, QP_NEON_FN(hsum4)(p[4], p[5], p[6], p[7]), vmovl_high_s16(sc));
+        }
+        sum += x[b].d * qp_neon_h2f(w[b].d) * (float)vaddvq_s32(isum);
+    }
+    return sum;
+}
+
+/* ======================================================================== */
+/* Tiles                                                                    */
+/* ======================================================================== */
+
+/* The matmul driver's tile slot for each kernel: the generic loop over the
+ * (mr x nc) outputs bound to the kernel above (tile_m = tile_n = 1). */
+#define QP_NEON_TILE(T)                                                                          \
+    QP_NEON_API void QP_NEON_FN(qp_neon_tile_##T)(int64_t k, const void *w, size_t ws,           \
+                                                  const void *xq, size_t xs, float *y,           \
+                                                  size_t ldy, int mr, int nc)                    \
+    {                                                                                            \
+        qp_tile_generic(QP_NEON_FN(qp_neon_dot_##T), k, w, ws, xq, xs, y, ldy, mr, nc);          \
+    }
+QP_NEON_TILE(q8_0)
+QP_NEON_TILE(q4_0)
+QP_NEON_TILE(q4_K)
+QP_NEON_TILE(q5_K)
+QP_NEON_TILE(q6_K)
+#undef QP_NEON_TILE
