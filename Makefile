@@ -56,7 +56,7 @@ $(BUILD)/kernels/x86/avx2.o:   SIMD := -mavx2 -mfma -mf16c
 $(BUILD)/kernels/x86/avx512.o: SIMD := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
 $(BUILD)/kernels/arm/neon.o:   SIMD := -march=armv8.2-a+dotprod+fp16
 
-.PHONY: all test check fuzz install deps clean help demo
+.PHONY: all test check fuzz install deps clean help demo test-neon
 all: $(QPROF) $(LIB)                              ## build build/qprof and build/libqprof.a
 
 $(BUILD)/%.o: %.c
@@ -80,6 +80,37 @@ test: $(TESTS) $(QPROF)                           ## build and run every test (r
 check:                                            ## the test suite under ASan+UBSan, in build-san/
 	$(MAKE) BUILD=build-san OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  LDFLAGS="-fsanitize=address,undefined" test
+
+# test-neon: kernels/arm/ cross-built for aarch64 into build-aarch64/ and run
+# under qemu-user by tools/test-neon.sh, on an emulated CPU with dotprod and
+# one without. Only what the kernel tests link is built (common/ quant/
+# kernels/ kernels/arm/); cmocka is Debian's arm64 package (make deps).
+# On an arm64 host NEON_CROSS= builds natively and the script runs directly.
+NEON_CROSS ?= $(if $(filter aarch64,$(ARCH)),,aarch64-linux-gnu-)
+NEON_BUILD := build-aarch64
+NEON_LIB   := $(NEON_BUILD)/libqprof-kernels.a
+NEON_OBJ   := $(patsubst %.c,$(NEON_BUILD)/%.o,$(wildcard common/*.c quant/*.c kernels/*.c kernels/arm/*.c))
+NEON_TESTS := $(patsubst tests/%.c,$(NEON_BUILD)/tests/%,$(wildcard tests/test_kernels.c tests/test_quant.c))
+# CFLAGS less the host's pkg-config include paths (x86 headers)
+NEON_CFLAGS = $(filter-out $(PC_CFLAGS),$(CFLAGS))
+# neon.c may hold ARMv8.2 instructions; neon_base.c must run on any ARMv8-A
+$(NEON_BUILD)/kernels/arm/neon.o: SIMD := -march=armv8.2-a+dotprod+fp16
+$(BUILD)/kernels/arm/neon_base.o $(NEON_BUILD)/kernels/arm/neon_base.o: SIMD := -march=armv8-a
+
+$(NEON_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(NEON_CROSS)gcc $(NEON_CFLAGS) $(SIMD) -c $< -o $@
+
+$(NEON_LIB): $(NEON_OBJ)
+	@rm -f $@
+	$(NEON_CROSS)ar rcs $@ $^
+
+$(NEON_BUILD)/tests/%: tests/%.c $(NEON_LIB)
+	@mkdir -p $(dir $@)
+	$(NEON_CROSS)gcc $(NEON_CFLAGS) $< $(NEON_LIB) $(LDFLAGS) -lcmocka -lm -o $@
+
+test-neon: $(NEON_TESTS)                          ## kernel tests built for aarch64, run under qemu-aarch64
+	@tools/test-neon.sh $(NEON_TESTS)
 
 # libFuzzer needs clang (Debian: clang, libclang-rt-14-dev). The seeds are
 # copied into build-fuzz/corpus/, which keeps what the fuzzer finds between
@@ -111,6 +142,8 @@ demo:                                             ## install what is missing, fe
 
 deps:                                             ## install the Debian packages qprof needs (root)
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS)
+	if [ "$$(dpkg --print-architecture)" != arm64 ]; then dpkg --add-architecture arm64 && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libcmocka-dev:arm64; fi # test-neon's cmocka
 
 clean:                                            ## remove build outputs
 	rm -rf build build-san build-fuzz build-aarch64
@@ -118,4 +151,4 @@ clean:                                            ## remove build outputs
 help:                                             ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
--include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(NEON_OBJ:.o=.d)
