@@ -17,6 +17,8 @@ typedef struct qp_command {
 
 extern const qp_command qp_cmd_info;
 extern const qp_command qp_cmd_bench;
+extern const qp_command qp_cmd_run;
+extern const qp_command qp_cmd_ppl;
 
 /* Prints "qprof: FILE: offset N: msg" to stderr and returns the exit code. */
 int qp_report(const qp_error *err);

@@ -9,6 +9,8 @@
 static const qp_command *const commands[] = {
     &qp_cmd_info,
     &qp_cmd_bench,
+    &qp_cmd_run,
+    &qp_cmd_ppl,
 
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

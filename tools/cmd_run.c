@@ -1,0 +1,369 @@
+/* tools/cmd_run.c - `qprof run MODEL -p TEXT`: generate text with qprof's
+ * own forward pass, streaming it to stdout, with speeds on stderr.
+ *
+ * stdout carries only the text: the prompt as the tokenizer gives it back,
+ * then each generated token as it comes, then one newline. Token text
+ * follows llama2.c's conventions, which qp_detokenize implements (the
+ * SentencePiece space after BOS is dropped, <0xXX> byte tokens are their
+ * byte, control tokens print nothing), so `qprof run stories260K.gguf -p ""
+ * -n 200 --temp 0` prints what llama2.c's `run -t 0 -n 200` prints.
+ * Printing re-detokenizes the whole sequence and writes the new suffix,
+ * which is exact for every tokenizer rule that looks at neighbours (the
+ * cost, a few microseconds per token, is invisible next to a forward pass).
+ *
+ * stderr: the weights used, then prompt speed, time to first token and
+ * generation speed, in llama.cpp's terms (prompt eval = one batched pass
+ * over the prompt; eval = the single-token passes).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../profiler/forward.h"
+#include "../profiler/sampler.h"
+#include "../profiler/tokenizer.h"
+#include "cli_model.h"
+#include "commands.h"
+
+enum { OPT_TEMP = 0x300, OPT_TOP_P, OPT_SEED, OPT_IGNORE_EOS, OPT_NO_SPECIAL };
+
+typedef struct run_opts {
+    const char *prompt;      /* -p */
+    const char *prompt_file; /* -f */
+    int n_predict;           /* -n */
+    int n_ctx;               /* -c, 0: prompt + n_predict */
+    float temp, top_p;
+    unsigned long long seed;
+    bool ignore_eos;
+    bool parse_special;
+} run_opts;
+
+/* ======================================================================== */
+/* streaming output                                                         */
+/* ======================================================================== */
+
+typedef struct stream {
+    const qp_tokenizer *tok;
+    int32_t *ids;           /* [cap] the sequence so far */
+    int n_ids, cap;
+    char *text;             /* [text_cap] its detokenization */
+    int text_cap;
+    int printed;            /* bytes of it already on stdout */
+    bool failed;            /* out of memory or a write error */
+} stream;
+
+/* Detokenizes ids[0..n_ids) and writes what was not printed yet. */
+static void stream_flush(stream *s)
+{
+    int n = qp_detokenize(s->tok, s->ids, s->n_ids, false, s->text, s->text_cap);
+    if (n >= s->text_cap) {
+        const int cap = n + 1 + n / 2;
+        char *t = realloc(s->text, (size_t)cap);
+        if (!t) {
+            s->failed = true;
+            return;
+        }
+        s->text = t, s->text_cap = cap;
+        n = qp_detokenize(s->tok, s->ids, s->n_ids, false, s->text, s->text_cap);
+    }
+    if (n < 0) {
+        s->failed = true;
+        return;
+    }
+    if (n > s->printed) {
+        if (fwrite(s->text + s->printed, 1, (size_t)(n - s->printed), stdout) !=
+            (size_t)(n - s->printed))
+            s->failed = true;
+        s->printed = n;
+    }
+    fflush(stdout);
+}
+
+static bool on_token(int32_t token, int pos, void *user)
+{
+    (void)pos;
+    stream *s = user;
+    if (s->n_ids == s->cap) {
+        s->failed = true;
+        return false;
+    }
+    s->ids[s->n_ids++] = token;
+    stream_flush(s);
+    return !s->failed;
+}
+
+/* ======================================================================== */
+/* prompt                                                                   */
+/* ======================================================================== */
+
+static char *read_file(const char *path, size_t *len, qp_error *err)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        qp_error_set(err, QP_ERR_INPUT, path, -1, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap);
+    while (b) {
+        n += fread(b + n, 1, cap - n, fp);
+        if (n < cap)
+            break;
+        char *nb = realloc(b, cap *= 2);
+        if (!nb)
+            free(b);
+        b = nb;
+    }
+    const bool bad = ferror(fp);
+    fclose(fp);
+    if (!b || bad) {
+        free(b);
+        qp_error_set(err, QP_ERR_RUNTIME, path, -1, bad ? "read error" : "out of memory");
+        return NULL;
+    }
+    *len = n;
+    return b;
+}
+
+/* Tokenizes the prompt (BOS as the tokenizer adds it); *out malloc'd. */
+static int tokenize_prompt(const qp_tokenizer *tok, const char *text, size_t len,
+                           bool parse_special, int32_t **out)
+{
+    const int n = qp_tokenize(tok, text, len, true, parse_special, NULL, 0);
+    if (n < 0)
+        return -1;
+    *out = malloc((size_t)(n > 0 ? n : 1) * sizeof **out);
+    if (!*out)
+        return -1;
+    qp_tokenize(tok, text, len, true, parse_special, *out, n);
+    return n;
+}
+
+/* ======================================================================== */
+/* main                                                                     */
+/* ======================================================================== */
+
+static int parse_int(const char *s, long lo, long hi, long *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtol(s, &end, 10);
+    return *s && !*end && !errno && *v >= lo && *v <= hi;
+}
+
+static int run_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "prompt", required_argument, NULL, 'p' },
+        { "file", required_argument, NULL, 'f' },
+        { "n-predict", required_argument, NULL, 'n' },
+        { "ctx", required_argument, NULL, 'c' },
+        { "temp", required_argument, NULL, OPT_TEMP },
+        { "top-p", required_argument, NULL, OPT_TOP_P },
+        { "seed", required_argument, NULL, OPT_SEED },
+        { "ignore-eos", no_argument, NULL, OPT_IGNORE_EOS },
+        { "no-special", no_argument, NULL, OPT_NO_SPECIAL },
+        { "help", no_argument, NULL, 'h' },
+        QP_CLI_MODEL_OPTIONS,
+        { NULL, 0, NULL, 0 },
+    };
+    run_opts ro = { .n_predict = 64, .temp = 0.0f, .top_p = 1.0f, .parse_special = true };
+    qp_cli_model cm;
+    qp_cli_model_defaults(&cm);
+    int c;
+    long v;
+    char *end;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "p:f:n:c:t:h", opts, NULL)) != -1) {
+        const int h = qp_cli_model_option(&cm, "run", c, optarg);
+        if (h == 1)
+            continue;
+        if (h < 0)
+            return 2;
+        switch (c) {
+        case 'p': ro.prompt = optarg; break;
+        case 'f': ro.prompt_file = optarg; break;
+        case 'n':
+            if (!parse_int(optarg, 0, 1 << 20, &v))
+                return qp_usage_error("run", "-n wants a token count in 0..2^20, not '%s'", optarg);
+            ro.n_predict = (int)v;
+            break;
+        case 'c':
+            if (!parse_int(optarg, 1, 1 << 20, &v))
+                return qp_usage_error("run", "--ctx wants a size in 1..2^20, not '%s'", optarg);
+            ro.n_ctx = (int)v;
+            break;
+        case OPT_TEMP:
+            ro.temp = strtof(optarg, &end);
+            if (!*optarg || *end || !(ro.temp >= 0.0f) || !isfinite(ro.temp))
+                return qp_usage_error("run", "--temp wants a number >= 0, not '%s'", optarg);
+            break;
+        case OPT_TOP_P:
+            ro.top_p = strtof(optarg, &end);
+            if (!*optarg || *end || !(ro.top_p > 0.0f && ro.top_p <= 1.0f))
+                return qp_usage_error("run", "--top-p wants a number in (0, 1], not '%s'", optarg);
+            break;
+        case OPT_SEED:
+            errno = 0;
+            ro.seed = strtoull(optarg, &end, 10);
+            if (!*optarg || *end || errno || optarg[0] == '-')
+                return qp_usage_error("run", "--seed wants an unsigned integer, not '%s'", optarg);
+            break;
+        case OPT_IGNORE_EOS: ro.ignore_eos = true; break;
+        case OPT_NO_SPECIAL: ro.parse_special = false; break;
+        case 'h': fputs(qp_cmd_run.usage, stdout); return 0;
+        default: return qp_usage_error("run", "bad option");
+        }
+    }
+    if (optind != argc - 1)
+        return qp_usage_error("run", "expected one model file");
+    if (ro.prompt && ro.prompt_file)
+        return qp_usage_error("run", "-p and -f both give the prompt: use one");
+    const char *path = argv[optind];
+
+    qp_error err;
+    qp_error_clear(&err);
+    char *file_text = NULL;
+    size_t plen = 0;
+    const char *ptext = ro.prompt ? ro.prompt : "";
+    if (ro.prompt_file) {
+        if (!(file_text = read_file(ro.prompt_file, &plen, &err)))
+            return qp_report(&err);
+        ptext = file_text;
+    } else {
+        plen = strlen(ptext);
+    }
+
+    int rc = qp_cli_model_load(&cm, "run", path);
+    if (rc) {
+        free(file_text);
+        return rc;
+    }
+    qp_tokenizer *tok = NULL;
+    qp_state *st = NULL;
+    qp_sampler *smp = NULL;
+    int32_t *prompt = NULL;
+    stream out = { 0 };
+    const qp_hparams *hp = qp_model_hparams(cm.model);
+
+    if (qp_tokenizer_load(qp_model_gguf(cm.model), &tok, &err) != QP_OK) {
+        if (!err.file[0])
+            snprintf(err.file, sizeof err.file, "%s", path);
+        rc = qp_report(&err);
+        goto done;
+    }
+    const int n_prompt = tokenize_prompt(tok, ptext, plen, ro.parse_special, &prompt);
+    if (n_prompt < 0) {
+        fprintf(stderr, "qprof: run: cannot tokenize the prompt (out of memory)\n");
+        rc = 1;
+        goto done;
+    }
+    if (n_prompt == 0) {
+        rc = qp_usage_error("run", "the prompt is empty and this tokenizer adds no BOS: "
+                                   "give some text with -p");
+        goto done;
+    }
+    const int n_ctx = ro.n_ctx ? ro.n_ctx : n_prompt + ro.n_predict;
+    if (n_prompt > n_ctx) {
+        rc = qp_usage_error("run", "the prompt has %d tokens, more than the context of %d",
+                            n_prompt, n_ctx);
+        goto done;
+    }
+    if (n_ctx > hp->n_ctx_train)
+        fprintf(stderr, "qprof: run: warning: context %d is longer than the model's training "
+                        "context %d\n", n_ctx, hp->n_ctx_train);
+    qp_cli_model_describe(&cm, stderr);
+
+    const qp_state_opts so = qp_cli_state_opts(&cm, n_ctx, n_prompt < 512 ? n_prompt : 512);
+    if (qp_state_create(cm.model, &so, &st, &err) != QP_OK ||
+        qp_sampler_create(hp->n_vocab, ro.temp, ro.top_p, ro.seed, &smp, &err) != QP_OK) {
+        rc = qp_report(&err);
+        goto done;
+    }
+
+    out.tok = tok;
+    out.cap = n_prompt + ro.n_predict;
+    out.ids = malloc((size_t)out.cap * sizeof *out.ids);
+    if (!out.ids) {
+        fprintf(stderr, "qprof: run: out of memory\n");
+        rc = 1;
+        goto done;
+    }
+    memcpy(out.ids, prompt, (size_t)n_prompt * sizeof *prompt);
+    out.n_ids = n_prompt;
+    stream_flush(&out); /* the prompt, as the tokenizer gives it back */
+
+    /* llama2.c ends a story at BOS (its training data separates stories
+     * with it), llama.cpp at end-of-generation tokens: both stop here */
+    int32_t stop[2];
+    int n_stop = 0;
+    if (!ro.ignore_eos) {
+        if (qp_tokenizer_eos(tok) >= 0)
+            stop[n_stop++] = qp_tokenizer_eos(tok);
+        if (qp_tokenizer_bos(tok) >= 0 && qp_tokenizer_bos(tok) != qp_tokenizer_eos(tok))
+            stop[n_stop++] = qp_tokenizer_bos(tok);
+    }
+    const qp_gen_opts go = { .n_predict = ro.n_predict, .stop = stop, .n_stop = n_stop,
+                             .on_token = on_token, .user = &out };
+    qp_gen_stats gs;
+    const qp_status gst = qp_generate(st, smp, prompt, n_prompt, &go, NULL, &gs, &err);
+    fputc('\n', stdout);
+    if (fflush(stdout) != 0 || ferror(stdout) || out.failed) {
+        fprintf(stderr, "qprof: run: error writing the output\n");
+        rc = 1;
+        goto done;
+    }
+    if (gst != QP_OK) {
+        rc = qp_report(&err);
+        goto done;
+    }
+    fprintf(stderr, "prompt:     %5d tokens in %8.3f s = %8.2f tokens/s\n", gs.n_prompt,
+            gs.t_prompt, gs.t_prompt > 0 ? gs.n_prompt / gs.t_prompt : 0.0);
+    fprintf(stderr, "first token: %.3f s after start\n", gs.t_first);
+    fprintf(stderr, "generation: %5d tokens, %d decode passes in %8.3f s = %8.2f tokens/s%s\n",
+            gs.n_gen, gs.n_decode, gs.t_decode,
+            gs.t_decode > 0 ? gs.n_decode / gs.t_decode : 0.0,
+            gs.ctx_full ? " (context full)" : gs.stopped ? " (end of text)" : "");
+done:
+    free(out.ids), free(out.text);
+    free(prompt), free(file_text);
+    qp_sampler_free(smp);
+    qp_state_free(st);
+    qp_tokenizer_free(tok);
+    qp_cli_model_close(&cm);
+    return rc;
+}
+
+const qp_command qp_cmd_run = {
+    .name = "run",
+    .summary = "generate text with qprof's forward pass (speeds on stderr)",
+    .usage =
+        "usage: qprof run MODEL.gguf [-p TEXT | -f FILE] [-n N] [options]\n\n"
+        "Tokenizes the prompt (with BOS where the model's tokenizer adds one), runs it\n"
+        "through the model in one batch, then generates up to N tokens one at a time,\n"
+        "streaming the text to stdout: the prompt, the generated tokens, a newline.\n"
+        "Generation stops early at end-of-text (EOS, or BOS as llama2.c does).\n"
+        "stderr gets the weights used and prompt / generation speeds in tokens/s\n"
+        "and the time to the first generated token.\n\n"
+        "  -p, --prompt TEXT    the prompt (default: empty, i.e. BOS alone)\n"
+        "  -f, --file FILE      read the prompt from FILE\n"
+        "  -n, --n-predict N    tokens to generate (default 64)\n"
+        "  -c, --ctx N          KV cache size (default: prompt + N)\n"
+        "      --temp T         0 (default): greedy, the most likely token; > 0: sample\n"
+        "                       from softmax(logits / T)\n"
+        "      --top-p P        sample only from the smallest set of tokens holding P of\n"
+        "                       the probability (default 1: all)\n"
+        "      --seed S         random seed for --temp > 0 (default 0); a seed and the\n"
+        "                       same weights always give the same text\n"
+        "      --ignore-eos     always generate N tokens (for timing)\n"
+        "      --no-special     match special tokens' text (<|im_start|>) as plain text\n"
+        QP_CLI_MODEL_USAGE
+        "  -h, --help           this text\n\n"
+        "Default weights: a quantized file runs on its own quantized bytes through\n"
+        "qprof's kernels (what llama.cpp runs); an F32 file runs in FP32.\n"
+        "Example: qprof run model.gguf -p \"Once upon a time\" -n 64 --temp 0\n",
+    .run = run_main,
+};
