@@ -191,6 +191,92 @@ static float avx2_dot_q6_K(int64_t k, const void *wv, const void *xv)
     return hsum_ps(acc) - acc_off;
 }
 
+/* Total of the 8 s32 lanes of v. */
+static inline int32_t hsum_epi32(__m256i v)
+{
+    __m128i o = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    o = _mm_add_epi32(o, _mm_shuffle_epi32(o, 0x4E));
+    o = _mm_add_epi32(o, _mm_shuffle_epi32(o, 0xB1));
+    return _mm_cvtsi128_si32(o);
+}
+
+/* Q2_K (twin dot_q2_K): weight 128 h + 32 j + l is bits 2j..2j+1 of
+ * qs[32 h + l], its 16-weight group 8 h + 2 j + (l >= 16) has scale = low
+ * nibble and min = high nibble of scales[group]. The min term is
+ * dmin * sum_g min_g bsums_g, one madd per super-block. */
+static float avx2_dot_q2_K(int64_t k, const void *wv, const void *xv)
+{
+    const block_q2_K *w = wv;
+    const block_q8_K *x = xv;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    float accm = 0.0f;
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        const __m128i sm = _mm_loadu_si128((const __m128i *)w[b].scales);
+        const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), m4));
+        const int32_t summs = hsum_epi32(_mm256_madd_epi16(mins16, _mm256_loadu_si256((const __m256i *)x[b].bsums)));
+        const __m128i sc8 = _mm_and_si128(sm, m4);
+        __m256i sum = _mm256_setzero_si256();
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const __m128i sc16 = _mm_cvtepu8_epi16(h ? _mm_unpackhi_epi64(sc8, sc8) : sc8);
+            const __m256i sc = _mm256_set_m128i(sc16, sc16);
+            const __m256i q2 = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * h));
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(q2, 2 * j), m3);
+                const __m256i xq8 = _mm256_loadu_si256((const __m256i *)(x[b].qs + 128 * h + 32 * j));
+                const __m256i s = _mm256_shuffle_epi8(sc, bcast16_mask(2 * j, 2 * j + 1));
+                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(s, _mm256_maddubs_epi16(q, xq8)));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(x[b].d * fp16(w[b].d)), _mm256_cvtepi32_ps(sum), acc);
+        accm += x[b].d * fp16(w[b].dmin) * (float)summs;
+    }
+    return hsum_ps(acc) - accm;
+}
+
+/* Q3_K (twin dot_q3_K): q = low2 - (high bit ? 0 : 4) in -4..3. maddubs
+ * takes the unsigned q + 4 = low2 | high bit << 2 (0..7) and the offset
+ * comes out per super-block: -4 sum_g sc_g bsums_g. Weight 128 h + 32 j + l
+ * has low2 = bits 2j..2j+1 of qs[32 h + l] and its high bit is bit 4h + j
+ * of hmask[l]; the 6-bit signed scales are unpacked by qp_q3k_scales. */
+static float avx2_dot_q3_K(int64_t k, const void *wv, const void *xv)
+{
+    const block_q3_K *w = wv;
+    const block_q8_K *x = xv;
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    float acc = 0.0f;
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        int8_t sc8[16];
+        qp_q3k_scales(w[b].scales, sc8);
+        const __m256i sc_all = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc8));
+        const int32_t off = hsum_epi32(_mm256_madd_epi16(sc_all, _mm256_loadu_si256((const __m256i *)x[b].bsums)));
+        const __m256i hm = _mm256_loadu_si256((const __m256i *)w[b].hmask);
+        __m256i sum = _mm256_setzero_si256();
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const __m128i sc16 = h ? _mm256_extracti128_si256(sc_all, 1) : _mm256_castsi256_si128(sc_all);
+            const __m256i sc = _mm256_set_m128i(sc16, sc16);
+            const __m256i q2 = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * h));
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(q2, 2 * j), m3);
+                const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + j), one);
+                const __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 2));
+                const __m256i xq8 = _mm256_loadu_si256((const __m256i *)(x[b].qs + 128 * h + 32 * j));
+                const __m256i s = _mm256_shuffle_epi8(sc, bcast16_mask(2 * j, 2 * j + 1));
+                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(s, _mm256_maddubs_epi16(q, xq8)));
+            }
+        }
+        /* |isum| <= 256 * 32 * 7 * 127 < 2^24: exact in float */
+        const int32_t isum = hsum_epi32(sum) - 4 * off;
+        acc += x[b].d * fp16(w[b].d) * (float)isum;
+    }
+    return acc;
+}
+
 /* ======================================================================== */
 /* float weights (scalar twins: dot_f16, dot_bf16, dot_f32)                 */
 /* ======================================================================== */
@@ -512,6 +598,47 @@ QP_INLINE void tile_q4k_rc(int RM, int RN, int has_qh, size_t wsize, size_t off_
 QP_Q4K_TILE(avx2_tile_q4_K, 0, block_q4_K, 0)
 QP_Q4K_TILE(avx2_tile_q5_K, 1, block_q5_K, offsetof(block_q5_K, qh))
 
+/* Float weights: RM x RN tiles of FMAs; each 8 weights are widened once
+ * (vcvtph2ps / shift) for RN activation rows. 4 x 2 = 8 accumulators + 4
+ * weight vectors + 1 activation vector fit AVX2's 16 registers. */
+#define QP_FLOAT_TILE(NAME, WT, LOAD8, SCALAR)                                             \
+    QP_INLINE void NAME##_rc(int RM, int RN, int64_t k, const char *w, size_t ws,          \
+                             const char *xq, size_t xs, float *y, size_t ldy)              \
+    {                                                                                      \
+        __m256 acc[4][2];                                                                  \
+        _Pragma("GCC unroll 4") for (int r = 0; r < RM; r++)                               \
+            _Pragma("GCC unroll 2") for (int c = 0; c < RN; c++)                           \
+                acc[r][c] = _mm256_setzero_ps();                                           \
+        int64_t i = 0;                                                                     \
+        for (; i + 8 <= k; i += 8) {                                                       \
+            __m256 xv[2], wv8[4];                                                          \
+            _Pragma("GCC unroll 2") for (int c = 0; c < RN; c++)                           \
+                xv[c] = _mm256_loadu_ps((const float *)(xq + (size_t)c * xs) + i);         \
+            _Pragma("GCC unroll 4") for (int r = 0; r < RM; r++) {                         \
+                wv8[r] = LOAD8((const WT *)(w + (size_t)r * ws) + i);                      \
+                _Pragma("GCC unroll 2") for (int c = 0; c < RN; c++)                       \
+                    acc[r][c] = _mm256_fmadd_ps(wv8[r], xv[c], acc[r][c]);                 \
+            }                                                                              \
+        }                                                                                  \
+        for (int r = 0; r < RM; r++)                                                       \
+            for (int c = 0; c < RN; c++) {                                                 \
+                const WT *wr = (const WT *)(w + (size_t)r * ws);                           \
+                const float *xr = (const float *)(xq + (size_t)c * xs);                    \
+                float s = hsum_ps(acc[r][c]);                                              \
+                for (int64_t t = i; t < k; t++)                                            \
+                    s += SCALAR(wr[t]) * xr[t];                                            \
+                y[(size_t)c * ldy + (size_t)r] = s;                                        \
+            }                                                                              \
+    }                                                                                      \
+    static void NAME(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,       \
+                     float *y, size_t ldy, int mr, int nc)                                 \
+    {                                                                                      \
+        QP_X86_TILE_SWITCH(NAME##_rc, 2, mr, nc, (k, w, ws, xq, xs, y, ldy));              \
+    }
+QP_FLOAT_TILE(avx2_tile_f16, qp_half, load8_f16, fp16)
+QP_FLOAT_TILE(avx2_tile_bf16, uint16_t, load8_bf16, qp_bf16_to_fp32)
+QP_FLOAT_TILE(avx2_tile_f32, float, _mm256_loadu_ps, f32_id)
+
 /* Types without a register tile use vec_dot per output element. */
 #define QP_AVX2_GENERIC_TILE(T)                                                            \
     static void avx2_tile_##T(int64_t k, const void *w, size_t ws, const void *xq, size_t xs, \
@@ -522,9 +649,8 @@ QP_Q4K_TILE(avx2_tile_q5_K, 1, block_q5_K, offsetof(block_q5_K, qh))
 QP_AVX2_GENERIC_TILE(q4_1)
 QP_AVX2_GENERIC_TILE(q5_1)
 QP_AVX2_GENERIC_TILE(q6_K)
-QP_AVX2_GENERIC_TILE(f16)
-QP_AVX2_GENERIC_TILE(bf16)
-QP_AVX2_GENERIC_TILE(f32)
+QP_AVX2_GENERIC_TILE(q2_K)
+QP_AVX2_GENERIC_TILE(q3_K)
 
 /* ======================================================================== */
 /* the table                                                                */
@@ -542,7 +668,7 @@ static void set_slot(struct qp_kernels *t, enum qp_type w, qp_vec_dot_fn dot, qp
 
 void qp_kernels_init_avx2(struct qp_kernels *t)
 {
-    qp_kernels_fill_scalar(t); /* Q2_K, Q3_K stay scalar */
+    qp_kernels_fill_scalar(t); /* then every weight type is overridden */
     t->name = "avx2";
     t->describe = "AVX2+FMA+F16C";
     t->usable = qp_cpu_usable_avx2;
@@ -556,9 +682,11 @@ void qp_kernels_init_avx2(struct qp_kernels *t)
     set_slot(t, QP_TYPE_Q4_K, avx2_dot_q4_K, avx2_tile_q4_K, 2, 2);
     set_slot(t, QP_TYPE_Q5_K, avx2_dot_q5_K, avx2_tile_q5_K, 2, 2);
     set_slot(t, QP_TYPE_Q6_K, avx2_dot_q6_K, avx2_tile_q6_K, 1, 1);
-    set_slot(t, QP_TYPE_F16, avx2_dot_f16, avx2_tile_f16, 1, 1);
-    set_slot(t, QP_TYPE_BF16, avx2_dot_bf16, avx2_tile_bf16, 1, 1);
-    set_slot(t, QP_TYPE_F32, avx2_dot_f32, avx2_tile_f32, 1, 1);
+    set_slot(t, QP_TYPE_Q2_K, avx2_dot_q2_K, avx2_tile_q2_K, 1, 1);
+    set_slot(t, QP_TYPE_Q3_K, avx2_dot_q3_K, avx2_tile_q3_K, 1, 1);
+    set_slot(t, QP_TYPE_F16, avx2_dot_f16, avx2_tile_f16, 4, 2);
+    set_slot(t, QP_TYPE_BF16, avx2_dot_bf16, avx2_tile_bf16, 4, 2);
+    set_slot(t, QP_TYPE_F32, avx2_dot_f32, avx2_tile_f32, 4, 2);
 
     t->quantize_act[QP_TYPE_Q8_0] = avx2_quantize_q8_0;
     t->quantize_act[QP_TYPE_Q8_1] = avx2_quantize_q8_1;
