@@ -204,6 +204,12 @@ static qp_status mm_common(const qp_kernels *v, qp_threadpool *tp, enum qp_type 
     j.x_row = x_row;
 
     void *own = NULL; /* the work buffer when there is no pool */
+    if (X && qp_act_type(w) == QP_TYPE_F32) {
+        /* float weights read the float activations as they are: quantizing
+         * to F32 would only be a copy */
+        Xq = X;
+        X = NULL;
+    }
     if (X) {
         const int a = qp_act_type(w);
         qp_kernels_block(a, &j.act_bs, &j.act_bb);
