@@ -498,9 +498,9 @@ QP_INLINE void tile_q4k_rc(int RM, int RN, int has_qh, size_t wsize, size_t off_
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     __m256 acc[2][2];
     float accm[2][2];
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int r = 0; r < RM; r++)
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int c = 0; c < RN; c++) {
             acc[r][c] = _mm256_setzero_ps();
             accm[r][c] = 0.0f;
@@ -508,17 +508,17 @@ QP_INLINE void tile_q4k_rc(int RM, int RN, int has_qh, size_t wsize, size_t off_
     for (int64_t b = 0; b < k / QK_K; b++) {
         const block_q8_K *xb[2];
         int32_t xpair[2][8]; /* sums of 32 activations per sub-block */
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int c = 0; c < RN; c++) {
             xb[c] = (const block_q8_K *)(xq + (size_t)c * xs) + b;
-            #pragma GCC unroll 8
+#pragma GCC unroll 8
             for (int s = 0; s < 8; s++)
                 xpair[c][s] = xb[c]->bsums[2 * s] + xb[c]->bsums[2 * s + 1];
         }
         __m256i sc[2], hb[2], isum[2][2];
         const uint8_t *qs[2];
         float d[2], dmin[2];
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int r = 0; r < RM; r++) {
             const uint8_t *blk = (const uint8_t *)(w + (size_t)r * ws) + (size_t)b * wsize;
             qp_half dh, dminh;
@@ -529,10 +529,10 @@ QP_INLINE void tile_q4k_rc(int RM, int RN, int has_qh, size_t wsize, size_t off_
             const __m128i sm = q4k_scales_mins(blk + 4);
             uint8_t mins[16];
             _mm_storeu_si128((__m128i *)mins, sm);
-            #pragma GCC unroll 4
+#pragma GCC unroll 4
             for (int c = 0; c < RN; c++) {
                 int32_t msum = 0;
-                #pragma GCC unroll 8
+#pragma GCC unroll 8
                 for (int s = 0; s < 8; s++)
                     msum += mins[8 + s] * xpair[c][s];
                 accm[r][c] += xb[c]->d * dmin[r] * (float)msum;
@@ -545,13 +545,9 @@ QP_INLINE void tile_q4k_rc(int RM, int RN, int has_qh, size_t wsize, size_t off_
         }
 #pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
-            __m256i x0[2], x1[2];
-            #pragma GCC unroll 4
-            for (int c = 0; c < RN; c++) {
-                x0[c] = _mm256_loadu_si256((const __m256i *)(xb[c]->qs + 64 * j));
-                x1[c] = _mm256_loadu_si256((const __m256i *)(xb[c]->qs + 64 * j + 32));
-            }
-            #pragma GCC unroll 4
+            /* activations are read by maddubs from memory (L1) rather than
+             * held in registers: 2 x 2 tiles already need 15 of the 16 */
+#pragma GCC unroll 4
             for (int r = 0; r < RM; r++) {
                 const __m256i q4 = _mm256_loadu_si256((const __m256i *)(qs[r] + 32 * j));
                 __m256i ql = _mm256_and_si256(q4, m4);
@@ -562,23 +558,25 @@ QP_INLINE void tile_q4k_rc(int RM, int RN, int has_qh, size_t wsize, size_t off_
                 }
                 const __m256i s0 = _mm256_shuffle_epi8(sc[r], bcast16_mask(2 * j, 2 * j));
                 const __m256i s1 = _mm256_shuffle_epi8(sc[r], bcast16_mask(2 * j + 1, 2 * j + 1));
-                #pragma GCC unroll 4
+#pragma GCC unroll 4
                 for (int c = 0; c < RN; c++) {
-                    const __m256i p0 = _mm256_madd_epi16(s0, _mm256_maddubs_epi16(ql, x0[c]));
-                    const __m256i p1 = _mm256_madd_epi16(s1, _mm256_maddubs_epi16(qh, x1[c]));
+                    const __m256i x0 = _mm256_loadu_si256((const __m256i *)(xb[c]->qs + 64 * j));
+                    const __m256i x1 = _mm256_loadu_si256((const __m256i *)(xb[c]->qs + 64 * j + 32));
+                    const __m256i p0 = _mm256_madd_epi16(s0, _mm256_maddubs_epi16(ql, x0));
+                    const __m256i p1 = _mm256_madd_epi16(s1, _mm256_maddubs_epi16(qh, x1));
                     isum[r][c] = _mm256_add_epi32(isum[r][c], _mm256_add_epi32(p0, p1));
                 }
             }
         }
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int r = 0; r < RM; r++)
-            #pragma GCC unroll 4
+#pragma GCC unroll 4
             for (int c = 0; c < RN; c++)
                 acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(xb[c]->d * d[r]), _mm256_cvtepi32_ps(isum[r][c]), acc[r][c]);
     }
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int r = 0; r < RM; r++)
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int c = 0; c < RN; c++)
             y[(size_t)c * ldy + (size_t)r] = hsum_ps(acc[r][c]) - accm[r][c];
 }
