@@ -298,7 +298,8 @@ static int ppl_main(int argc, char **argv)
         rc = qp_report(&err);
         goto done;
     }
-    printf("\n");
+    if (!r.has_kld)
+        printf("\n"); /* ends the line of running estimates */
     if (r.has_kld)
         print_kld(&r.kld);
     else
