@@ -20,9 +20,11 @@
 # own table shows medians). W is 33 MB (Q4_K) or 62 MB (Q8_0), several times the last-level
 # cache, so both stream it from memory in every run.
 #
-# Usage:  tools/bench-kernels.sh [-r ROUNDS] [-v VARIANT] [-o FILE]
+# Usage:  tools/bench-kernels.sh [-r ROUNDS] [-v VARIANT] [-c CASES] [-k DIR] [-o FILE]
 #   -r ROUNDS   rounds (default 3)
 #   -v VARIANT  qprof kernel variant (default: the one qprof picks for this CPU)
+#   -c CASES    other cases than the standard set, "type:n:threads ..." (e.g. "q6_K:1:2")
+#   -k DIR      keep the raw per-round measurements (qprof.txt, llama.txt) in DIR
 #   -o FILE     also write the markdown to FILE
 # Environment: QPROF (default build/qprof), QPROF_PEER_DIR (the llama.cpp build of
 # tools/build-peer.sh; default ${XDG_CACHE_HOME:-$HOME/.cache}/qprof/peer, then /opt/peer).
@@ -36,13 +38,25 @@ bk_log() { printf 'bench-kernels: %s\n' "$*" >&2; }
 bk_rounds=3
 bk_variant=${QPROF_BENCH_VARIANT:-}
 bk_out=
-while getopts r:v:o:h bk_opt; do
+bk_keep=
+# type:n:threads
+bk_cases="q4_K:1:1 q4_K:1:2 q4_K:512:2 q8_0:1:1 q8_0:1:2 q8_0:512:2"
+while getopts r:v:c:k:o:h bk_opt; do
     case $bk_opt in
         r) bk_rounds=$OPTARG ;;
         v) bk_variant=$OPTARG ;;
+        c) bk_cases=$OPTARG ;;
+        k) bk_keep=$OPTARG ;;
         o) bk_out=$OPTARG ;;
         h) sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) bk_die "usage: $0 [-r ROUNDS] [-v VARIANT] [-o FILE]" ;;
+        *) bk_die "usage: $0 [-r ROUNDS] [-v VARIANT] [-c CASES] [-k DIR] [-o FILE]" ;;
+    esac
+done
+for bk_c in $bk_cases; do
+    case $bk_c in
+        *:*[!0-9:]*|*::*|:*|*:) bk_die "bad case '$bk_c' (want type:n:threads)" ;;
+        *:*:*) ;;
+        *) bk_die "bad case '$bk_c' (want type:n:threads)" ;;
     esac
 done
 case $bk_rounds in ''|*[!0-9]*|0) bk_die "-r wants a positive integer" ;; esac
@@ -81,11 +95,14 @@ fi
 
 bk_m=4096
 bk_k=14336
-# type:n:threads
-bk_cases="q4_K:1:1 q4_K:1:2 q4_K:512:2 q8_0:1:1 q8_0:1:2 q8_0:512:2"
 
-bk_tmp=$(mktemp -d "${TMPDIR:-/tmp}/qprof-bench.XXXXXX")
-trap 'rm -rf "$bk_tmp"' EXIT
+if [ -n "$bk_keep" ]; then
+    mkdir -p "$bk_keep" || bk_die "cannot create $bk_keep"
+    bk_tmp=$bk_keep
+else
+    bk_tmp=$(mktemp -d "${TMPDIR:-/tmp}/qprof-bench.XXXXXX")
+    trap 'rm -rf "$bk_tmp"' EXIT
+fi
 trap 'exit 1' INT TERM HUP
 
 # ---------------------------------------------------------------- one measurement each
@@ -160,9 +177,9 @@ bk_render() {
     echo "qprof variant \`$bk_variant\`; $bk_peer_note. W: M=$bk_m rows x K=$bk_k; times are means per"
     echo "product (activation quantization included), median of $bk_rounds alternating rounds."
     echo
-    echo "| type | n | threads | qprof ms | llama.cpp ms | time qprof/llama.cpp | qprof GB/s | llama.cpp GB/s | qprof % of read bw |"
+    echo "| type | n | threads | qprof ms | llama.cpp ms | time qprof/llama.cpp | qprof | llama.cpp | qprof % of read bw |"
     echo "|------|--:|--:|--:|--:|--:|--:|--:|--:|"
-    awk -v cases="$bk_cases" '
+    awk -v cases="$bk_cases" -v m="$bk_m" -v kk="$bk_k" '
         function median(list,    a, n, i, j, x) {
             n = split(list, a, " ")
             for (i = 2; i <= n; i++) {          # insertion sort, n is tiny
@@ -173,8 +190,15 @@ bk_render() {
             if (n == 0) return ""
             return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
         }
-        FILENAME ~ /\/qprof\.txt$/ { k = $1 ":" $2 ":" $3; q[k] = q[k] " " $4; g[k] = g[k] " " $5
-                             p[k] = p[k] " " $6; bytes[k] = $8 }
+        # the rate that matters: weight traffic for a matvec (memory-bound), flops for a
+        # matmul (compute-bound); both from the same time as the ms columns
+        function rate(ms, n, bytes) {
+            if (ms == "") return "n/a"
+            if (n == 1) return sprintf("%.2f GB/s", bytes / (ms / 1000) / 1e9)
+            return sprintf("%.1f GFLOP/s", 2 * m * kk * n / (ms / 1000) / 1e9)
+        }
+        FILENAME ~ /\/qprof\.txt$/ { k = $1 ":" $2 ":" $3; q[k] = q[k] " " $4; bw[k] = bw[k] " " $7
+                                    bytes[k] = $8 }
         FILENAME ~ /\/llama\.txt$/ && $4 != "-" { k = $1 ":" $2 ":" $3; l[k] = l[k] " " $4 }
         END {
             nc = split(cases, cs, " ")
@@ -182,16 +206,16 @@ bk_render() {
                 k = cs[i]; split(k, f, ":")
                 qm = median(q[k]); lm = median(l[k])
                 ratio = (qm != "" && lm != "") ? sprintf("%.2f", qm / lm) : "n/a"
-                lgbs = (lm != "") ? sprintf("%.2f", bytes[k] / (lm / 1000) / 1e9) : "n/a"
+                pct = (qm != "" && f[2] == 1) ? sprintf("%.0f%%", 100 * bytes[k] / (qm / 1000) / 1e9 / median(bw[k])) : "-"
                 printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f[1], f[2], f[3],
                        qm != "" ? sprintf("%.3f", qm) : "n/a", lm != "" ? sprintf("%.3f", lm) : "n/a",
-                       ratio, qm != "" ? sprintf("%.2f", median(g[k])) : "n/a", lgbs,
-                       qm != "" ? sprintf("%.0f%%", median(p[k])) : "n/a"
+                       ratio, rate(qm, f[2], bytes[k]), rate(lm, f[2], bytes[k]), pct
             }
         }' "$bk_tmp/qprof.txt" "$bk_tmp/llama.txt"
     echo
-    echo "Time ratio < 1: qprof faster. GB/s = bytes of W / time; % of read bw = qprof GB/s over the"
-    echo "streaming read bandwidth qprof measured at the same thread count (docs/bench.md)."
+    echo "Time ratio < 1: qprof faster. n=1 rates are weight traffic (bytes of W / time), n>1 rates"
+    echo "2*M*K*n / time; % of read bw = qprof's n=1 traffic over the streaming read bandwidth qprof"
+    echo "measured at the same thread count (docs/bench.md)."
 }
 
 if [ -n "$bk_out" ]; then

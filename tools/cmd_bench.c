@@ -840,7 +840,9 @@ static int print_json(const bench_ctx *c)
         cJSON_AddStringToObject(x, "type", type_name(c->skips[i].type));
         cJSON_AddNumberToObject(x, "n", (double)c->skips[i].n);
         cJSON_AddNumberToObject(x, "threads", c->skips[i].threads);
-        cJSON_AddStringToObject(x, "reason", "scalar is skipped above n=32 unless named in --variants");
+        char why[96];
+        snprintf(why, sizeof why, "scalar is skipped above n=%d unless named in --variants", SCALAR_MAX_N);
+        cJSON_AddStringToObject(x, "reason", why);
         cJSON_AddItemToArray(sk, x);
     }
     char *s = cJSON_Print(root);
