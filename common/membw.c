@@ -96,7 +96,7 @@ size_t qp_llc_bytes(const char *dir, int *found)
 /* Buffer                                                                   */
 /* ======================================================================== */
 
-void *qp_membw_alloc(size_t bytes)
+void *qp_membw_alloc(size_t bytes, int huge_pages)
 {
     const size_t huge = (size_t)2 << 20;
     bytes = (bytes + 63) & ~(size_t)63;
@@ -107,7 +107,10 @@ void *qp_membw_alloc(size_t bytes)
         return NULL;
 #ifdef MADV_HUGEPAGE
     /* advice only: transparent huge pages may be off, which is fine */
-    (void)madvise(p, rounded, MADV_HUGEPAGE);
+    if (huge_pages)
+        (void)madvise(p, rounded, MADV_HUGEPAGE);
+#else
+    (void)huge_pages;
 #endif
     /* a non-zero pattern: the kernel backs every page on first write */
     memset(p, 0x5A, rounded);

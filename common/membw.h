@@ -36,12 +36,14 @@ typedef struct qp_membw_result {
     const char *method;  /* "avx2" (256-bit loads) or "c" (compiler-vectorized) */
 } qp_membw_result;
 
-/* Allocates `bytes` (rounded up to 64) aligned to 2 MiB, asks for huge
- * pages (fewer TLB misses, as a large mmap'd model would get), and writes
- * every byte so the pages are really backed (reading untouched anonymous
- * memory reads the shared zero page, which is cached and far too fast).
- * Free with free(). NULL if out of memory. */
-void *qp_membw_alloc(size_t bytes);
+/* Allocates `bytes` (rounded up to 64) aligned to 2 MiB and writes every
+ * byte, so the pages are really backed (reading untouched anonymous memory
+ * reads the shared zero page, which is cached and far too fast). With
+ * huge_pages, asks for transparent huge pages (madvise): fewer TLB misses,
+ * the best case the bandwidth test wants; without, ordinary pages, as a
+ * model mmap'd from the page cache (llama.cpp) or a plain malloc gets when
+ * THP is in "madvise" mode. Free with free(). NULL if out of memory. */
+void *qp_membw_alloc(size_t bytes, int huge_pages);
 
 /* Reads buf[0..bytes-1] `reps` times with n_threads threads (the calling
  * thread and n_threads - 1 helpers, each reading a contiguous 1/n_threads

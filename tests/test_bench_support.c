@@ -214,7 +214,7 @@ static void test_membw_small_buffer(void **state)
 {
     (void)state;
     const size_t bytes = (size_t)1 << 20;
-    void *buf = qp_membw_alloc(bytes);
+    void *buf = qp_membw_alloc(bytes, 1);
     assert_non_null(buf);
     assert_int_equal((uintptr_t)buf % 64, 0);
     for (int threads = 1; threads <= 2; threads++) {
@@ -240,7 +240,7 @@ static void test_membw_small_buffer(void **state)
 static void test_membw_bad_arguments(void **state)
 {
     (void)state;
-    void *buf = qp_membw_alloc(4096);
+    void *buf = qp_membw_alloc(4096, 0);
     assert_non_null(buf);
     qp_membw_result r;
     qp_error err;

@@ -377,7 +377,8 @@ static qp_status weights_make(weight_set *ws, enum qp_type t, int64_t m, int64_t
     if ((size_t)ws->copies * ws->bytes > MAX_WEIGHT_BYTES)
         return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "%s weights of %zu bytes are too large",
                             type_name(t), ws->bytes);
-    ws->data = qp_membw_alloc((size_t)ws->copies * ws->bytes);
+    /* ordinary pages: what a model's weights get (see qp_membw_alloc) */
+    ws->data = qp_membw_alloc((size_t)ws->copies * ws->bytes, 0);
     /* x[DISTINCT_ROWS][k] floats: the source rows */
     float *x = malloc((size_t)k * sizeof *x);
     if (!ws->data || !x) {
@@ -895,7 +896,7 @@ static qp_status measure_bandwidth(bench_ctx *c, qp_error *err)
     size_t bytes = o->membw_mib > 0 ? (size_t)o->membw_mib << 20 : 8 * c->llc;
     if (o->membw_mib <= 0 && bytes < ((size_t)64 << 20))
         bytes = (size_t)64 << 20;
-    void *buf = qp_membw_alloc(bytes);
+    void *buf = qp_membw_alloc(bytes, 1);
     if (!buf)
         return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "out of memory for a %zu-byte bandwidth buffer",
                             bytes);
