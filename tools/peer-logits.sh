@@ -9,10 +9,13 @@
 # tests/test_generate.c, which runs the same tokens through qprof.
 #
 # Usage:  tools/peer-logits.sh MODEL.gguf OUT.txt [TOP_K]
-#   TOP_K defaults to 20. The peer is looked for in $QPROF_PEER_DIR, then
+#   TOP_K defaults to 10. The peer is looked for in $QPROF_PEER_DIR, then
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/qprof/peer, then /opt/peer.
 #   QP_KV_TYPE=f16 keeps llama.cpp's default F16 KV cache; the default here is F32,
 #   qprof's cache type, so that the comparison measures the weights' arithmetic only.
+#   QP_PEER_WEIGHTS=f32 first has llama-quantize dequantize every tensor to F32 (in a
+#   temporary directory) and runs that: llama.cpp then computes in plain FP32 with no
+#   activation quantization, the counterpart of qprof's --precision ref on the file.
 #
 # llama.cpp settings: context 512, one sequence, batch = ubatch = 512, flash
 # attention off (the plain softmax(QK^T)V path, as qprof computes it), CPU only,
@@ -25,9 +28,11 @@ qp_die() { printf 'peer-logits: error: %s\n' "$*" >&2; exit 1; }
 [ $# -ge 2 ] && [ $# -le 3 ] || qp_die "usage: $0 MODEL.gguf OUT.txt [TOP_K]"
 qp_model=$1
 qp_out=$2
-qp_topk=${3:-20}
+qp_topk=${3:-10}
 qp_kv=${QP_KV_TYPE:-f32}
 case $qp_kv in f32|f16) ;; *) qp_die "QP_KV_TYPE is f32 or f16, not $qp_kv" ;; esac
+qp_weights=${QP_PEER_WEIGHTS:-file}
+case $qp_weights in file|f32) ;; *) qp_die "QP_PEER_WEIGHTS is file or f32, not $qp_weights" ;; esac
 [ -f "$qp_model" ] || qp_die "no model file $qp_model"
 
 qp_peer=""
@@ -214,7 +219,13 @@ cc -O2 -std=c11 -I"$qp_src/include" -I"$qp_src/ggml/include" -c "$qp_tmp/peer_lo
 c++ -o "$qp_tmp/peer_logits" "$qp_tmp/peer_logits.o" "$qp_b/src/libllama.a" \
     "$qp_b/ggml/src/libggml.a" "$qp_b/ggml/src/libggml-cpu.a" "$qp_b/ggml/src/libggml-base.a" \
     -fopenmp -lpthread -lm || qp_die "linking against $qp_b failed"
-"$qp_tmp/peer_logits" "$qp_model" "$qp_tmp/prompts.txt" "$qp_topk" "$qp_kv" "$qp_tmp/body.txt" \
+qp_run_model=$qp_model
+if [ "$qp_weights" = f32 ]; then
+    qp_run_model="$qp_tmp/f32.gguf"
+    "$qp_b/bin/llama-quantize" --allow-requantize "$qp_model" "$qp_run_model" F32 >/dev/null 2>&1 \
+        || qp_die "llama-quantize could not dequantize $qp_model to F32"
+fi
+"$qp_tmp/peer_logits" "$qp_run_model" "$qp_tmp/prompts.txt" "$qp_topk" "$qp_kv" "$qp_tmp/body.txt" \
     || qp_die "the peer program failed"
 
 qp_sum=$(sha256sum "$qp_model" | cut -d' ' -f1)
@@ -224,6 +235,8 @@ qp_commit=$(sed -n 's/^QP_LLAMA_COMMIT="\(.*\)"/\1/p' "$(dirname "$0")/build-pee
     echo "# peer llama.cpp ${qp_commit:-unknown} (CPU, 1 thread, flash attention off, KV cache $qp_kv)"
     echo "model $(basename "$qp_model")"
     echo "sha256 $qp_sum"
+    echo "size $(wc -c < "$qp_model" | tr -d ' ')"
+    echo "weights $qp_weights"
     cat "$qp_tmp/body.txt"
 } > "$qp_out.tmp"
 mv "$qp_out.tmp" "$qp_out"
