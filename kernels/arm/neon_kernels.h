@@ -117,49 +117,77 @@ static inline int32_t QP_NEON_FN(kmins)(const int16_t *bsums, const uint8_t mn[8
     return vaddvq_s32(p);
 }
 
-/* One Q4_K or Q5_K super-block's scaled integer sum, sum_s sc_s * (q . x)_s
- * over the 8 sub-blocks of 32. Chunk c (32 bytes of qs) holds sub-block 2c
- * in its low nibbles and 2c + 1 in its high nibbles, against activations
- * 64c .. 64c + 63. With qh (Q5_K) bit s of qh[l] is the fifth bit of weight
- * 32s + l; shifting qh right by 2 per chunk brings sub-blocks 2c and 2c + 1
- * to bits 0 and 1. Bounds: a sub-block sum <= 32 * 31 * 128 = 126976, times
- * sc <= 63, eight of them: < 2^26. */
+/* The 8 scales and 8 mins of a Q4_K/Q5_K super-block (12 bytes, layout in
+ * qp_q4k_scale_min) unpacked four at a time in 32-bit words: with the
+ * bytes read as little-endian words w0, w1, w2,
+ *   scales 0..3 = w0 & 0x3f3f3f3f            mins 0..3 = w1 & 0x3f3f3f3f
+ *   scales 4..7 = (w2 & 0x0f0f0f0f) | ((w0 >> 6) & 0x03030303) << 4
+ *   mins   4..7 = ((w2 >> 4) & 0x0f0f0f0f) | ((w1 >> 6) & 0x03030303) << 4
+ * (byte i of each word is entry i or 4 + i). */
+static inline void QP_NEON_FN(k45_scales)(const uint8_t *q, uint8_t sc[8], uint8_t mn[8])
+{
+    uint32_t w[3];
+    memcpy(w, q, sizeof w);
+    const uint32_t s03 = w[0] & 0x3f3f3f3fu, m03 = w[1] & 0x3f3f3f3fu;
+    const uint32_t s47 = (w[2] & 0x0f0f0f0fu) | (((w[0] >> 6) & 0x03030303u) << 4);
+    const uint32_t m47 = ((w[2] >> 4) & 0x0f0f0f0fu) | (((w[1] >> 6) & 0x03030303u) << 4);
+    memcpy(sc, &s03, 4);
+    memcpy(sc + 4, &s47, 4);
+    memcpy(mn, &m03, 4);
+    memcpy(mn + 4, &m47, 4);
+}
+
+/* One 64-weight chunk c of a Q4_K/Q5_K super-block: its 32 bytes of qs hold
+ * sub-block 2c in their low nibbles and 2c + 1 in their high nibbles,
+ * against activations 64c .. 64c + 63. For Q5_K, h0/h1 are qh already
+ * shifted right by 2c, so the fifth bits of sub-blocks 2c and 2c + 1 are
+ * bits 0 and 1 (bit s of qh[l] is the fifth bit of weight 32s + l). */
+static inline void QP_NEON_FN(k45_chunk)(const uint8_t *qs, const int8_t *q8, int has_qh,
+                                         uint8x16_t h0, uint8x16_t h1,
+                                         int32x4_t *lo, int32x4_t *hi)
+{
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
+    const uint8x16_t a = vld1q_u8(qs), b = vld1q_u8(qs + 16);
+    uint8x16_t la = vandq_u8(a, m4), lb = vandq_u8(b, m4);
+    uint8x16_t ua = vshrq_n_u8(a, 4), ub = vshrq_n_u8(b, 4);
+    if (has_qh) {
+        /* bit 0 -> 16 for the low nibbles, bit 1 -> 16 for the high */
+        la = vorrq_u8(la, vshlq_n_u8(vandq_u8(h0, vdupq_n_u8(1)), 4));
+        lb = vorrq_u8(lb, vshlq_n_u8(vandq_u8(h1, vdupq_n_u8(1)), 4));
+        ua = vorrq_u8(ua, vshlq_n_u8(vandq_u8(h0, vdupq_n_u8(2)), 3));
+        ub = vorrq_u8(ub, vshlq_n_u8(vandq_u8(h1, vdupq_n_u8(2)), 3));
+    }
+    int32x4_t l = QP_NEON_DOT16(QP_NEON_ZERO32, vreinterpretq_s8_u8(la), vld1q_s8(q8));
+    *lo = QP_NEON_DOT16(l, vreinterpretq_s8_u8(lb), vld1q_s8(q8 + 16));
+    int32x4_t u = QP_NEON_DOT16(QP_NEON_ZERO32, vreinterpretq_s8_u8(ua), vld1q_s8(q8 + 32));
+    *hi = QP_NEON_DOT16(u, vreinterpretq_s8_u8(ub), vld1q_s8(q8 + 48));
+}
+
+/* One Q4_K or Q5_K super-block's scaled integer sum, sum_s sc_s (q . x)_s
+ * over its 8 sub-blocks of 32 (qh NULL for Q4_K). The four chunks are
+ * written out so the eight partial sums stay in registers. Bounds: a
+ * sub-block sum <= 32 * 31 * 128 = 126976, times sc <= 63, eight of them:
+ * < 2^26. */
 static inline int32_t QP_NEON_FN(k45_block)(const uint8_t *qs, const uint8_t *qh,
                                            const int8_t *q8, const uint8_t sc[8])
 {
-    const uint8x16_t m4 = vdupq_n_u8(0x0F);
     uint8x16_t h0 = vdupq_n_u8(0), h1 = vdupq_n_u8(0);
     if (qh) {
         h0 = vld1q_u8(qh);
         h1 = vld1q_u8(qh + 16);
     }
-    int32x4_t sub[8]; /* per sub-block partial sums (lanes to be added) */
-    for (int c = 0; c < 4; c++, qs += 32, q8 += 64) {
-        const uint8x16_t a = vld1q_u8(qs), b = vld1q_u8(qs + 16);
-        uint8x16_t la = vandq_u8(a, m4), lb = vandq_u8(b, m4);
-        uint8x16_t ua = vshrq_n_u8(a, 4), ub = vshrq_n_u8(b, 4);
-        if (qh) {
-            /* bit 0 -> 16 for the low nibbles, bit 1 -> 16 for the high */
-            la = vorrq_u8(la, vshlq_n_u8(vandq_u8(h0, vdupq_n_u8(1)), 4));
-            lb = vorrq_u8(lb, vshlq_n_u8(vandq_u8(h1, vdupq_n_u8(1)), 4));
-            ua = vorrq_u8(ua, vshlq_n_u8(vandq_u8(h0, vdupq_n_u8(2)), 3));
-            ub = vorrq_u8(ub, vshlq_n_u8(vandq_u8(h1, vdupq_n_u8(2)), 3));
-            h0 = vshrq_n_u8(h0, 2);
-            h1 = vshrq_n_u8(h1, 2);
-        }
-        int32x4_t lo = QP_NEON_DOT16(QP_NEON_ZERO32, vreinterpretq_s8_u8(la), vld1q_s8(q8));
-        lo = QP_NEON_DOT16(lo, vreinterpretq_s8_u8(lb), vld1q_s8(q8 + 16));
-        int32x4_t hi = QP_NEON_DOT16(QP_NEON_ZERO32, vreinterpretq_s8_u8(ua), vld1q_s8(q8 + 32));
-        hi = QP_NEON_DOT16(hi, vreinterpretq_s8_u8(ub), vld1q_s8(q8 + 48));
-        sub[2 * c] = lo;
-        sub[2 * c + 1] = hi;
-    }
+    const int has_qh = qh != NULL;
+    int32x4_t s0, s1, s2, s3, s4, s5, s6, s7; /* sub-block partial sums */
+    QP_NEON_FN(k45_chunk)(qs, q8, has_qh, h0, h1, &s0, &s1);
+    QP_NEON_FN(k45_chunk)(qs + 32, q8 + 64, has_qh, vshrq_n_u8(h0, 2), vshrq_n_u8(h1, 2), &s2, &s3);
+    QP_NEON_FN(k45_chunk)(qs + 64, q8 + 128, has_qh, vshrq_n_u8(h0, 4), vshrq_n_u8(h1, 4), &s4, &s5);
+    QP_NEON_FN(k45_chunk)(qs + 96, q8 + 192, has_qh, vshrq_n_u8(h0, 6), vshrq_n_u8(h1, 6), &s6, &s7);
     /* the 8 scales widened to two int32x4 (sub-blocks 0..3, 4..7) */
     const uint16x8_t sc16 = vmovl_u8(vld1_u8(sc));
     const int32x4_t sc_lo = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(sc16)));
     const int32x4_t sc_hi = vreinterpretq_s32_u32(vmovl_high_u16(sc16));
-    int32x4_t s = vmulq_s32(QP_NEON_FN(hsum4)(sub[0], sub[1], sub[2], sub[3]), sc_lo);
-    s = vmlaq_s32(s, QP_NEON_FN(hsum4)(sub[4], sub[5], sub[6], sub[7]), sc_hi);
+    int32x4_t s = vmulq_s32(QP_NEON_FN(hsum4)(s0, s1, s2, s3), sc_lo);
+    s = vmlaq_s32(s, QP_NEON_FN(hsum4)(s4, s5, s6, s7), sc_hi);
     return vaddvq_s32(s);
 }
 
@@ -172,8 +200,7 @@ QP_NEON_API float QP_NEON_FN(qp_neon_dot_q4_K)(int64_t k, const void *wv, const 
     float sum = 0.0f;
     for (int64_t b = 0; b < k / QK_K; b++) {
         uint8_t sc[8], mn[8]; /* the 6-bit scales and mins, unpacked */
-        for (int s = 0; s < 8; s++)
-            qp_q4k_scale_min(s, w[b].scales, &sc[s], &mn[s]);
+        QP_NEON_FN(k45_scales)(w[b].scales, sc, mn);
         const int32_t isum = QP_NEON_FN(k45_block)(w[b].qs, NULL, x[b].qs, sc);
         const int32_t mins = QP_NEON_FN(kmins)(x[b].bsums, mn);
         sum += x[b].d * (qp_neon_h2f(w[b].d) * (float)isum - qp_neon_h2f(w[b].dmin) * (float)mins);
@@ -189,8 +216,7 @@ QP_NEON_API float QP_NEON_FN(qp_neon_dot_q5_K)(int64_t k, const void *wv, const 
     float sum = 0.0f;
     for (int64_t b = 0; b < k / QK_K; b++) {
         uint8_t sc[8], mn[8];
-        for (int s = 0; s < 8; s++)
-            qp_q4k_scale_min(s, w[b].scales, &sc[s], &mn[s]);
+        QP_NEON_FN(k45_scales)(w[b].scales, sc, mn);
         const int32_t isum = QP_NEON_FN(k45_block)(w[b].qs, w[b].qh, x[b].qs, sc);
         const int32_t mins = QP_NEON_FN(kmins)(x[b].bsums, mn);
         sum += x[b].d * (qp_neon_h2f(w[b].d) * (float)isum - qp_neon_h2f(w[b].dmin) * (float)mins);
