@@ -18,16 +18,17 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -pthread -MMD -MP -I.
 LDFLAGS  += -pthread
 
 # ---- dependencies (pkg-config name : Debian package) ----------------------
-DEPS_PC  := openblas hdf5 libcjson libpng cmocka
-DEBS     := libopenblas-dev libhdf5-dev libcjson-dev libpng-dev libcmocka-dev pkg-config \
+DEPS_PC  := openblas hdf5 libcjson libpng cmocka libcrypto
+DEBS     := libopenblas-dev libhdf5-dev libcjson-dev libpng-dev libcmocka-dev libssl-dev pkg-config \
             hdf5-tools python3-h5py clang libclang-rt-14-dev gcc-aarch64-linux-gnu qemu-user
 NODEP_GOALS := deps clean help distclean demo
 ifeq ($(filter $(NODEP_GOALS),$(MAKECMDGOALS)),)
-deb_of = $(word 2,$(subst :, ,$(filter $(1):%,openblas:libopenblas-dev hdf5:libhdf5-dev libcjson:libcjson-dev libpng:libpng-dev cmocka:libcmocka-dev)))
+deb_of = $(word 2,$(subst :, ,$(filter $(1):%,openblas:libopenblas-dev hdf5:libhdf5-dev libcjson:libcjson-dev libpng:libpng-dev cmocka:libcmocka-dev libcrypto:libssl-dev)))
 $(foreach p,$(DEPS_PC),$(if $(shell pkg-config --exists $(p) 2>/dev/null && echo y),,\
   $(error missing library '$(p)': install the Debian package $(call deb_of,$(p)) (or run 'make deps'))))
-PC_CFLAGS := $(shell pkg-config --cflags openblas hdf5 libcjson libpng)
-PC_LIBS   := $(shell pkg-config --libs openblas hdf5 libcjson libpng) -lm
+PC_CFLAGS := $(shell pkg-config --cflags openblas hdf5 libcjson libpng libcrypto)
+# HDF5 dimension scales (H5DS) live in the high-level library, hdf5_hl.
+PC_LIBS   := -lhdf5_hl $(shell pkg-config --libs openblas hdf5 libcjson libpng libcrypto) -lm
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka)
 CMOCKA_LIBS   := $(shell pkg-config --libs cmocka)
 endif

@@ -134,6 +134,12 @@ qp_status qp_heatmap_render(const qp_heatmap *h, qp_canvas *out, qp_error *err)
         cell_w = value_w;
     if (cell_w < 24)
         cell_w = 24;
+    /* panels at least as wide as their captions, so captions never overlap */
+    for (int p = 0; p < h->n_panels; p++) {
+        int w = h->panels[p].name ? qp_text_width(h->panels[p].name, LABEL_SCALE) + 4 : 0;
+        if (w > cell_w * h->cols)
+            cell_w = (w + h->cols - 1) / h->cols;
+    }
     int cell_h = h->rows <= 40 ? 18 : (h->rows <= 100 ? 10 : 4);
     int annotate = h->annotate && cell_h >= QP_FONT_LINE * CELL_SCALE + 2;
     int grid_w = cell_w * h->cols, grid_h = cell_h * h->rows;
@@ -173,7 +179,13 @@ qp_status qp_heatmap_render(const qp_heatmap *h, qp_canvas *out, qp_error *err)
         width = title_w;
     if (width < sub_w)
         width = sub_w;
+    /* the bar is at least as tall as its rotated caption, which must fit */
+    char cap[160];
+    snprintf(cap, sizeof cap, "%s%s", h->value_label ? h->value_label : "", h->log_scale ? " (log scale)" : "");
+    int cap_w = qp_text_width(cap, LABEL_SCALE);
     int bar_h = grid_h < 120 ? 120 : grid_h;
+    if (bar_h < cap_w + 8)
+        bar_h = cap_w + 8;
     if (y_grid + bar_h + 10 + ch + MARGIN > height)
         height = y_grid + bar_h + 10 + ch + MARGIN;
 
@@ -252,8 +264,6 @@ qp_status qp_heatmap_render(const qp_heatmap *h, qp_canvas *out, qp_error *err)
                        BLACK);
     }
     if (h->value_label) {
-        char cap[160];
-        snprintf(cap, sizeof cap, "%s%s", h->value_label, h->log_scale ? " (log scale)" : "");
         qp_canvas_text_up(out, x_barlabel, y_grid + bar_h / 2 - qp_text_width(cap, LABEL_SCALE) / 2,
                           cap, LABEL_SCALE, BLACK);
     }

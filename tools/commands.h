@@ -6,7 +6,7 @@
 
 #include "../common/error.h"
 
-#define QPROF_VERSION "0.1.0"
+#include "../common/version.h"
 
 typedef struct qp_command {
     const char *name;
@@ -19,6 +19,8 @@ extern const qp_command qp_cmd_info;
 extern const qp_command qp_cmd_bench;
 extern const qp_command qp_cmd_run;
 extern const qp_command qp_cmd_ppl;
+extern const qp_command qp_cmd_layers;
+extern const qp_command qp_cmd_heatmap;
 
 /* Prints "qprof: FILE: offset N: msg" to stderr and returns the exit code. */
 int qp_report(const qp_error *err);

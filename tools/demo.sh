@@ -7,7 +7,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 missing=""
-for pc in openblas hdf5 libcjson libpng cmocka; do
+for pc in openblas hdf5 libcjson libpng cmocka libcrypto; do
     pkg-config --exists "$pc" 2>/dev/null || missing="$missing $pc"
 done
 if [ -n "$missing" ] || ! command -v pkg-config >/dev/null 2>&1; then

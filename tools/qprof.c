@@ -8,6 +8,8 @@
 /* The command table: adding a command is one line here plus its file. */
 static const qp_command *const commands[] = {
     &qp_cmd_info,
+    &qp_cmd_layers,
+    &qp_cmd_heatmap,
     &qp_cmd_bench,
     &qp_cmd_run,
     &qp_cmd_ppl,

@@ -1,0 +1,667 @@
+/* profiler/layers.c - the layer-wise profiler (see layers.h for the plan). */
+#include "layers.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdarg.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/progress.h"
+#include "../common/stats.h"
+#include "../common/version.h"
+#include "../quant/quant.h"
+#include "forward.h"
+
+/* ==== metrics ============================================================ */
+
+void qp_compare_outputs(const float *ref, const float *q, int64_t n, double out[QP_ERR_METRIC_COUNT])
+{
+    /* double accumulators: a 512 x 1536 block has 786k terms, and the
+     * relative errors of interest (1e-3 for Q8_0) must not drown in
+     * float round-off */
+    double sr = 0, sq = 0, srq = 0, se = 0, mx = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double r = ref[i], v = q[i], d = v - r;
+        sr += r * r;
+        sq += v * v;
+        srq += r * v;
+        se += d * d;
+        if (fabs(d) > mx)
+            mx = fabs(d);
+    }
+    out[QP_ERR_REL_L2] = sr > 0 ? sqrt(se / sr) : (se > 0 ? INFINITY : 0);
+    out[QP_ERR_COSINE] = sr > 0 && sq > 0 ? srq / sqrt(sr * sq) : (sr == sq ? 1 : 0);
+    out[QP_ERR_SQNR_DB] = se > 0 ? 10 * log10(sr / se) : INFINITY;
+    out[QP_ERR_MAX_ABS] = mx;
+}
+
+double qp_logits_kld(const float *ref, const float *q, int n_vocab, bool *same_top1)
+{
+    /* log-softmax of both rows in double, then sum p (log p - log q) */
+    double mr = -INFINITY, mq = -INFINITY;
+    int ar = 0, aq = 0;
+    for (int i = 0; i < n_vocab; i++) {
+        if (ref[i] > mr) { mr = ref[i]; ar = i; }
+        if (q[i] > mq) { mq = q[i]; aq = i; }
+    }
+    double zr = 0, zq = 0;
+    for (int i = 0; i < n_vocab; i++) {
+        zr += exp(ref[i] - mr);
+        zq += exp(q[i] - mq);
+    }
+    double lzr = mr + log(zr), lzq = mq + log(zq), kl = 0;
+    for (int i = 0; i < n_vocab; i++) {
+        double lp = ref[i] - lzr, lq = q[i] - lzq;
+        kl += exp(lp) * (lp - lq);
+    }
+    if (same_top1)
+        *same_top1 = ar == aq;
+    return kl > 0 ? kl : 0; /* clamp round-off below zero */
+}
+
+qp_status qp_sha256_file(const char *path, char out[65], qp_error *err)
+{
+    out[0] = '\0';
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return qp_error_set(err, QP_ERR_INPUT, path, -1, "cannot open: %m");
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char *buf = malloc(1 << 20);
+    qp_status st = QP_OK;
+    if (!ctx || !buf || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+        st = qp_error_set(err, QP_ERR_RUNTIME, path, -1, "sha256: initialisation failed");
+    } else {
+        size_t n;
+        while ((n = fread(buf, 1, 1 << 20, f)) > 0)
+            if (EVP_DigestUpdate(ctx, buf, n) != 1)
+                break;
+        unsigned char md[32];
+        unsigned int len = 0;
+        if (ferror(f))
+            st = qp_error_set(err, QP_ERR_RUNTIME, path, -1, "read error while hashing");
+        else if (EVP_DigestFinal_ex(ctx, md, &len) != 1 || len != 32)
+            st = qp_error_set(err, QP_ERR_RUNTIME, path, -1, "sha256 failed");
+        else
+            for (int i = 0; i < 32; i++)
+                snprintf(out + 2 * i, 3, "%02x", md[i]);
+    }
+    free(buf);
+    EVP_MD_CTX_free(ctx);
+    fclose(f);
+    return st;
+}
+
+/* ==== captured activations ================================================ */
+
+/* What the reference pass keeps per layer: the inputs of every block and
+ * linear, and their outputs. ATTN_OUT is O's output and FFN_OUT is DOWN's,
+ * so they are not stored twice. */
+enum slot {
+    S_ATTN_IN = 0, S_ATTN_NORM, S_Q, S_K, S_V, S_MIX, S_O,
+    S_FFN_IN, S_FFN_NORM, S_GATE, S_UP, S_ACT, S_DOWN,
+    S_COUNT
+};
+
+static int slot_of(const qp_hook_event *ev)
+{
+    switch (ev->point) {
+    case QP_HOOK_ATTN_IN: return S_ATTN_IN;
+    case QP_HOOK_ATTN_NORM: return S_ATTN_NORM;
+    case QP_HOOK_ATTN_MIX: return S_MIX;
+    case QP_HOOK_FFN_IN: return S_FFN_IN;
+    case QP_HOOK_FFN_NORM: return S_FFN_NORM;
+    case QP_HOOK_FFN_ACT: return S_ACT;
+    case QP_HOOK_LINEAR:
+        switch (ev->tensor) {
+        case QP_LIN_Q: return S_Q;
+        case QP_LIN_K: return S_K;
+        case QP_LIN_V: return S_V;
+        case QP_LIN_O: return S_O;
+        case QP_LIN_GATE: return S_GATE;
+        case QP_LIN_UP: return S_UP;
+        case QP_LIN_DOWN: return S_DOWN;
+        default: return -1;
+        }
+    default: return -1;
+    }
+}
+
+/* The block a timed interval belongs to, or -1. */
+static int block_of(const qp_hook_event *ev)
+{
+    if (ev->point == QP_HOOK_ATTN_OUT)
+        return QP_BLOCK_ATTN;
+    if (ev->point == QP_HOOK_FFN_OUT)
+        return QP_BLOCK_FFN;
+    if (ev->point == QP_HOOK_LINEAR && ev->layer >= 0 && ev->tensor <= QP_LIN_DOWN)
+        return QP_BLOCK_Q + (int)ev->tensor;
+    return -1;
+}
+
+/* The linear kind behind each per-linear block column. */
+static const enum qp_lin_kind block_kind[QP_BLOCK_COUNT] = {
+    QP_LIN_NONE, QP_LIN_NONE, QP_LIN_Q, QP_LIN_K, QP_LIN_V, QP_LIN_O, QP_LIN_GATE, QP_LIN_UP, QP_LIN_DOWN,
+};
+/* ...and the captured slots of its input and output. */
+static const int block_in[QP_BLOCK_COUNT] = {S_ATTN_IN, S_FFN_IN, S_ATTN_NORM, S_ATTN_NORM, S_ATTN_NORM,
+                                             S_MIX, S_FFN_NORM, S_FFN_NORM, S_ACT};
+static const int block_out[QP_BLOCK_COUNT] = {S_O, S_DOWN, S_Q, S_K, S_V, S_O, S_GATE, S_UP, S_DOWN};
+
+typedef struct capture {
+    int n_layers;
+    int64_t cols[S_COUNT];  /* row length of each slot */
+    float **data;           /* [n_layers * S_COUNT] -> [n_tokens][cols] */
+} capture;
+
+/* ==== the hook ============================================================ */
+
+enum hook_mode { MODE_CAPTURE, MODE_COMPARE, MODE_TIME_ONLY };
+
+typedef struct run_ctx {
+    enum hook_mode mode;
+    int n_layers;
+    capture *cap;
+    /* per-run timings: [n_layers][QP_BLOCK_COUNT] ms, forward ms, block sum ms */
+    double *times;
+    double forward_ms, block_sum_ms;
+    /* MODE_COMPARE: accumulated errors of one type go here, [n_layers][QP_BLOCK_COUNT] per metric */
+    double *acc[QP_ERR_METRIC_COUNT];
+} run_ctx;
+
+static void hook(const qp_hook_event *ev, void *user)
+{
+    run_ctx *c = user;
+    double ms = (double)(ev->t_end - ev->t_begin) * 1e-6;
+    int b = block_of(ev);
+    if (b >= 0 && ev->layer >= 0 && ev->layer < c->n_layers) {
+        c->times[ev->layer * QP_BLOCK_COUNT + b] = ms;
+        c->block_sum_ms += (b == QP_BLOCK_ATTN || b == QP_BLOCK_FFN) ? ms : 0;
+    }
+    if (ev->point == QP_HOOK_EMBED || ev->point == QP_HOOK_OUTPUT_NORM ||
+        (ev->point == QP_HOOK_LINEAR && ev->tensor == QP_LIN_OUTPUT))
+        c->block_sum_ms += ms;
+    if (ev->point == QP_HOOK_FORWARD)
+        c->forward_ms = ms;
+    if (c->mode == MODE_TIME_ONLY || ev->layer < 0 || !ev->data)
+        return;
+
+    int s = slot_of(ev);
+    if (s < 0)
+        return;
+    int64_t n = (int64_t)ev->rows * ev->cols;
+    float *dst = c->cap->data[ev->layer * S_COUNT + s];
+    if (c->mode == MODE_CAPTURE) {
+        memcpy(dst, ev->data, (size_t)n * sizeof(float));
+        return;
+    }
+    /* MODE_COMPARE: block outputs and linear outputs against the reference */
+    double m[QP_ERR_METRIC_COUNT];
+    int cols_to_fill[2] = {-1, -1};
+    if (ev->point == QP_HOOK_LINEAR) {
+        cols_to_fill[0] = b;
+        if (ev->tensor == QP_LIN_O)
+            cols_to_fill[1] = QP_BLOCK_ATTN; /* the attention block's output */
+        if (ev->tensor == QP_LIN_DOWN)
+            cols_to_fill[1] = QP_BLOCK_FFN;
+    }
+    if (cols_to_fill[0] < 0)
+        return;
+    qp_compare_outputs(dst, ev->data, n, m);
+    for (int k = 0; k < 2; k++)
+        if (cols_to_fill[k] >= 0)
+            for (int i = 0; i < QP_ERR_METRIC_COUNT; i++)
+                c->acc[i][ev->layer * QP_BLOCK_COUNT + cols_to_fill[k]] = m[i];
+}
+
+/* ==== helpers ============================================================== */
+
+static void say(const qp_layers_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const qp_layers_opts *o, const char *fmt, ...)
+{
+    if (!o->log)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    o->log(o->log_user, line);
+}
+
+static size_t linear_bytes(const qp_linear *l)
+{
+    if (l->q_type == QP_LINEAR_REF)
+        return (size_t)l->rows * (size_t)l->cols * sizeof(float);
+    return (size_t)l->rows * qp_row_size(l->q_type, l->cols);
+}
+
+/* Weight error of linear l's quantized form against its reference. */
+static qp_status weight_error(const qp_linear *l, double out[QP_W_METRIC_COUNT], qp_error *err)
+{
+    float *row = malloc((size_t)l->cols * sizeof(float));
+    if (!row)
+        return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "out of memory");
+    double se = 0, s2 = 0, mx = 0;
+    size_t rs = l->q_type == QP_LINEAR_REF ? 0 : qp_row_size(l->q_type, l->cols);
+    for (int64_t r = 0; r < l->rows; r++) {
+        const float *ref = l->ref + r * l->cols;
+        if (l->q_type == QP_LINEAR_REF)
+            memcpy(row, ref, (size_t)l->cols * sizeof(float));
+        else if (qp_dequantize_row(l->q_type, (const uint8_t *)l->q_data + (size_t)r * rs, row, l->cols, err) != QP_OK) {
+            free(row);
+            return err->status;
+        }
+        for (int64_t i = 0; i < l->cols; i++) {
+            double d = (double)row[i] - ref[i];
+            se += d * d;
+            s2 += (double)ref[i] * ref[i];
+            if (fabs(d) > mx)
+                mx = fabs(d);
+        }
+    }
+    free(row);
+    double n = (double)l->rows * (double)l->cols;
+    out[QP_W_RMSE] = sqrt(se / n);
+    out[QP_W_REL_RMSE] = s2 > 0 ? sqrt(se / s2) : 0;
+    out[QP_W_MAX_ABS] = mx;
+    out[QP_W_SQNR_DB] = se > 0 ? 10 * log10(s2 / se) : INFINITY;
+    return QP_OK;
+}
+
+static void cpu_model(char *out, size_t size)
+{
+    snprintf(out, size, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) == 0 || strncmp(line, "Model", 5) == 0) {
+            char *c = strchr(line, ':');
+            if (c) {
+                c++;
+                while (*c == ' ' || *c == '\t')
+                    c++;
+                c[strcspn(c, "\n")] = '\0';
+                snprintf(out, size, "%s", c);
+                break;
+            }
+        }
+    }
+    fclose(f);
+}
+
+/* Fills the tensor table of the profile from the model's linears. */
+static void describe_tensors(const qp_model *m, qp_profile *p)
+{
+    for (int i = 0; i < p->n_tensors; i++) {
+        const qp_linear *l = qp_model_linear(m, i);
+        snprintf(p->tensor_names[i], QP_NAME_MAX, "%s", l->name);
+        p->tensor_layer[i] = l->layer;
+        p->tensor_block[i] = l->kind <= QP_LIN_DOWN ? QP_BLOCK_Q + (int)l->kind : -1;
+        p->tensor_params[i] = l->rows * l->cols;
+    }
+}
+
+/* Median of x[0..n-1] (n <= 64), x unchanged. */
+static double median_of(const double *x, int n)
+{
+    double v[64];
+    int k = n < 64 ? n : 64;
+    memcpy(v, x, (size_t)k * sizeof *v);
+    qp_stats_sort(v, k);
+    return qp_stats_percentile(v, k, 50);
+}
+
+/* The middle sample of x[0..n-1] (the lower of the two middle ones for even
+ * n), so that a whole-forward time and the block times of the same run can
+ * be compared: the run that gave the median is a real run. */
+static int median_run(const double *x, int n)
+{
+    int idx[64], k = n < 64 ? n : 64;
+    for (int i = 0; i < k; i++)
+        idx[i] = i;
+    for (int i = 1; i < k; i++) /* insertion sort of indices by value */
+        for (int j = i; j > 0 && x[idx[j]] < x[idx[j - 1]]; j--) {
+            int t = idx[j];
+            idx[j] = idx[j - 1];
+            idx[j - 1] = t;
+        }
+    return idx[(k - 1) / 2];
+}
+
+/* Median and spread (max - min) of reps samples at stride `stride`. */
+static void summarise(const double *samples, int reps, size_t stride, size_t n, double *median, double *spread)
+{
+    double v[64];
+    for (size_t i = 0; i < n; i++) {
+        int k = 0;
+        for (int r = 0; r < reps && k < 64; r++)
+            if (!isnan(samples[r * stride + i]))
+                v[k++] = samples[r * stride + i];
+        if (!k)
+            continue;
+        double lo = v[0], hi = v[0];
+        for (int j = 1; j < k; j++) {
+            lo = v[j] < lo ? v[j] : lo;
+            hi = v[j] > hi ? v[j] : hi;
+        }
+        median[i] = median_of(v, k);
+        spread[i] = hi - lo;
+    }
+}
+
+/* Runs the forward pass `reps` times at precision prec; the first run in
+ * mode `first` (capture or compare), the others only timed. Timings go to
+ * times[reps][n_layers * QP_BLOCK_COUNT], fwd[reps], bsum[reps]. */
+static qp_status timed_runs(qp_state *st, run_ctx *c, enum hook_mode first, enum qp_precision prec,
+                            const qp_layers_opts *o, float *logits, double *times, double *fwd,
+                            double *bsum, qp_error *err)
+{
+    qp_state_set_precision(st, prec);
+    size_t lb = (size_t)c->n_layers * QP_BLOCK_COUNT;
+    for (int r = 0; r < o->reps; r++) {
+        c->mode = r == 0 ? first : MODE_TIME_ONLY;
+        c->times = times + r * lb;
+        for (size_t i = 0; i < lb; i++)
+            c->times[i] = NAN;
+        c->forward_ms = c->block_sum_ms = 0;
+        qp_status s = qp_forward(st, o->tokens, o->n_tokens, 0, r == 0 ? logits : NULL, err);
+        if (s != QP_OK)
+            return s;
+        fwd[r] = c->forward_ms;
+        bsum[r] = c->block_sum_ms;
+    }
+    return QP_OK;
+}
+
+/* ==== the profile ========================================================== */
+
+static qp_status check_resume(const qp_profile *old, const qp_profile *p, const char *path, qp_error *err)
+{
+    if (strcmp(old->model_sha256, p->model_sha256) != 0)
+        return qp_error_set(err, QP_ERR_INPUT, path, -1, "cannot resume: profile of another model (sha256 %.12s…)",
+                            old->model_sha256);
+    if (old->n_tokens != p->n_tokens || old->n_types != p->n_types || old->n_layers != p->n_layers ||
+        old->n_tensors != p->n_tensors)
+        return qp_error_set(err, QP_ERR_INPUT, path, -1,
+                            "cannot resume: profile has %d types x %d tokens, this run %d x %d",
+                            old->n_types, old->n_tokens, p->n_types, p->n_tokens);
+    for (int t = 0; t < p->n_types; t++)
+        if (strcmp(old->type_names[t], p->type_names[t]) != 0)
+            return qp_error_set(err, QP_ERR_INPUT, path, -1, "cannot resume: type %d is %s there, %s here", t,
+                                old->type_names[t], p->type_names[t]);
+    return QP_OK;
+}
+
+/* Copies everything measured from old into p (same dimensions). */
+static void adopt(qp_profile *p, const qp_profile *old)
+{
+    size_t lb = (size_t)p->n_layers * QP_BLOCK_COUNT, tlb = (size_t)p->n_types * lb;
+    size_t tt = (size_t)p->n_types * p->n_tensors, ty = (size_t)p->n_types;
+#define CP(f, n) memcpy(p->f, old->f, (n) * sizeof *p->f)
+    CP(latency_median, tlb); CP(latency_spread, tlb); CP(tokens_per_s, tlb); CP(weight_gb_per_s, tlb);
+    CP(forward_ms, ty); CP(block_sum_ms, ty); CP(w_type, tt); CP(kld_mean, ty); CP(kld_max, ty);
+    CP(top1, ty); CP(done, ty * p->n_layers); CP(done_model, ty);
+    for (int m = 0; m < QP_ERR_METRIC_COUNT; m++)
+        for (int k = 0; k < QP_ERR_KIND_COUNT; k++)
+            CP(err[m][k], tlb);
+    for (int m = 0; m < QP_W_METRIC_COUNT; m++)
+        CP(w_err[m], tt);
+#undef CP
+}
+
+qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_error *err)
+{
+    const qp_hparams *hp = qp_model_hparams(m);
+    const int L = hp->n_layer, n = o->n_tokens, V = hp->n_vocab;
+    const int n_lin = qp_model_n_linears(m);
+    qp_status st = qp_profile_alloc(p, o->n_types, L, n_lin, err);
+    if (st != QP_OK)
+        return st;
+    if (o->reps < 1 || o->reps > 64 || n < 1)
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "reps must be 1..64 and tokens >= 1");
+
+    /* ---- identity ---- */
+    snprintf(p->qprof_version, sizeof p->qprof_version, "%s", QPROF_VERSION);
+    snprintf(p->model_path, sizeof p->model_path, "%s", o->model_path ? o->model_path : "");
+    if (o->model_path && (st = qp_sha256_file(o->model_path, p->model_sha256, err)) != QP_OK)
+        return st;
+    snprintf(p->architecture, sizeof p->architecture, "%s", qp_arch_name(hp->arch));
+    {
+        /* the reference is what the linears' FP32 forms were made from */
+        const qp_linear *l0 = qp_model_linear(m, 0), *lo = qp_model_linear(m, n_lin - 1);
+        snprintf(p->reference, sizeof p->reference, "FP32 arithmetic on weights %s (output: %s)",
+                 l0->ref_from, lo->ref_from);
+    }
+    const qp_kernels *kern = o->kernels ? o->kernels : qp_kernels_default();
+    snprintf(p->kernel_variant, sizeof p->kernel_variant, "%s", qp_kernels_name(kern));
+    cpu_model(p->cpu_model, sizeof p->cpu_model);
+    time_t now = time(NULL);
+    strftime(p->date, sizeof p->date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    snprintf(p->text_source, sizeof p->text_source, "%s", o->text_source ? o->text_source : "");
+    p->n_tokens = n;
+    p->threads = o->threads;
+    p->reps = o->reps;
+    for (int t = 0; t < o->n_types; t++) {
+        const qp_type_traits *tr = qp_type_info(o->types[t]);
+        snprintf(p->type_names[t], QP_NAME_MAX, "%s", tr ? tr->name : "?");
+    }
+    describe_tensors(m, p);
+
+    if (o->resume && o->out_path) {
+        qp_profile old;
+        if ((st = qp_profile_read_h5(&old, o->out_path, err)) != QP_OK)
+            return st;
+        st = check_resume(&old, p, o->out_path, err);
+        if (st == QP_OK)
+            adopt(p, &old);
+        qp_profile_free(&old);
+        if (st != QP_OK)
+            return st;
+        say(o, "resuming %s", o->out_path);
+    }
+
+    /* ---- buffers ---- */
+    openblas_set_num_threads(o->threads);
+    qp_state_opts so = {.n_ctx = n, .n_batch = n, .n_threads = o->threads, .kernels = kern,
+                        .precision = QP_PREC_REF, .logits_all = true};
+    qp_state *state = NULL;
+    qp_threadpool *tp = o->threads > 1 ? qp_threadpool_create(o->threads) : NULL;
+    capture cap = {.n_layers = L};
+    run_ctx c = {.n_layers = L, .cap = &cap};
+    size_t lb = (size_t)L * QP_BLOCK_COUNT;
+    double *times = malloc((size_t)o->reps * lb * sizeof(double));
+    double *fwd = malloc((size_t)o->reps * sizeof(double)), *bsum = malloc((size_t)o->reps * sizeof(double));
+    float *ref_logits = malloc((size_t)n * V * sizeof(float));
+    float *q_logits = malloc((size_t)n * V * sizeof(float));
+    int64_t qkv = (int64_t)hp->n_head * hp->head_dim, kv = (int64_t)hp->n_head_kv * hp->head_dim;
+    const int64_t cols[S_COUNT] = {hp->n_embd, hp->n_embd, qkv, kv, kv, qkv, hp->n_embd,
+                                   hp->n_embd, hp->n_embd, hp->n_ff, hp->n_ff, hp->n_ff, hp->n_embd};
+    int64_t widest = 0;
+    for (int s = 0; s < S_COUNT; s++) {
+        cap.cols[s] = cols[s];
+        widest = cols[s] > widest ? cols[s] : widest;
+    }
+    float *scratch = malloc((size_t)n * widest * sizeof(float));
+    cap.data = calloc((size_t)L * S_COUNT, sizeof(float *));
+    for (int i = 0; i < QP_ERR_METRIC_COUNT; i++)
+        c.acc[i] = malloc(lb * sizeof(double));
+    int ok = times && fwd && bsum && ref_logits && q_logits && scratch && cap.data && (o->threads <= 1 || tp);
+    for (int i = 0; i < QP_ERR_METRIC_COUNT; i++)
+        ok = ok && c.acc[i];
+    for (int l = 0; ok && l < L; l++)
+        for (int s = 0; ok && s < S_COUNT; s++)
+            ok = (cap.data[l * S_COUNT + s] = malloc((size_t)n * cols[s] * sizeof(float))) != NULL;
+    if (!ok) {
+        st = qp_error_set(err, QP_ERR_RUNTIME, NULL, -1,
+                          "out of memory for %d layers x %d tokens of activations (try fewer --tokens)", L, n);
+        goto done;
+    }
+    if ((st = qp_state_create(m, &so, &state, err)) != QP_OK)
+        goto done;
+    qp_state_set_hook(state, hook, &c);
+
+    qp_progress prog;
+    int64_t units = 1 + (int64_t)o->n_types * (1 + L), unit = 0;
+    qp_progress_begin(&prog, "layers", units);
+    if (!o->progress)
+        prog.enabled = 0;
+
+    /* ---- 1. reference ---- */
+    say(o, "reference pass: %d tokens x %d reps (%s)", n, o->reps, p->reference);
+    qp_model_set_all(m, QP_LINEAR_REF, NULL, 0, NULL, err);
+    if ((st = timed_runs(state, &c, MODE_CAPTURE, QP_PREC_REF, o, ref_logits, times, fwd, bsum, err)) != QP_OK)
+        goto done;
+    summarise(times, o->reps, lb, lb, p->ref_latency_median, p->ref_latency_spread);
+    p->ref_forward_ms[0] = fwd[median_run(fwd, o->reps)];
+    qp_progress_update(&prog, ++unit, "reference");
+
+    /* ---- 2, 3. each type ---- */
+    for (int t = 0; t < o->n_types; t++) {
+        int all_done = p->done_model[t];
+        for (int l = 0; l < L; l++)
+            all_done = all_done && p->done[t * L + l];
+        if (all_done) {
+            unit += 1 + L;
+            continue;
+        }
+        char label[64];
+        snprintf(label, sizeof label, "%s", p->type_names[t]);
+        qp_fallback fb[64];
+        int n_fb = 0;
+        if ((st = qp_model_set_all(m, o->types[t], fb, 64, &n_fb, err)) != QP_OK)
+            goto done;
+        for (int i = 0; i < n_fb && i < 64; i++) {
+            const qp_type_traits *w = qp_type_info(fb[i].wanted), *g = qp_type_info(fb[i].got);
+            say(o, "%s: %s rows of %lld do not fit, using %s", w ? w->name : "?",
+                qp_model_linear(m, fb[i].linear)->name, (long long)qp_model_linear(m, fb[i].linear)->cols,
+                g ? g->name : "f32");
+        }
+        if (n_fb > 64)
+            say(o, "%s: %d more fallbacks", p->type_names[t], n_fb - 64);
+        for (int i = 0; i < n_lin; i++) {
+            const qp_linear *lin = qp_model_linear(m, i);
+            double w[QP_W_METRIC_COUNT];
+            if ((st = weight_error(lin, w, err)) != QP_OK)
+                goto done;
+            for (int k = 0; k < QP_W_METRIC_COUNT; k++)
+                p->w_err[k][(size_t)t * n_lin + i] = w[k];
+            p->w_type[(size_t)t * n_lin + i] = lin->q_type;
+        }
+
+        /* accumulated errors, logits and latency of the quantized model */
+        if (!p->done_model[t]) {
+            for (int i = 0; i < QP_ERR_METRIC_COUNT; i++)
+                for (size_t j = 0; j < lb; j++)
+                    c.acc[i][j] = NAN;
+            if ((st = timed_runs(state, &c, MODE_COMPARE, QP_PREC_QUANT, o, q_logits, times, fwd, bsum, err)) != QP_OK)
+                goto done;
+            double *med = p->latency_median + (size_t)t * lb, *spr = p->latency_spread + (size_t)t * lb;
+            summarise(times, o->reps, lb, lb, med, spr);
+            for (int l = 0; l < L; l++)
+                for (int b = 0; b < QP_BLOCK_COUNT; b++) {
+                    size_t i = (size_t)l * QP_BLOCK_COUNT + b;
+                    size_t bytes = 0;
+                    for (int k = QP_BLOCK_Q; k < QP_BLOCK_COUNT; k++) {
+                        int in_block = b == k || (b == QP_BLOCK_ATTN && k <= QP_BLOCK_O) ||
+                                       (b == QP_BLOCK_FFN && k >= QP_BLOCK_GATE);
+                        if (in_block)
+                            bytes += linear_bytes(qp_model_linear(m, qp_model_linear_index(m, l, block_kind[k])));
+                    }
+                    p->tokens_per_s[t * lb + i] = med[i] > 0 ? n / (med[i] * 1e-3) : NAN;
+                    p->weight_gb_per_s[t * lb + i] = med[i] > 0 ? bytes / (med[i] * 1e-3) * 1e-9 : NAN;
+                    for (int k = 0; k < QP_ERR_METRIC_COUNT; k++)
+                        p->err[k][QP_ACCUMULATED][t * lb + i] = c.acc[k][i];
+                }
+            int best = median_run(fwd, o->reps);
+            p->forward_ms[t] = fwd[best];
+            p->block_sum_ms[t] = bsum[best];
+            double kl = 0, klmax = 0;
+            int agree = 0;
+            for (int i = 0; i < n; i++) {
+                bool same;
+                double k = qp_logits_kld(ref_logits + (size_t)i * V, q_logits + (size_t)i * V, V, &same);
+                kl += k;
+                klmax = k > klmax ? k : klmax;
+                agree += same;
+            }
+            p->kld_mean[t] = kl / n;
+            p->kld_max[t] = klmax;
+            p->top1[t] = 100.0 * agree / n;
+            p->done_model[t] = 1;
+        }
+        qp_progress_update(&prog, ++unit, label);
+
+        /* local errors, layer by layer, checkpointed */
+        qp_state_set_hook(state, NULL, NULL);
+        for (int l = 0; l < L; l++, unit++) {
+            if (p->done[t * L + l])
+                continue;
+            if (o->stop && *o->stop) {
+                st = qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "interrupted");
+                goto done;
+            }
+            double mtr[QP_ERR_METRIC_COUNT];
+            for (int b = 0; b < QP_BLOCK_COUNT; b++) {
+                const float *in = cap.data[l * S_COUNT + block_in[b]];
+                const float *ref = cap.data[l * S_COUNT + block_out[b]];
+                int64_t out_cols = cap.cols[block_out[b]];
+                if (b == QP_BLOCK_ATTN)
+                    st = qp_forward_attn_block(state, l, in, scratch, n, 0, QP_PREC_QUANT, err);
+                else if (b == QP_BLOCK_FFN)
+                    st = qp_forward_ffn_block(state, l, in, scratch, n, QP_PREC_QUANT, err);
+                else {
+                    const qp_linear *lin = qp_model_linear(m, qp_model_linear_index(m, l, block_kind[b]));
+                    if (lin->q_type == QP_LINEAR_REF)
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)lin->rows, (int)lin->cols,
+                                    1.0f, in, (int)lin->cols, lin->ref, (int)lin->cols, 0.0f, scratch, (int)lin->rows);
+                    else
+                        st = qp_matmul(kern, tp, lin->q_type, lin->q_data, lin->rows, lin->cols, in, n, scratch, err);
+                    if (lin->bias)
+                        for (int i = 0; i < n; i++)
+                            for (int64_t j = 0; j < lin->rows; j++)
+                                scratch[(size_t)i * lin->rows + j] += lin->bias[j];
+                }
+                if (st != QP_OK)
+                    goto done;
+                qp_compare_outputs(ref, scratch, (int64_t)n * out_cols, mtr);
+                for (int k = 0; k < QP_ERR_METRIC_COUNT; k++)
+                    p->err[k][QP_LOCAL][qp_profile_tlb(p, t, l, b)] = mtr[k];
+            }
+            p->done[t * L + l] = 1;
+            if (o->out_path && (st = qp_profile_write_h5(p, o->out_path, err)) != QP_OK)
+                goto done;
+            char what[96];
+            snprintf(what, sizeof what, "%s layer %d", label, l);
+            qp_progress_update(&prog, unit + 1, what);
+        }
+        qp_state_set_hook(state, hook, &c);
+    }
+    qp_progress_end(&prog);
+    if (o->out_path)
+        st = qp_profile_write_h5(p, o->out_path, err);
+
+done:
+    if (st != QP_OK && prog.enabled)
+        qp_progress_end(&prog);
+    qp_state_free(state);
+    qp_threadpool_free(tp);
+    if (cap.data)
+        for (int i = 0; i < L * S_COUNT; i++)
+            free(cap.data[i]);
+    free(cap.data);
+    for (int i = 0; i < QP_ERR_METRIC_COUNT; i++)
+        free(c.acc[i]);
+    free(times);
+    free(fwd);
+    free(bsum);
+    free(ref_logits);
+    free(q_logits);
+    free(scratch);
+    return st;
+}
