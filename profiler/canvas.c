@@ -77,8 +77,35 @@ static const unsigned char *glyph(char ch)
     return qp_font5x7[u - 32];
 }
 
+/* The font is ASCII; UTF-8 text is drawn one glyph per code point, with the
+ * arrow that model descriptions use ("f16→f32") spelled "->" and anything
+ * else outside ASCII as '?'. */
+static const char *to_ascii(const char *s, char *buf, size_t size)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && o + 3 < size;) {
+        if (*p < 0x80) {
+            buf[o++] = (char)*p++;
+            continue;
+        }
+        int len = *p >= 0xF0 ? 4 : *p >= 0xE0 ? 3 : *p >= 0xC0 ? 2 : 1;
+        if (len == 3 && p[1] == 0x86 && p[2] == 0x92 && *p == 0xE2) { /* U+2192 */
+            buf[o++] = '-';
+            buf[o++] = '>';
+        } else {
+            buf[o++] = '?';
+        }
+        for (int i = 0; i < len && *p; i++)
+            p++;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
 int qp_text_width(const char *s, int scale)
 {
+    char tmp[1024];
+    s = to_ascii(s, tmp, sizeof tmp);
     size_t n = strlen(s);
     /* the last character needs no inter-character gap */
     return n ? (int)(n * QP_FONT_ADVANCE - 1) * scale : 0;
@@ -86,6 +113,8 @@ int qp_text_width(const char *s, int scale)
 
 int qp_canvas_text(qp_canvas *c, int x, int y, const char *s, int scale, qp_rgb color)
 {
+    char tmp[1024];
+    s = to_ascii(s, tmp, sizeof tmp);
     for (const char *p = s; *p; p++, x += QP_FONT_ADVANCE * scale) {
         const unsigned char *g = glyph(*p);
         for (int r = 0; r < QP_FONT_H; r++)
@@ -99,6 +128,8 @@ int qp_canvas_text(qp_canvas *c, int x, int y, const char *s, int scale, qp_rgb 
 
 int qp_canvas_text_up(qp_canvas *c, int x, int y, const char *s, int scale, qp_rgb color)
 {
+    char tmp[1024];
+    s = to_ascii(s, tmp, sizeof tmp);
     int w = qp_text_width(s, scale);
     /* glyph pixel (col, row) of the k-th character lands at
      * x + row, y + w - (k * advance + col): the text runs upwards */
