@@ -654,39 +654,29 @@ QP_AVX2_GENERIC_TILE(q3_K)
 /* the table                                                                */
 /* ======================================================================== */
 
-static void set_slot(struct qp_kernels *t, enum qp_type w, qp_vec_dot_fn dot, qp_tile_fn tile,
-                     int tile_m, int tile_n)
-{
-    t->w[w].vec_dot = dot;
-    t->w[w].tile = tile;
-    t->w[w].tile_m = tile_m;
-    t->w[w].tile_n = tile_n;
-    t->w[w].accelerated = 1;
-}
-
-void qp_kernels_init_avx2(struct qp_kernels *t)
-{
-    qp_kernels_fill_scalar(t); /* then every weight type is overridden */
-    t->name = "avx2";
-    t->describe = "AVX2+FMA+F16C";
-    t->usable = qp_cpu_usable_avx2;
-    t->rank = 10;
-
-    set_slot(t, QP_TYPE_Q8_0, avx2_dot_q8_0, avx2_tile_q8_0, 4, 2);
-    set_slot(t, QP_TYPE_Q4_0, avx2_dot_q4_0, avx2_tile_q4_0, 4, 2);
-    set_slot(t, QP_TYPE_Q5_0, avx2_dot_q5_0, avx2_tile_q5_0, 4, 2);
-    set_slot(t, QP_TYPE_Q4_1, avx2_dot_q4_1, avx2_tile_q4_1, 1, 1);
-    set_slot(t, QP_TYPE_Q5_1, avx2_dot_q5_1, avx2_tile_q5_1, 1, 1);
-    set_slot(t, QP_TYPE_Q4_K, avx2_dot_q4_K, avx2_tile_q4_K, 2, 2);
-    set_slot(t, QP_TYPE_Q5_K, avx2_dot_q5_K, avx2_tile_q5_K, 2, 2);
-    set_slot(t, QP_TYPE_Q6_K, avx2_dot_q6_K, avx2_tile_q6_K, 1, 1);
-    set_slot(t, QP_TYPE_Q2_K, avx2_dot_q2_K, avx2_tile_q2_K, 1, 1);
-    set_slot(t, QP_TYPE_Q3_K, avx2_dot_q3_K, avx2_tile_q3_K, 1, 1);
-    set_slot(t, QP_TYPE_F16, avx2_dot_f16, avx2_tile_f16, 4, 2);
-    set_slot(t, QP_TYPE_BF16, avx2_dot_bf16, avx2_tile_bf16, 4, 2);
-    set_slot(t, QP_TYPE_F32, avx2_dot_f32, avx2_tile_f32, 4, 2);
-
-    t->quantize_act[QP_TYPE_Q8_0] = avx2_quantize_q8_0;
-    t->quantize_act[QP_TYPE_Q8_1] = avx2_quantize_q8_1;
-    t->quantize_act[QP_TYPE_Q8_K] = avx2_quantize_q8_K;
-}
+/* The slots this file fills: data only, applied by x86/x86_tables.c (a file
+ * compiled without SIMD flags), so that building the tables at start-up
+ * runs no AVX instruction on a CPU that has none. */
+#define QP_SLOT(dot, tile, tm, tn) { dot, tile, tm, tn, 1 }
+const struct qp_x86_slots qp_avx2_slots = {
+    .w = {
+        [QP_TYPE_Q8_0] = QP_SLOT(avx2_dot_q8_0, avx2_tile_q8_0, 4, 2),
+        [QP_TYPE_Q4_0] = QP_SLOT(avx2_dot_q4_0, avx2_tile_q4_0, 4, 2),
+        [QP_TYPE_Q5_0] = QP_SLOT(avx2_dot_q5_0, avx2_tile_q5_0, 4, 2),
+        [QP_TYPE_Q4_1] = QP_SLOT(avx2_dot_q4_1, avx2_tile_q4_1, 1, 1),
+        [QP_TYPE_Q5_1] = QP_SLOT(avx2_dot_q5_1, avx2_tile_q5_1, 1, 1),
+        [QP_TYPE_Q2_K] = QP_SLOT(avx2_dot_q2_K, avx2_tile_q2_K, 1, 1),
+        [QP_TYPE_Q3_K] = QP_SLOT(avx2_dot_q3_K, avx2_tile_q3_K, 1, 1),
+        [QP_TYPE_Q4_K] = QP_SLOT(avx2_dot_q4_K, avx2_tile_q4_K, 2, 2),
+        [QP_TYPE_Q5_K] = QP_SLOT(avx2_dot_q5_K, avx2_tile_q5_K, 2, 2),
+        [QP_TYPE_Q6_K] = QP_SLOT(avx2_dot_q6_K, avx2_tile_q6_K, 1, 1),
+        [QP_TYPE_F16] = QP_SLOT(avx2_dot_f16, avx2_tile_f16, 4, 2),
+        [QP_TYPE_BF16] = QP_SLOT(avx2_dot_bf16, avx2_tile_bf16, 4, 2),
+        [QP_TYPE_F32] = QP_SLOT(avx2_dot_f32, avx2_tile_f32, 4, 2),
+    },
+    .quantize_act = {
+        [QP_TYPE_Q8_0] = avx2_quantize_q8_0,
+        [QP_TYPE_Q8_1] = avx2_quantize_q8_1,
+        [QP_TYPE_Q8_K] = avx2_quantize_q8_K,
+    },
+};

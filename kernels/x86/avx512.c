@@ -3,7 +3,7 @@
  * flags (Makefile); dispatch.c selects it only when cpuid says the CPU has
  * all five and xgetbv says the OS saves the opmask and ZMM state.
  *
- * The table starts as a copy of the "avx2" one (which itself starts as
+ * The table (built by x86/x86_tables.c) starts as a copy of the "avx2" one (which itself starts as
  * "scalar": BLIS discipline, no slot is ever NULL), so everything this file
  * does not override - the activation quantizers, Q4_1/Q5_1, BF16/F32, the
  * K-quant tiles - is the AVX2 code, which every AVX-512 CPU also runs.
@@ -201,32 +201,16 @@ static float avx512_dot_f16(int64_t k, const void *wv, const void *xv)
 /* the table                                                                */
 /* ======================================================================== */
 
-static void override(struct qp_kernels *t, enum qp_type w, qp_vec_dot_fn dot, qp_tile_fn tile,
-                     int tile_m, int tile_n)
-{
-    t->w[w].vec_dot = dot;
-    if (tile) {
-        t->w[w].tile = tile;
-        t->w[w].tile_m = tile_m;
-        t->w[w].tile_n = tile_n;
-    }
-    t->w[w].accelerated = 1;
-}
-
-void qp_kernels_init_avx512(struct qp_kernels *t)
-{
-    qp_kernels_init_avx2(t); /* scalar, then AVX2, then the overrides below */
-    t->name = "avx512";
-    t->describe = "AVX-512F/BW/VL/DQ+VNNI";
-    t->usable = qp_cpu_usable_avx512;
-    t->rank = 20;
-
-    override(t, QP_TYPE_Q8_0, avx512_dot_q8_0, avx512_tile_q8_0, 4, 4);
-    override(t, QP_TYPE_Q4_0, avx512_dot_q4_0, avx512_tile_q4_0, 4, 4);
-    override(t, QP_TYPE_Q5_0, avx512_dot_q5_0, avx512_tile_q5_0, 4, 4);
-    /* the K-quant tiles stay AVX2's (2 x 2) */
-    override(t, QP_TYPE_Q4_K, avx512_dot_q4_K, NULL, 0, 0);
-    override(t, QP_TYPE_Q5_K, avx512_dot_q5_K, NULL, 0, 0);
-    override(t, QP_TYPE_Q6_K, avx512_dot_q6_K, NULL, 0, 0);
-    override(t, QP_TYPE_F16, avx512_dot_f16, NULL, 0, 0);
-}
+/* Applied on top of the avx2 table by x86/x86_tables.c (data only; see
+ * avx2.c). A NULL tile keeps avx2's: the K-quant tiles stay AVX2 (2 x 2). */
+const struct qp_x86_slots qp_avx512_slots = {
+    .w = {
+        [QP_TYPE_Q8_0] = { avx512_dot_q8_0, avx512_tile_q8_0, 4, 4, 1 },
+        [QP_TYPE_Q4_0] = { avx512_dot_q4_0, avx512_tile_q4_0, 4, 4, 1 },
+        [QP_TYPE_Q5_0] = { avx512_dot_q5_0, avx512_tile_q5_0, 4, 4, 1 },
+        [QP_TYPE_Q4_K] = { avx512_dot_q4_K, NULL, 0, 0, 1 },
+        [QP_TYPE_Q5_K] = { avx512_dot_q5_K, NULL, 0, 0, 1 },
+        [QP_TYPE_Q6_K] = { avx512_dot_q6_K, NULL, 0, 0, 1 },
+        [QP_TYPE_F16] = { avx512_dot_f16, NULL, 0, 0, 1 },
+    },
+};
