@@ -62,6 +62,19 @@ qp_threadpool *qp_threadpool_create(int n_threads); /* n_threads >= 1; NULL on f
 void qp_threadpool_free(qp_threadpool *tp);
 int qp_threadpool_size(const qp_threadpool *tp);
 
+/* Calls fn(ctx, begin, end, thread) over ranges that together cover [0, n)
+ * exactly once, on the pool's threads, and returns when all are done.
+ * Ranges are handed out in chunks of about n / (4 * threads) as threads
+ * come free, so uneven items (causal attention rows) still balance; one
+ * thread may get several ranges. `thread` is in [0, qp_threadpool_size(tp))
+ * and no two concurrent calls share it: index per-thread scratch with it.
+ * tp NULL (or one thread): fn(ctx, 0, n, 0) inline; n <= 0: nothing.
+ * Calls on one pool run one at a time; fn must not use the same pool
+ * (no qp_matmul on tp inside fn: it would wait for itself). */
+void qp_threadpool_parallel_for(qp_threadpool *tp, int64_t n,
+                                void (*fn)(void *ctx, int64_t begin, int64_t end, int thread),
+                                void *ctx);
+
 /* ---- matrix products ---- */
 
 /* Y[n][m] = X[n][k] . W[m][k]^T, W of type w. tp may be NULL (one thread).

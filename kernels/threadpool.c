@@ -212,3 +212,51 @@ void qp_threadpool_run(qp_threadpool *tp, qp_task_fn fn, void *arg)
         pthread_cond_wait(&tp->done, &tp->lock);
     pthread_mutex_unlock(&tp->lock);
 }
+
+/* ---- parallel-for: the public face of the pool ---------------------------- */
+
+/* One parallel_for call. `next` is the first item not yet handed out; each
+ * thread takes `grain` items at a time with one atomic add until none are
+ * left. */
+struct pfor_job {
+    void (*fn)(void *ctx, int64_t begin, int64_t end, int thread);
+    void *ctx;
+    int64_t n, grain;
+    atomic_llong next;
+};
+
+static void pfor_task(void *arg, int ith, int nth)
+{
+    (void)nth;
+    struct pfor_job *j = arg;
+    for (;;) {
+        const int64_t b = (int64_t)atomic_fetch_add_explicit(&j->next, j->grain,
+                                                             memory_order_relaxed);
+        if (b >= j->n)
+            return;
+        const int64_t e = b + j->grain < j->n ? b + j->grain : j->n;
+        j->fn(j->ctx, b, e, ith);
+    }
+}
+
+void qp_threadpool_parallel_for(qp_threadpool *tp, int64_t n,
+                                void (*fn)(void *ctx, int64_t begin, int64_t end, int thread),
+                                void *ctx)
+{
+    if (n <= 0)
+        return;
+    if (!tp || tp->n_threads == 1 || n == 1) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    /* four chunks per thread: enough to even out items of unequal cost (or
+     * a thread descheduled on a busy machine) without an atomic per item */
+    const int64_t chunks = 4 * (int64_t)tp->n_threads;
+    struct pfor_job j = {.fn = fn, .ctx = ctx, .n = n, .grain = (n + chunks - 1) / chunks};
+    atomic_init(&j.next, 0);
+    /* call_lock as in acquire, without the work buffer (nothing to allocate,
+     * so nothing can fail) */
+    pthread_mutex_lock(&tp->call_lock);
+    qp_threadpool_run(tp, pfor_task, &j);
+    pthread_mutex_unlock(&tp->call_lock);
+}
