@@ -522,7 +522,8 @@ qp_status qp_logits_close(qp_logits_file *f, bool commit, qp_error *err)
 /* the run                                                                  */
 /* ======================================================================== */
 
-/* Checks the base file against the run; *n_chunks is cut to the file's. */
+/* Checks the base file's header and tokens against the run (the caller
+ * has already cut the chunk count to the file's). */
 static qp_status check_base(const char *path, const qp_logits_header *h, const int32_t *ftok,
                             const int32_t *tokens, const qp_ppl_plan *p, int n_vocab,
                             qp_error *err)

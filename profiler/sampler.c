@@ -15,7 +15,14 @@ struct qp_sampler {
     uint64_t rng;     /* xorshift64* state, never 0 */
     /* scratch for temp > 0 */
     float *prob;      /* [n_vocab] softmax(logits / temp) */
-    int32_t *order;   /* [n_vocab] candidate ids, sorted by prob for top-p */
+    struct qp_cand *cand; /* [n_vocab] top-p candidates, sorted */
+};
+
+/* A top-p candidate: carrying the probability with the id lets qsort's
+ * comparator work without any shared state. */
+struct qp_cand {
+    float p;
+    int32_t id;
 };
 
 /* ======================================================================== */
@@ -77,8 +84,8 @@ qp_status qp_sampler_create(int n_vocab, float temp, float top_p, uint64_t seed,
         s->rng = 0x2545F4914F6CDD1Dull;
     if (temp > 0.0f) {
         s->prob = malloc((size_t)n_vocab * sizeof *s->prob);
-        s->order = malloc((size_t)n_vocab * sizeof *s->order);
-        if (!s->prob || !s->order) {
+        s->cand = malloc((size_t)n_vocab * sizeof *s->cand);
+        if (!s->prob || !s->cand) {
             qp_sampler_free(s);
             return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "sampler: out of memory");
         }
@@ -92,7 +99,7 @@ void qp_sampler_free(qp_sampler *s)
     if (!s)
         return;
     free(s->prob);
-    free(s->order);
+    free(s->cand);
     free(s);
 }
 
@@ -107,15 +114,12 @@ int32_t qp_argmax(const float *x, int n)
 
 /* qsort order for top-p: probability descending, then id ascending, so the
  * order (hence the draw) does not depend on the sort's stability. */
-static const float *g_sort_prob; /* set by sample_top_p; the sampler is one thread's */
-
 static int by_prob_desc(const void *a, const void *b)
 {
-    const int32_t ia = *(const int32_t *)a, ib = *(const int32_t *)b;
-    const float pa = g_sort_prob[ia], pb = g_sort_prob[ib];
-    if (pa != pb)
-        return pa > pb ? -1 : 1;
-    return (ia > ib) - (ia < ib);
+    const struct qp_cand *x = a, *y = b;
+    if (x->p != y->p)
+        return x->p > y->p ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
 }
 
 /* One draw from prob[] restricted to the top-p nucleus. Tokens below
@@ -129,15 +133,14 @@ static int32_t sample_top_p(qp_sampler *s, float coin)
     int n0 = 0;
     for (int i = 0; i < n; i++)
         if (s->prob[i] >= cutoff)
-            s->order[n0++] = i;
-    g_sort_prob = s->prob;
-    qsort(s->order, (size_t)n0, sizeof *s->order, by_prob_desc);
+            s->cand[n0++] = (struct qp_cand){ .p = s->prob[i], .id = i };
+    qsort(s->cand, (size_t)n0, sizeof *s->cand, by_prob_desc);
 
     /* the nucleus: the shortest prefix whose mass exceeds top_p */
     double mass = 0.0;
     int last = n0 - 1;
     for (int i = 0; i < n0; i++) {
-        mass += s->prob[s->order[i]];
+        mass += s->cand[i].p;
         if (mass > s->top_p) {
             last = i;
             break;
@@ -146,11 +149,11 @@ static int32_t sample_top_p(qp_sampler *s, float coin)
     const double r = coin * mass;
     double cdf = 0.0;
     for (int i = 0; i <= last; i++) {
-        cdf += s->prob[s->order[i]];
+        cdf += s->cand[i].p;
         if (r < cdf)
-            return s->order[i];
+            return s->cand[i].id;
     }
-    return s->order[last]; /* rounding: r may reach the total */
+    return s->cand[last].id; /* rounding: r may reach the total */
 }
 
 int32_t qp_sampler_sample(qp_sampler *s, const float *logits)
