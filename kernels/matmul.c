@@ -18,8 +18,7 @@
  *      the packing left out: GGUF rows are already contiguous).
  *
  * Matvec (n = 1) is the same code with one activation row: units are then
- * plain row ranges, and the tile shares the activation row's loads among
- * tile_m weight rows.
+ * plain row ranges, each row one vec_dot (a tile has nothing to share).
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -76,6 +75,13 @@ static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 static void mm_unit(const struct mm_job *j, int64_t i_lo, int64_t i_hi, int64_t c_lo, int64_t c_hi)
 {
     const struct qp_weight_kernels *wk = j->wk;
+    if (j->n == 1) {
+        /* matvec: tiles share work between activation rows, and there is
+         * one; vec_dot is at least as fast (measured for every AVX2 type) */
+        for (int64_t i = i_lo; i < i_hi; i++)
+            j->Y[i] = wk->vec_dot(j->k, j->W + (size_t)i * j->w_row, j->Xq);
+        return;
+    }
     for (int64_t cb = c_lo; cb < c_hi; cb += j->nb) {
         const int64_t cb_hi = min64(c_hi, cb + j->nb);
         for (int64_t i = i_lo; i < i_hi; i += wk->tile_m) {
