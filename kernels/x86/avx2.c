@@ -488,116 +488,86 @@ QP_X86_LEGACY_TILE(avx2, q8_0, block_q8_0, AVX2_PAIRDOT, 2)
 QP_X86_LEGACY_TILE(avx2, q4_0, block_q4_0, AVX2_PAIRDOT, 2)
 QP_X86_LEGACY_TILE(avx2, q5_0, block_q5_0, AVX2_PAIRDOT, 2)
 
-/* Q4_K / Q5_K: RM x RN integer accumulators per super-block, converted
- * once per super-block. The min term (8 products per pair and super-block)
- * is done in scalar integer code, on ports the vector code leaves idle. */
-QP_INLINE void tile_q4k_rc(int RM, int RN, int has_qh, size_t wsize, size_t off_qs, size_t off_qh,
-                           int64_t k, const char *w, size_t ws, const char *xq, size_t xs,
-                           float *y, size_t ldy)
+/* Q4_K / Q5_K: one weight row x RN activation rows. Each super-block's
+ * scales are unpacked, and each 64-weight step's nibbles and scale
+ * broadcasts computed, once for the RN rows; activations are read by
+ * maddubs straight from L1. Per output this is about 2/3 of vec_dot's
+ * vector ops at RN = 3 (and a 2 x 2 shape with scalar min terms measured
+ * slower than plain vec_dot: it ran out of registers). */
+QP_INLINE void tile_q4k_rc(int RN, int has_qh, size_t wsize, size_t off_qs, size_t off_qh,
+                           int64_t k, const char *w, const char *xq, size_t xs, float *y, size_t ldy)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-    __m256 acc[2][2];
-    float accm[2][2];
+    __m256 acc[4];
+    __m128 accm[4];
 #pragma GCC unroll 4
-    for (int r = 0; r < RM; r++)
-#pragma GCC unroll 4
-        for (int c = 0; c < RN; c++) {
-            acc[r][c] = _mm256_setzero_ps();
-            accm[r][c] = 0.0f;
-        }
-    for (int64_t b = 0; b < k / QK_K; b++) {
-        const block_q8_K *xb[2];
-        int32_t xpair[2][8]; /* sums of 32 activations per sub-block */
-#pragma GCC unroll 4
-        for (int c = 0; c < RN; c++) {
-            xb[c] = (const block_q8_K *)(xq + (size_t)c * xs) + b;
-#pragma GCC unroll 8
-            for (int s = 0; s < 8; s++)
-                xpair[c][s] = xb[c]->bsums[2 * s] + xb[c]->bsums[2 * s + 1];
-        }
-        __m256i sc[2], hb[2], isum[2][2];
-        const uint8_t *qs[2];
-        float d[2], dmin[2];
-#pragma GCC unroll 4
-        for (int r = 0; r < RM; r++) {
-            const uint8_t *blk = (const uint8_t *)(w + (size_t)r * ws) + (size_t)b * wsize;
-            qp_half dh, dminh;
-            memcpy(&dh, blk, 2);
-            memcpy(&dminh, blk + 2, 2);
-            d[r] = fp16(dh);
-            dmin[r] = fp16(dminh);
-            const __m128i sm = q4k_scales_mins(blk + 4);
-            uint8_t mins[16];
-            _mm_storeu_si128((__m128i *)mins, sm);
-#pragma GCC unroll 4
-            for (int c = 0; c < RN; c++) {
-                int32_t msum = 0;
-#pragma GCC unroll 8
-                for (int s = 0; s < 8; s++)
-                    msum += mins[8 + s] * xpair[c][s];
-                accm[r][c] += xb[c]->d * dmin[r] * (float)msum;
-                isum[r][c] = _mm256_setzero_si256();
-            }
-            const __m128i sc16 = _mm_cvtepu8_epi16(sm);
-            sc[r] = _mm256_set_m128i(sc16, sc16);
-            qs[r] = blk + off_qs;
-            hb[r] = has_qh ? _mm256_loadu_si256((const __m256i *)(blk + off_qh)) : _mm256_setzero_si256();
-        }
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; j++) {
-            /* activations are read by maddubs from memory (L1) rather than
-             * held in registers: 2 x 2 tiles already need 15 of the 16 */
-#pragma GCC unroll 4
-            for (int r = 0; r < RM; r++) {
-                const __m256i q4 = _mm256_loadu_si256((const __m256i *)(qs[r] + 32 * j));
-                __m256i ql = _mm256_and_si256(q4, m4);
-                __m256i qh = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
-                if (has_qh) {
-                    ql = _mm256_or_si256(ql, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb[r], 2 * j), one), 4));
-                    qh = _mm256_or_si256(qh, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb[r], 2 * j + 1), one), 4));
-                }
-                const __m256i s0 = _mm256_shuffle_epi8(sc[r], bcast16_mask(2 * j, 2 * j));
-                const __m256i s1 = _mm256_shuffle_epi8(sc[r], bcast16_mask(2 * j + 1, 2 * j + 1));
-#pragma GCC unroll 4
-                for (int c = 0; c < RN; c++) {
-                    const __m256i x0 = _mm256_loadu_si256((const __m256i *)(xb[c]->qs + 64 * j));
-                    const __m256i x1 = _mm256_loadu_si256((const __m256i *)(xb[c]->qs + 64 * j + 32));
-                    const __m256i p0 = _mm256_madd_epi16(s0, _mm256_maddubs_epi16(ql, x0));
-                    const __m256i p1 = _mm256_madd_epi16(s1, _mm256_maddubs_epi16(qh, x1));
-                    isum[r][c] = _mm256_add_epi32(isum[r][c], _mm256_add_epi32(p0, p1));
-                }
-            }
-        }
-#pragma GCC unroll 4
-        for (int r = 0; r < RM; r++)
-#pragma GCC unroll 4
-            for (int c = 0; c < RN; c++)
-                acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(xb[c]->d * d[r]), _mm256_cvtepi32_ps(isum[r][c]), acc[r][c]);
+    for (int c = 0; c < RN; c++) {
+        acc[c] = _mm256_setzero_ps();
+        accm[c] = _mm_setzero_ps();
     }
-#pragma GCC unroll 4
-    for (int r = 0; r < RM; r++)
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        const uint8_t *blk = (const uint8_t *)w + (size_t)b * wsize;
+        qp_half dh, dminh;
+        memcpy(&dh, blk, 2);
+        memcpy(&dminh, blk + 2, 2);
+        const float d = fp16(dh), dmin = fp16(dminh);
+        const __m128i sm = q4k_scales_mins(blk + 4);
+        const __m128i mins8 = _mm_unpackhi_epi64(sm, sm);
+        const __m128i sc16 = _mm_cvtepu8_epi16(sm);
+        const __m256i sc = _mm256_set_m128i(sc16, sc16);
+        const uint8_t *qs = blk + off_qs;
+        __m256i hb = _mm256_setzero_si256();
+        if (has_qh)
+            hb = _mm256_loadu_si256((const __m256i *)(blk + off_qh));
+        __m256i isum[4];
 #pragma GCC unroll 4
         for (int c = 0; c < RN; c++)
-            y[(size_t)c * ldy + (size_t)r] = hsum_ps(acc[r][c]) - accm[r][c];
+            isum[c] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            const __m256i q4 = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+            __m256i ql = _mm256_and_si256(q4, m4);
+            __m256i qh = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+            if (has_qh) {
+                ql = _mm256_or_si256(ql, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j), one), 4));
+                qh = _mm256_or_si256(qh, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j + 1), one), 4));
+            }
+            const __m256i s0 = _mm256_shuffle_epi8(sc, bcast16_mask(2 * j, 2 * j));
+            const __m256i s1 = _mm256_shuffle_epi8(sc, bcast16_mask(2 * j + 1, 2 * j + 1));
+#pragma GCC unroll 4
+            for (int c = 0; c < RN; c++) {
+                const int8_t *xs8 = ((const block_q8_K *)(xq + (size_t)c * xs) + b)->qs + 64 * j;
+                const __m256i p0 = _mm256_madd_epi16(s0, _mm256_maddubs_epi16(ql, _mm256_loadu_si256((const __m256i *)xs8)));
+                const __m256i p1 = _mm256_madd_epi16(s1, _mm256_maddubs_epi16(qh, _mm256_loadu_si256((const __m256i *)(xs8 + 32))));
+                isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(p0, p1));
+            }
+        }
+#pragma GCC unroll 4
+        for (int c = 0; c < RN; c++) {
+            const block_q8_K *xb = (const block_q8_K *)(xq + (size_t)c * xs) + b;
+            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(xb->d * d), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+            accm[c] = _mm_fmadd_ps(_mm_set1_ps(xb->d * dmin), _mm_cvtepi32_ps(q4k_min_sum(mins8, xb->bsums)), accm[c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < RN; c++)
+        y[(size_t)c * ldy] = hsum_ps(acc[c]) - hsum_ps128(accm[c]);
 }
 
-/* A single activation row (matvec) goes to vec_dot row by row: measured
- * in-process, the 2 x 1 tile is ~1.4x slower than two vec_dots (its min
- * terms and scale set-up are amortised over columns, and there is one). */
+/* A single activation row goes to vec_dot. */
 #define QP_Q4K_TILE(NAME, DOT, HAS_QH, BT, OFF_QH)                                         \
     static void NAME(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,       \
                      float *y, size_t ldy, int mr, int nc)                                 \
     {                                                                                      \
         const size_t sz = sizeof(BT), oq = offsetof(BT, qs);                               \
-        if (nc == 1) {                                                                     \
-            for (int r = 0; r < mr; r++)                                                   \
-                y[r] = DOT(k, (const char *)w + (size_t)r * ws, xq);                       \
-            return;                                                                        \
+        for (int r = 0; r < mr; r++) {                                                     \
+            const char *wr = (const char *)w + (size_t)r * ws;                             \
+            switch (nc) {                                                                  \
+            case 1: y[r] = DOT(k, wr, xq); break;                                          \
+            case 2: tile_q4k_rc(2, HAS_QH, sz, oq, OFF_QH, k, wr, xq, xs, y + r, ldy); break; \
+            default: tile_q4k_rc(3, HAS_QH, sz, oq, OFF_QH, k, wr, xq, xs, y + r, ldy); break; \
+            }                                                                              \
         }                                                                                  \
-        if (mr == 1)                                                                       \
-            tile_q4k_rc(1, 2, HAS_QH, sz, oq, OFF_QH, k, w, ws, xq, xs, y, ldy);           \
-        else                                                                               \
-            tile_q4k_rc(2, 2, HAS_QH, sz, oq, OFF_QH, k, w, ws, xq, xs, y, ldy);           \
     }
 QP_Q4K_TILE(avx2_tile_q4_K, avx2_dot_q4_K, 0, block_q4_K, 0)
 QP_Q4K_TILE(avx2_tile_q5_K, avx2_dot_q5_K, 1, block_q5_K, offsetof(block_q5_K, qh))
@@ -673,8 +643,8 @@ const struct qp_x86_slots qp_avx2_slots = {
         [QP_TYPE_Q5_1] = QP_SLOT(avx2_dot_q5_1, avx2_tile_q5_1, 1, 1),
         [QP_TYPE_Q2_K] = QP_SLOT(avx2_dot_q2_K, avx2_tile_q2_K, 1, 1),
         [QP_TYPE_Q3_K] = QP_SLOT(avx2_dot_q3_K, avx2_tile_q3_K, 1, 1),
-        [QP_TYPE_Q4_K] = QP_SLOT(avx2_dot_q4_K, avx2_tile_q4_K, 2, 2),
-        [QP_TYPE_Q5_K] = QP_SLOT(avx2_dot_q5_K, avx2_tile_q5_K, 2, 2),
+        [QP_TYPE_Q4_K] = QP_SLOT(avx2_dot_q4_K, avx2_tile_q4_K, 1, 3),
+        [QP_TYPE_Q5_K] = QP_SLOT(avx2_dot_q5_K, avx2_tile_q5_K, 1, 3),
         [QP_TYPE_Q6_K] = QP_SLOT(avx2_dot_q6_K, avx2_tile_q6_K, 1, 1),
         [QP_TYPE_F16] = QP_SLOT(avx2_dot_f16, avx2_tile_f16, 4, 2),
         [QP_TYPE_BF16] = QP_SLOT(avx2_dot_bf16, avx2_tile_bf16, 4, 2),
