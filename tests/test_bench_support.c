@@ -505,6 +505,8 @@ static void test_smoke_csv(void **state)
         column_of(hdr, n_hdr, "speedup_vs_scalar");
         column_of(hdr, n_hdr, "ipc");
         column_of(hdr, n_hdr, "task_clock_ms");
+        column_of(hdr, n_hdr, "cpu_share");
+        column_of(hdr, n_hdr, "mean_ms");
         rows++;
     }
     assert_true(n_hdr > 0);

@@ -107,7 +107,8 @@ trap 'exit 1' INT TERM HUP
 
 # ---------------------------------------------------------------- one measurement each
 
-# qprof: appends "type n threads mean_ms gbs bw_pct membw_gbs weight_bytes" to qprof.txt.
+# qprof: appends "type n threads mean_ms gbs bw_pct membw_gbs weight_bytes cpu_share" to
+# qprof.txt (cpu_share: the task-clock CPU time over wall time x threads, "" without it).
 # A matmul (n=512) takes seconds: 2 timed runs after the warm-up, as llama.cpp's >= 1 s
 # of runs is one or two of them; a matvec gets up to 10 runs in <= 2 s.
 bk_run_qprof() {
@@ -115,13 +116,14 @@ bk_run_qprof() {
     [ "$2" -le 32 ] || bk_reps=2
     QPROF_NO_PROGRESS=1 "$bk_qprof" bench kernels --types "$1" -n "$2" --threads "$3" \
         --variants "$bk_variant" --shape "${bk_m}x${bk_k}" --reps "$bk_reps" --max-time 2 \
-        --membw-mib 64 --no-counters --csv > "$bk_tmp/q.csv" \
+        --membw-mib 64 --csv > "$bk_tmp/q.csv" \
         || bk_die "qprof bench kernels failed for $1 n=$2 threads=$3"
     # columns by name, so a new CSV column cannot shift them
     awk -F, -v t="$1" -v n="$2" -v th="$3" '
         /^#/ { next }
         !hdr { for (i = 1; i <= NF; i++) c[$i] = i; hdr = 1; next }
-        { print t, n, th, $c["mean_ms"], $c["gbs"], $c["bw_pct"], $c["membw_gbs"], $c["weight_bytes"]; exit }
+        { print t, n, th, $c["mean_ms"], $c["gbs"], $c["bw_pct"], $c["membw_gbs"], $c["weight_bytes"],
+                $c["cpu_share"]; exit }
     ' "$bk_tmp/q.csv" >> "$bk_tmp/qprof.txt"
     sed -n 's/^# memory read bandwidth/memory read bandwidth/p' "$bk_tmp/q.csv" | head -1 > "$bk_tmp/bw.txt"
 }
@@ -198,7 +200,7 @@ bk_render() {
             return sprintf("%.1f GFLOP/s", 2 * m * kk * n / (ms / 1000) / 1e9)
         }
         FILENAME ~ /\/qprof\.txt$/ { k = $1 ":" $2 ":" $3; q[k] = q[k] " " $4; bw[k] = bw[k] " " $7
-                                    bytes[k] = $8 }
+                                    bytes[k] = $8; if ($9 != "") share = share " " $9 }
         FILENAME ~ /\/llama\.txt$/ && $4 != "-" { k = $1 ":" $2 ":" $3; l[k] = l[k] " " $4 }
         END {
             nc = split(cases, cs, " ")
@@ -210,6 +212,13 @@ bk_render() {
                 printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f[1], f[2], f[3],
                        qm != "" ? sprintf("%.3f", qm) : "n/a", lm != "" ? sprintf("%.3f", lm) : "n/a",
                        ratio, rate(qm, f[2], bytes[k]), rate(lm, f[2], bytes[k]), pct
+            }
+            # how loaded the machine was: qprof threads on a core for this share of the time
+            if (share != "") {
+                ns = split(share, sh, " "); lo = 1e9; hi = 0
+                for (i = 1; i <= ns; i++) { if (sh[i] + 0 < lo) lo = sh[i] + 0; if (sh[i] + 0 > hi) hi = sh[i] + 0 }
+                printf "\nLoad: qprof'"'"'s threads were on a core %.0f-%.0f%% of the run time (task-clock over\n", 100 * lo, 100 * hi
+                print "wall time x threads); well under 100% means other processes shared the cores."
             }
         }' "$bk_tmp/qprof.txt" "$bk_tmp/llama.txt"
     echo
