@@ -613,6 +613,81 @@ QP_FLOAT_TILE(avx2_tile_f16, qp_half, load8_f16, fp16)
 QP_FLOAT_TILE(avx2_tile_bf16, uint16_t, load8_bf16, qp_bf16_to_fp32)
 QP_FLOAT_TILE(avx2_tile_f32, float, _mm256_loadu_ps, f32_id)
 
+/* Q6_K: one weight row x RN activation rows, as the Q4_K tile: the 6-bit
+ * weights of each half and the scale broadcasts are built once for the RN
+ * rows (same arithmetic as avx2_dot_q6_K per output). */
+QP_INLINE void tile_q6k_rc(int RN, int64_t k, const char *w, const char *xq, size_t xs,
+                           float *y, size_t ldy)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    __m256 acc[4];
+    float acc_off[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < RN; c++) {
+        acc[c] = _mm256_setzero_ps();
+        acc_off[c] = 0.0f;
+    }
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        const block_q6_K *wb = (const block_q6_K *)w + b;
+        __m256i isum[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < RN; c++)
+            isum[c] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(wb->ql + 64 * h));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(wb->ql + 64 * h + 32));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)(wb->qh + 32 * h));
+            const __m128i sc16 = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(wb->scales + 8 * h)));
+            const __m256i sc = _mm256_set_m128i(sc16, sc16);
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_and_si256(_mm256_srli_epi16(hb, 2), _mm256_set1_epi8(0x30)));
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                const __m256i s = _mm256_shuffle_epi8(sc, bcast16_mask(2 * j, 2 * j + 1));
+#pragma GCC unroll 4
+                for (int c = 0; c < RN; c++) {
+                    const int8_t *x8 = ((const block_q8_K *)(xq + (size_t)c * xs) + b)->qs + 128 * h + 32 * j;
+                    const __m256i p = _mm256_maddubs_epi16(q[j], _mm256_loadu_si256((const __m256i *)x8));
+                    isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(s, p));
+                }
+            }
+        }
+        const __m256i sc_all = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)wb->scales));
+        const float dw = fp16(wb->d);
+#pragma GCC unroll 4
+        for (int c = 0; c < RN; c++) {
+            const block_q8_K *xb = (const block_q8_K *)(xq + (size_t)c * xs) + b;
+            const int32_t off = hsum_epi32(_mm256_madd_epi16(sc_all, _mm256_loadu_si256((const __m256i *)xb->bsums)));
+            const float dd = xb->d * dw;
+            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+            acc_off[c] += dd * (float)(32 * off);
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < RN; c++)
+        y[(size_t)c * ldy] = hsum_ps(acc[c]) - acc_off[c];
+}
+
+static void avx2_tile_q6_K(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,
+                           float *y, size_t ldy, int mr, int nc)
+{
+    for (int r = 0; r < mr; r++) {
+        const char *wr = (const char *)w + (size_t)r * ws;
+        switch (nc) {
+        case 1: y[r] = avx2_dot_q6_K(k, wr, xq); break;
+        case 2: tile_q6k_rc(2, k, wr, xq, xs, y + r, ldy); break;
+        default: tile_q6k_rc(3, k, wr, xq, xs, y + r, ldy); break;
+        }
+    }
+}
+
 /* Types without a register tile use vec_dot per output element. */
 #define QP_AVX2_GENERIC_TILE(T)                                                            \
     static void avx2_tile_##T(int64_t k, const void *w, size_t ws, const void *xq, size_t xs, \
@@ -622,7 +697,6 @@ QP_FLOAT_TILE(avx2_tile_f32, float, _mm256_loadu_ps, f32_id)
     }
 QP_AVX2_GENERIC_TILE(q4_1)
 QP_AVX2_GENERIC_TILE(q5_1)
-QP_AVX2_GENERIC_TILE(q6_K)
 QP_AVX2_GENERIC_TILE(q2_K)
 QP_AVX2_GENERIC_TILE(q3_K)
 
@@ -645,7 +719,7 @@ const struct qp_x86_slots qp_avx2_slots = {
         [QP_TYPE_Q3_K] = QP_SLOT(avx2_dot_q3_K, avx2_tile_q3_K, 1, 1),
         [QP_TYPE_Q4_K] = QP_SLOT(avx2_dot_q4_K, avx2_tile_q4_K, 1, 3),
         [QP_TYPE_Q5_K] = QP_SLOT(avx2_dot_q5_K, avx2_tile_q5_K, 1, 3),
-        [QP_TYPE_Q6_K] = QP_SLOT(avx2_dot_q6_K, avx2_tile_q6_K, 1, 1),
+        [QP_TYPE_Q6_K] = QP_SLOT(avx2_dot_q6_K, avx2_tile_q6_K, 1, 3),
         [QP_TYPE_F16] = QP_SLOT(avx2_dot_f16, avx2_tile_f16, 4, 2),
         [QP_TYPE_BF16] = QP_SLOT(avx2_dot_bf16, avx2_tile_bf16, 4, 2),
         [QP_TYPE_F32] = QP_SLOT(avx2_dot_f32, avx2_tile_f32, 4, 2),
