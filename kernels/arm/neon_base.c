@@ -14,11 +14,11 @@
  * The variant is usable on any CPU with ASIMD, which every AArch64 Linux
  * system has.
  *
- * Accelerated weight types (accelerated = 1): Q8_0, Q4_0, Q4_K, Q5_K, Q6_K
- * (integer, both paths), F16, BF16, F32 (float, FMLA). Q4_1, Q5_0, Q5_1,
- * Q2_K and Q3_K run the scalar reference (accelerated = 0). Activation
- * quantizers Q8_0 and Q8_K are vectorised and byte-identical to quant/'s;
- * Q8_1 and F32 are scalar's.
+ * Accelerated weight types (accelerated = 1): all 13 that have kernels:
+ * Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K .. Q6_K (integer, both paths), F16,
+ * BF16, F32 (float, FMLA). The activation quantizers Q8_0, Q8_1 and Q8_K
+ * are vectorised and byte-identical to quant/'s; F32's (a copy) is
+ * scalar's.
  */
 #include <math.h>
 #include <pthread.h>
@@ -172,26 +172,52 @@ static float neon_store_scale(float d, qp_half *dst)
     return isfinite(id) ? id : 0.0f;
 }
 
+/* One block of 32 values as Q8_0/Q8_1 quants: *dh = fp16(amax / 127)
+ * (saturating), qs = clamp(roundf(x / d), -127, 127); returns the unrounded
+ * d = amax / 127, which Q8_1's s uses. */
+static inline float neon_q8_block(const float *x, qp_half *dh, int8_t *qs)
+{
+    const float32x4_t lo = vdupq_n_f32(-127.0f), hi = vdupq_n_f32(127.0f);
+    float32x4_t v[8];                   /* the block's 32 values */
+    float32x4_t am = vdupq_n_f32(0.0f); /* fmaxf's start value, 0 */
+    for (int j = 0; j < 8; j++) {
+        v[j] = vld1q_f32(x + 4 * j);
+        am = vmaxnmq_f32(am, vabsq_f32(v[j]));
+    }
+    const float d = vmaxnmvq_f32(am) / 127.0f;
+    const float32x4_t vid = vdupq_n_f32(neon_store_scale(d, dh));
+    int32x4_t q[8];
+    for (int j = 0; j < 8; j++)
+        q[j] = vcvtq_s32_f32(neon_clamp(vrndaq_f32(vmulq_f32(v[j], vid)), lo, hi));
+    vst1q_s8(qs, neon_narrow16(q[0], q[1], q[2], q[3]));
+    vst1q_s8(qs + 16, neon_narrow16(q[4], q[5], q[6], q[7]));
+    return d;
+}
+
 /* Q8_0 activations, twin of qp_quantize_row_q8_0 (quant/legacy.c):
  * d = amax / 127 as fp16, q = clamp(roundf(x / d), -127, 127). */
 static void neon_quantize_q8_0(const float *x, void *vy, int64_t k)
 {
     block_q8_0 *y = vy; /* [k / 32] */
-    const float32x4_t lo = vdupq_n_f32(-127.0f), hi = vdupq_n_f32(127.0f);
-    for (int64_t i = 0; i < k / QK8_0; i++, x += QK8_0) {
-        float32x4_t v[8]; /* the block's 32 values */
-        float32x4_t am = vdupq_n_f32(0.0f); /* fmaxf's start value, 0 */
-        for (int j = 0; j < 8; j++) {
-            v[j] = vld1q_f32(x + 4 * j);
-            am = vmaxnmq_f32(am, vabsq_f32(v[j]));
-        }
-        const float id = neon_store_scale(vmaxnmvq_f32(am) / 127.0f, &y[i].d);
-        const float32x4_t vid = vdupq_n_f32(id);
-        int32x4_t q[8];
-        for (int j = 0; j < 8; j++)
-            q[j] = vcvtq_s32_f32(neon_clamp(vrndaq_f32(vmulq_f32(v[j], vid)), lo, hi));
-        vst1q_s8(y[i].qs, neon_narrow16(q[0], q[1], q[2], q[3]));
-        vst1q_s8(y[i].qs + 16, neon_narrow16(q[4], q[5], q[6], q[7]));
+    for (int64_t i = 0; i < k / QK8_0; i++, x += QK8_0)
+        neon_q8_block(x, &y[i].d, y[i].qs);
+}
+
+/* Q8_1 activations, twin of qp_quantize_row_q8_1 (quant/legacy.c): Q8_0's
+ * d and q, plus s = fp16(d * sum q) with the UNROUNDED d (as ggml),
+ * saturating like qp_fp16_sat. */
+static void neon_quantize_q8_1(const float *x, void *vy, int64_t k)
+{
+    block_q8_1 *y = vy; /* [k / 32] */
+    for (int64_t i = 0; i < k / QK8_1; i++, x += QK8_1) {
+        const float d = neon_q8_block(x, &y[i].d, y[i].qs);
+        /* |sum| <= 32 * 127: int16-safe halves */
+        const int sum = vaddlvq_s8(vld1q_s8(y[i].qs)) + vaddlvq_s8(vld1q_s8(y[i].qs + 16));
+        const float f = (float)sum * d;
+        uint16_t h = qp_fp32_to_fp16(f);
+        if ((h & 0x7fffu) == 0x7c00u && isfinite(f))
+            h = (uint16_t)((h & 0x8000u) | 0x7bffu);
+        y[i].s = h;
     }
 }
 
@@ -305,6 +331,11 @@ void qp_kernels_init_neon(struct qp_kernels *t)
         t->describe = "ASIMD+dotprod";
         neon_set(t, QP_TYPE_Q8_0, qp_neon_dot_q8_0_sdot, qp_neon_tile_q8_0_sdot);
         neon_set(t, QP_TYPE_Q4_0, qp_neon_dot_q4_0_sdot, qp_neon_tile_q4_0_sdot);
+        neon_set(t, QP_TYPE_Q5_0, qp_neon_dot_q5_0_sdot, qp_neon_tile_q5_0_sdot);
+        neon_set(t, QP_TYPE_Q4_1, qp_neon_dot_q4_1_sdot, qp_neon_tile_q4_1_sdot);
+        neon_set(t, QP_TYPE_Q5_1, qp_neon_dot_q5_1_sdot, qp_neon_tile_q5_1_sdot);
+        neon_set(t, QP_TYPE_Q2_K, qp_neon_dot_q2_K_sdot, qp_neon_tile_q2_K_sdot);
+        neon_set(t, QP_TYPE_Q3_K, qp_neon_dot_q3_K_sdot, qp_neon_tile_q3_K_sdot);
         neon_set(t, QP_TYPE_Q4_K, qp_neon_dot_q4_K_sdot, qp_neon_tile_q4_K_sdot);
         neon_set(t, QP_TYPE_Q5_K, qp_neon_dot_q5_K_sdot, qp_neon_tile_q5_K_sdot);
         neon_set(t, QP_TYPE_Q6_K, qp_neon_dot_q6_K_sdot, qp_neon_tile_q6_K_sdot);
@@ -312,6 +343,11 @@ void qp_kernels_init_neon(struct qp_kernels *t)
         t->describe = "ASIMD (no dotprod)";
         neon_set(t, QP_TYPE_Q8_0, qp_neon_dot_q8_0_base, qp_neon_tile_q8_0_base);
         neon_set(t, QP_TYPE_Q4_0, qp_neon_dot_q4_0_base, qp_neon_tile_q4_0_base);
+        neon_set(t, QP_TYPE_Q5_0, qp_neon_dot_q5_0_base, qp_neon_tile_q5_0_base);
+        neon_set(t, QP_TYPE_Q4_1, qp_neon_dot_q4_1_base, qp_neon_tile_q4_1_base);
+        neon_set(t, QP_TYPE_Q5_1, qp_neon_dot_q5_1_base, qp_neon_tile_q5_1_base);
+        neon_set(t, QP_TYPE_Q2_K, qp_neon_dot_q2_K_base, qp_neon_tile_q2_K_base);
+        neon_set(t, QP_TYPE_Q3_K, qp_neon_dot_q3_K_base, qp_neon_tile_q3_K_base);
         neon_set(t, QP_TYPE_Q4_K, qp_neon_dot_q4_K_base, qp_neon_tile_q4_K_base);
         neon_set(t, QP_TYPE_Q5_K, qp_neon_dot_q5_K_base, qp_neon_tile_q5_K_base);
         neon_set(t, QP_TYPE_Q6_K, qp_neon_dot_q6_K_base, qp_neon_tile_q6_K_base);
@@ -320,5 +356,6 @@ void qp_kernels_init_neon(struct qp_kernels *t)
     neon_set(t, QP_TYPE_BF16, neon_dot_bf16, neon_tile_bf16);
     neon_set(t, QP_TYPE_F32, neon_dot_f32, neon_tile_f32);
     t->quantize_act[QP_TYPE_Q8_0] = neon_quantize_q8_0;
+    t->quantize_act[QP_TYPE_Q8_1] = neon_quantize_q8_1;
     t->quantize_act[QP_TYPE_Q8_K] = neon_quantize_q8_K;
 }

@@ -35,10 +35,14 @@ static inline float qp_neon_h2f(qp_half h)
 
 /* ---- neon.c: the dotprod kernels (call only when the probe says so) ---- */
 /* Each is the *_sdot instance of the same-named kernel of neon_kernels.h;
- * their scalar twins are dot_q8_0, dot_q4_0, dot_q4_K, dot_q5_K, dot_q6_K
- * of scalar.c. */
+ * their scalar twins are the dot_<type> of scalar.c. */
 float qp_neon_dot_q8_0_sdot(int64_t k, const void *w, const void *xq);
 float qp_neon_dot_q4_0_sdot(int64_t k, const void *w, const void *xq);
+float qp_neon_dot_q5_0_sdot(int64_t k, const void *w, const void *xq);
+float qp_neon_dot_q4_1_sdot(int64_t k, const void *w, const void *xq);
+float qp_neon_dot_q5_1_sdot(int64_t k, const void *w, const void *xq);
+float qp_neon_dot_q2_K_sdot(int64_t k, const void *w, const void *xq);
+float qp_neon_dot_q3_K_sdot(int64_t k, const void *w, const void *xq);
 float qp_neon_dot_q4_K_sdot(int64_t k, const void *w, const void *xq);
 float qp_neon_dot_q5_K_sdot(int64_t k, const void *w, const void *xq);
 float qp_neon_dot_q6_K_sdot(int64_t k, const void *w, const void *xq);
@@ -47,6 +51,16 @@ float qp_neon_dot_q6_K_sdot(int64_t k, const void *w, const void *xq);
 void qp_neon_tile_q8_0_sdot(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,
                             float *y, size_t ldy, int mr, int nc);
 void qp_neon_tile_q4_0_sdot(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,
+                            float *y, size_t ldy, int mr, int nc);
+void qp_neon_tile_q5_0_sdot(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,
+                            float *y, size_t ldy, int mr, int nc);
+void qp_neon_tile_q4_1_sdot(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,
+                            float *y, size_t ldy, int mr, int nc);
+void qp_neon_tile_q5_1_sdot(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,
+                            float *y, size_t ldy, int mr, int nc);
+void qp_neon_tile_q2_K_sdot(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,
+                            float *y, size_t ldy, int mr, int nc);
+void qp_neon_tile_q3_K_sdot(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,
                             float *y, size_t ldy, int mr, int nc);
 void qp_neon_tile_q4_K_sdot(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,
                             float *y, size_t ldy, int mr, int nc);

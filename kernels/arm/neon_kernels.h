@@ -92,6 +92,86 @@ QP_NEON_API float QP_NEON_FN(qp_neon_dot_q4_0)(int64_t k, const void *wv, const 
     return vaddvq_f32(vaddq_f32(acc0, acc1));
 }
 
+/* The fifth bits of a Q5_0/Q5_1 block as 16 in the bytes where they are
+ * set: bit j of the little-endian 32-bit qh is weight j's. TBL spreads byte
+ * j / 8 of qh to lane j (lanes 0..15: bytes 0,1; lanes 16..31: bytes 2,3),
+ * then CMTST with 1 << (j % 8) picks the bit. */
+static inline void QP_NEON_FN(q5_high)(const uint8_t qh[4], uint8x16_t *h_lo, uint8x16_t *h_hi)
+{
+    uint32_t bits;
+    memcpy(&bits, qh, 4);
+    const uint8x16_t src = vreinterpretq_u8_u32(vdupq_n_u32(bits));
+    static const uint8_t idx_lo[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1 };
+    static const uint8_t idx_hi[16] = { 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3 };
+    static const uint8_t bit[16] = { 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128 };
+    const uint8x16_t m = vld1q_u8(bit), sixteen = vdupq_n_u8(16);
+    *h_lo = vandq_u8(vtstq_u8(vqtbl1q_u8(src, vld1q_u8(idx_lo)), m), sixteen);
+    *h_hi = vandq_u8(vtstq_u8(vqtbl1q_u8(src, vld1q_u8(idx_hi)), m), sixteen);
+}
+
+/* Q5_0 . Q8_0, twin of dot_q5_0 (scalar.c): q = nibble | fifth bit << 4,
+ * x = d (q - 16), q - 16 in [-16, 15]. */
+QP_NEON_API float QP_NEON_FN(qp_neon_dot_q5_0)(int64_t k, const void *wv, const void *xv)
+{
+    const block_q5_0 *w = wv; /* [k / 32] */
+    const block_q8_0 *x = xv; /* [k / 32] */
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
+    const int8x16_t s16 = vdupq_n_s8(16);
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    for (int64_t b = 0; b < k / QK5_0; b++) {
+        uint8x16_t hl, hh;
+        QP_NEON_FN(q5_high)(w[b].qh, &hl, &hh);
+        const uint8x16_t q = vld1q_u8(w[b].qs);
+        const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q, m4), hl)), s16);
+        const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q, 4), hh)), s16);
+        int32x4_t p = QP_NEON_DOT16(QP_NEON_ZERO32, lo, vld1q_s8(x[b].qs));
+        p = QP_NEON_DOT16(p, hi, vld1q_s8(x[b].qs + 16));
+        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), qp_neon_h2f(w[b].d) * qp_neon_h2f(x[b].d));
+    }
+    return vaddvq_f32(acc);
+}
+
+/* Q4_1 . Q8_1, twin of dot_q4_1 (scalar.c): x = d q + m, so a block adds
+ * dw dx (q . p) + m s with s = dx sum(p), stored in the activation block. */
+QP_NEON_API float QP_NEON_FN(qp_neon_dot_q4_1)(int64_t k, const void *wv, const void *xv)
+{
+    const block_q4_1 *w = wv; /* [k / 32] */
+    const block_q8_1 *x = xv; /* [k / 32] */
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    float mins = 0.0f;
+    for (int64_t b = 0; b < k / QK4_1; b++) {
+        const uint8x16_t q = vld1q_u8(w[b].qs);
+        int32x4_t p = QP_NEON_DOT16(QP_NEON_ZERO32, vreinterpretq_s8_u8(vandq_u8(q, m4)), vld1q_s8(x[b].qs));
+        p = QP_NEON_DOT16(p, vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), vld1q_s8(x[b].qs + 16));
+        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), qp_neon_h2f(w[b].d) * qp_neon_h2f(x[b].d));
+        mins += qp_neon_h2f(w[b].m) * qp_neon_h2f(x[b].s);
+    }
+    return vaddvq_f32(acc) + mins;
+}
+
+/* Q5_1 . Q8_1, twin of dot_q5_1 (scalar.c): Q4_1 with 5-bit q in [0, 31]. */
+QP_NEON_API float QP_NEON_FN(qp_neon_dot_q5_1)(int64_t k, const void *wv, const void *xv)
+{
+    const block_q5_1 *w = wv; /* [k / 32] */
+    const block_q8_1 *x = xv; /* [k / 32] */
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    float mins = 0.0f;
+    for (int64_t b = 0; b < k / QK5_1; b++) {
+        uint8x16_t hl, hh;
+        QP_NEON_FN(q5_high)(w[b].qh, &hl, &hh);
+        const uint8x16_t q = vld1q_u8(w[b].qs);
+        const int8x16_t lo = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q, m4), hl));
+        const int8x16_t hi = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q, 4), hh));
+        int32x4_t p = QP_NEON_DOT16(QP_NEON_ZERO32, lo, vld1q_s8(x[b].qs));
+        p = QP_NEON_DOT16(p, hi, vld1q_s8(x[b].qs + 16));
+        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), qp_neon_h2f(w[b].d) * qp_neon_h2f(x[b].d));
+        mins += qp_neon_h2f(w[b].m) * qp_neon_h2f(x[b].s);
+    }
+    return vaddvq_f32(acc) + mins;
+}
+
 /* ======================================================================== */
 /* K-quants, activations Q8_K                                               */
 /* ======================================================================== */
@@ -224,6 +304,125 @@ QP_NEON_API float QP_NEON_FN(qp_neon_dot_q5_K)(int64_t k, const void *wv, const 
     return sum;
 }
 
+/* Q2_K . Q8_K, twin of dot_q2_K (scalar.c). Half h (128 weights) of a
+ * super-block is 32 bytes of qs: weight 128h + 32j + l is bits 2j..2j+1 of
+ * qs[32h + l], in sub-block (of 16) 8h + 2j + l / 16, whose byte
+ * scales[8h + 2j + l / 16] holds the 4-bit scale (low) and min (high).
+ * x = d sc q - dmin m; the min term uses Q8_K's bsums (16 sums of 16).
+ * Bounds: a sub-block sum <= 16 * 3 * 128, times sc <= 15, sixteen of
+ * them: < 2^21. */
+QP_NEON_API float QP_NEON_FN(qp_neon_dot_q2_K)(int64_t k, const void *wv, const void *xv)
+{
+    const block_q2_K *w = wv; /* [k / 256] */
+    const block_q8_K *x = xv; /* [k / 256] */
+    const uint8x16_t m3 = vdupq_n_u8(3), m4 = vdupq_n_u8(0x0F);
+    float sum = 0.0f;
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        const uint8x16_t sc_all = vld1q_u8(w[b].scales);
+        /* min term: sum_g (scales[g] >> 4) * bsums[g] */
+        const int16x8_t mn_lo = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(vshrq_n_u8(sc_all, 4))));
+        const int16x8_t mn_hi = vreinterpretq_s16_u16(vmovl_high_u8(vshrq_n_u8(sc_all, 4)));
+        const int16x8_t bs_lo = vld1q_s16(x[b].bsums), bs_hi = vld1q_s16(x[b].bsums + 8);
+        int32x4_t mp = vmull_s16(vget_low_s16(mn_lo), vget_low_s16(bs_lo));
+        mp = vmlal_high_s16(mp, mn_lo, bs_lo);
+        mp = vmlal_s16(mp, vget_low_s16(mn_hi), vget_low_s16(bs_hi));
+        mp = vmlal_high_s16(mp, mn_hi, bs_hi);
+        /* the 16 4-bit scales as int32, four per vector */
+        const uint16x8_t s16_lo = vmovl_u8(vget_low_u8(vandq_u8(sc_all, m4)));
+        const uint16x8_t s16_hi = vmovl_high_u8(vandq_u8(sc_all, m4));
+        const int32x4_t sc[4] = {
+            vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(s16_lo))),
+            vreinterpretq_s32_u32(vmovl_high_u16(s16_lo)),
+            vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(s16_hi))),
+            vreinterpretq_s32_u32(vmovl_high_u16(s16_hi)),
+        };
+        const int8_t *q8 = x[b].qs;
+        int32x4_t isum = QP_NEON_ZERO32;
+        for (int h = 0; h < 2; h++, q8 += 128) {
+            const uint8x16_t qa = vld1q_u8(w[b].qs + 32 * h), qb = vld1q_u8(w[b].qs + 32 * h + 16);
+            int32x4_t p[8]; /* sub-blocks 8h + 0..7 */
+            p[0] = QP_NEON_DOT16(QP_NEON_ZERO32, vreinterpretq_s8_u8(vandq_u8(qa, m3)), vld1q_s8(q8));
+            p[1] = QP_NEON_DOT16(QP_NEON_ZERO32, vreinterpretq_s8_u8(vandq_u8(qb, m3)), vld1q_s8(q8 + 16));
+            p[2] = QP_NEON_DOT16(QP_NEON_ZERO32, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(qa, 2), m3)),
+                                 vld1q_s8(q8 + 32));
+            p[3] = QP_NEON_DOT16(QP_NEON_ZERO32, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(qb, 2), m3)),
+                                 vld1q_s8(q8 + 48));
+            p[4] = QP_NEON_DOT16(QP_NEON_ZERO32, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(qa, 4), m3)),
+                                 vld1q_s8(q8 + 64));
+            p[5] = QP_NEON_DOT16(QP_NEON_ZERO32, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(qb, 4), m3)),
+                                 vld1q_s8(q8 + 80));
+            p[6] = QP_NEON_DOT16(QP_NEON_ZERO32, vreinterpretq_s8_u8(vshrq_n_u8(qa, 6)), vld1q_s8(q8 + 96));
+            p[7] = QP_NEON_DOT16(QP_NEON_ZERO32, vreinterpretq_s8_u8(vshrq_n_u8(qb, 6)), vld1q_s8(q8 + 112));
+            isum = vmlaq_s32(isum, QP_NEON_FN(hsum4)(p[0], p[1], p[2], p[3]), sc[2 * h]);
+            isum = vmlaq_s32(isum, QP_NEON_FN(hsum4)(p[4], p[5], p[6], p[7]), sc[2 * h + 1]);
+        }
+        sum += x[b].d * (qp_neon_h2f(w[b].d) * (float)vaddvq_s32(isum) -
+                         qp_neon_h2f(w[b].dmin) * (float)vaddvq_s32(mp));
+    }
+    return sum;
+}
+
+/* The 16 signed 6-bit scales of a Q3_K super-block (layout in
+ * qp_q3k_scales), four at a time in 32-bit words: with the 12 bytes read as
+ * little-endian words a0, a1, w2, scales 4g .. 4g+3 are
+ *   low 4 bits:  a0 & 0x0f0f0f0f (g = 0), a1 & .. (1), (a0 >> 4) & .. (2),
+ *                (a1 >> 4) & .. (3)
+ *   top 2 bits:  (w2 >> 2g) & 0x03030303, moved to bits 4..5
+ * and the stored value is scale + 32. */
+static inline int8x16_t QP_NEON_FN(k3_scales)(const uint8_t *q)
+{
+    uint32_t a[3], v[4];
+    memcpy(a, q, sizeof a);
+    const uint32_t m4 = 0x0f0f0f0fu, m2 = 0x03030303u;
+    v[0] = (a[0] & m4) | ((a[2] & m2) << 4);
+    v[1] = (a[1] & m4) | (((a[2] >> 2) & m2) << 4);
+    v[2] = ((a[0] >> 4) & m4) | (((a[2] >> 4) & m2) << 4);
+    v[3] = ((a[1] >> 4) & m4) | (((a[2] >> 6) & m2) << 4);
+    return vsubq_s8(vreinterpretq_s8_u32(vld1q_u32(v)), vdupq_n_s8(32));
+}
+
+/* Q3_K . Q8_K, twin of dot_q3_K (scalar.c): weight 128h + 32j + l has low
+ * bits (qs[32h + l] >> 2j) & 3 and high bit (hmask[l] >> (4h + j)) & 1;
+ * q = low - 4 where the high bit is CLEAR, in [-4, 3]; sub-block (of 16)
+ * 8h + 2j + l / 16 has the signed 6-bit scale of qp_q3k_scales. Bounds:
+ * a sub-block sum <= 16 * 4 * 128, times |sc| <= 32, sixteen: < 2^23. */
+QP_NEON_API float QP_NEON_FN(qp_neon_dot_q3_K)(int64_t k, const void *wv, const void *xv)
+{
+    const block_q3_K *w = wv; /* [k / 256] */
+    const block_q8_K *x = xv; /* [k / 256] */
+    const uint8x16_t m3 = vdupq_n_u8(3), four = vdupq_n_u8(4);
+    float sum = 0.0f;
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        const int8x16_t sc8 = QP_NEON_FN(k3_scales)(w[b].scales);
+        const int16x8_t sc_lo = vmovl_s8(vget_low_s8(sc8)), sc_hi = vmovl_high_s8(sc8);
+        const int32x4_t sc[4] = { vmovl_s16(vget_low_s16(sc_lo)), vmovl_high_s16(sc_lo),
+                                  vmovl_s16(vget_low_s16(sc_hi)), vmovl_high_s16(sc_hi) };
+        const uint8x16_t hma = vld1q_u8(w[b].hmask), hmb = vld1q_u8(w[b].hmask + 16);
+        const int8_t *q8 = x[b].qs;
+        int32x4_t isum = QP_NEON_ZERO32;
+        for (int h = 0; h < 2; h++, q8 += 128) {
+            uint8x16_t qa = vld1q_u8(w[b].qs + 32 * h), qb = vld1q_u8(w[b].qs + 32 * h + 16);
+            int32x4_t p[8]; /* sub-blocks 8h + 0..7 */
+            for (int j = 0; j < 4; j++) {
+                /* hmask bit 4h + j: set keeps low, clear subtracts 4 */
+                const uint8x16_t bit = vdupq_n_u8((uint8_t)(1u << (4 * h + j)));
+                const uint8x16_t sa = vbicq_u8(four, vtstq_u8(hma, bit));
+                const uint8x16_t sb = vbicq_u8(four, vtstq_u8(hmb, bit));
+                const int8x16_t va = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(qa, m3)), vreinterpretq_s8_u8(sa));
+                const int8x16_t vb = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(qb, m3)), vreinterpretq_s8_u8(sb));
+                p[2 * j] = QP_NEON_DOT16(QP_NEON_ZERO32, va, vld1q_s8(q8 + 32 * j));
+                p[2 * j + 1] = QP_NEON_DOT16(QP_NEON_ZERO32, vb, vld1q_s8(q8 + 32 * j + 16));
+                qa = vshrq_n_u8(qa, 2);
+                qb = vshrq_n_u8(qb, 2);
+            }
+            isum = vmlaq_s32(isum, QP_NEON_FN(hsum4)(p[0], p[1], p[2], p[3]), sc[2 * h]);
+            isum = vmlaq_s32(isum, QP_NEON_FN(hsum4)(p[4], p[5], p[6], p[7]), sc[2 * h + 1]);
+        }
+        sum += x[b].d * qp_neon_h2f(w[b].d) * (float)vaddvq_s32(isum);
+    }
+    return sum;
+}
+
 /* Q6_K . Q8_K, twin of dot_q6_K (scalar.c). Half h (128 weights) of a
  * super-block takes 64 bytes of ql and 32 of qh: weight 128h + 32j + l has
  * low nibble from ql[64h + 32(j % 2) + l] (low nibble for j < 2, high for
@@ -287,6 +486,11 @@ QP_NEON_API float QP_NEON_FN(qp_neon_dot_q6_K)(int64_t k, const void *wv, const 
     }
 QP_NEON_TILE(q8_0)
 QP_NEON_TILE(q4_0)
+QP_NEON_TILE(q5_0)
+QP_NEON_TILE(q4_1)
+QP_NEON_TILE(q5_1)
+QP_NEON_TILE(q2_K)
+QP_NEON_TILE(q3_K)
 QP_NEON_TILE(q4_K)
 QP_NEON_TILE(q5_K)
 QP_NEON_TILE(q6_K)
