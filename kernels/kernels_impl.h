@@ -17,9 +17,17 @@
  * so a slot is never NULL and a variant without code for a type silently
  * (but queryably: qp_kernels_accelerates) runs the scalar reference.
  *
+ * The init function runs at start-up on EVERY CPU (dispatch.c builds all
+ * compiled-in tables so that qp_kernels_all can list them), so it must live
+ * in a file compiled WITHOUT the variant's -m flags: the compiler may put
+ * AVX/dotprod instructions anywhere in a file compiled with them. x86 does
+ * this with x86/x86_tables.c, which applies slot tables that avx2.c and
+ * avx512.c export as constant data (x86/x86_slots.h).
+ *
  * Writing a new variant (e.g. arm/neon.c):
  *   1. define `void qp_kernels_init_<name>(struct qp_kernels *t)` as above
- *      and `int qp_cpu_has_<name>(void)` (or reuse dispatch.c's probes);
+ *      (in a file without the SIMD flags, see the previous paragraph) and
+ *      `int qp_cpu_usable_<name>(void)` (or reuse dispatch.c's probes);
  *   2. add one line to the variant list in dispatch.c;
  *   3. every function's header comment names its scalar twin in scalar.c,
  *      and must give the same result up to float summation order (integer
@@ -51,7 +59,8 @@ typedef float (*qp_vec_dot_fn)(int64_t k, const void *w, const void *xq);
  * loads each weight block once for nc activation rows and each activation
  * block once for mr weight rows, which is what makes matmul compute-bound
  * rather than load-bound. Must equal vec_dot per element up to summation
- * order. */
+ * order. The driver calls it only when there are >= 2 activation rows
+ * (matvec goes to vec_dot), but it must accept any mr, nc in range. */
 typedef void (*qp_tile_fn)(int64_t k, const void *w, size_t w_stride,
                            const void *xq, size_t x_stride,
                            float *y, size_t ldy, int mr, int nc);
@@ -89,8 +98,8 @@ struct qp_kernels {
 void qp_kernels_fill_scalar(struct qp_kernels *t);
 
 #if defined(__x86_64__) || defined(_M_X64)
-void qp_kernels_init_avx2(struct qp_kernels *t);   /* x86/avx2.c */
-void qp_kernels_init_avx512(struct qp_kernels *t); /* x86/avx512.c */
+void qp_kernels_init_avx2(struct qp_kernels *t);   /* x86/x86_tables.c */
+void qp_kernels_init_avx512(struct qp_kernels *t); /* x86/x86_tables.c */
 #endif
 #if defined(__aarch64__)
 void qp_kernels_init_neon(struct qp_kernels *t);   /* arm/neon.c (when written) */
