@@ -8,6 +8,19 @@
  * token, so a batch of prompt tokens goes through each linear as a single
  * matrix product (sgemm / qp_matmul) and decoding is the n = 1 case
  * (sgemv / the matvec path of qp_matmul).
+ *
+ * Threads: the state's pool (n_threads > 1) does all the threading, at both
+ * precisions: qp_matmul runs on it, and the FP32 products (reference
+ * linears, attention) are cut into pieces that it hands out
+ * (qp_threadpool_parallel_for), each piece one single-threaded OpenBLAS
+ * call. OpenBLAS is held at one thread while a state computes (see
+ * blas_one_thread): its own workers, once woken, busy-wait for 2^28
+ * cycles (~0.1 s; OpenBLAS 0.3.21 blas_server.c, THREAD_TIMEOUT 28,
+ * settable only by OPENBLAS_THREAD_TIMEOUT before the library loads) after
+ * every call, and would take the cores from the pool's threads in the
+ * blocks that follow. Every piece's result depends only on which piece it
+ * is, never on which thread ran it, so a forward pass gives the same bits
+ * whatever the thread count.
  */
 #include <cblas.h>
 #include <math.h>
@@ -30,7 +43,8 @@ struct qp_state {
     bool logits_all;
 
     const qp_kernels *kernels;   /* quantized path */
-    qp_threadpool *pool;         /* NULL: one thread */
+    qp_threadpool *pool;         /* NULL: one thread; both precisions use it */
+    int n_threads;               /* qp_threadpool_size(pool) */
 
     qp_hook_fn hook;             /* NULL: no observation */
     void *hook_user;
@@ -44,7 +58,7 @@ struct qp_state {
     float *att;     /* [n_batch][n_head * head_dim] attention mix, input of o */
     float *gate;    /* [n_batch][n_ff] gate, then silu(gate) * up */
     float *up;      /* [n_batch][n_ff] */
-    float *scores;  /* [n_batch][n_ctx] one head's attention weights */
+    float *scores;  /* [n_threads][ATT_ROWS][n_ctx] each thread's attention weights */
     /* KV cache: k, v rows are computed straight into it */
     float *key_cache;   /* [n_layer][n_ctx][n_head_kv * head_dim] */
     float *value_cache; /* [n_layer][n_ctx][n_head_kv * head_dim] */
@@ -163,10 +177,77 @@ static void rope(const qp_state *s, float *x, int n, int n_heads, int pos0)
     }
 }
 
+/* ---- FP32 products on the pool ---- */
+
+/* OpenBLAS at one thread while a state computes (the header comment says
+ * why; with no pool, so that n_threads = 1 means one thread, and gives the
+ * same bits as a pool); returns the count to put back. The setting is
+ * process-wide: two states computing in two threads at once may put back
+ * each other's, which changes OpenBLAS's speed elsewhere, never a result. */
+static int blas_one_thread(void)
+{
+    const int before = openblas_get_num_threads();
+    if (before != 1)
+        openblas_set_num_threads(1);
+    return before;
+}
+
+static void blas_restore(int before)
+{
+    if (before != 1)
+        openblas_set_num_threads(before);
+}
+
+/* An FP32 linear is cut into slices of outputs (rows of W), one sgemm /
+ * sgemv each. The cut depends on m alone, never on the thread count: an
+ * OpenBLAS product's low bits depend on its shape (0.3.21 Zen sgemm: a
+ * 512x576x576 product cut into 64-output slices differs from the whole in
+ * 12% of its outputs), so a thread-dependent cut would make the reference
+ * depend on -j. Slices are at least 64 outputs: every sgemm packs all of x
+ * again, which costs 8% at 64 (15% at 32, 2% at 128; measured on
+ * 512x576x576), and at most 32 of them, enough to spread over a pool. */
+#define F32_MIN_SLICE 64
+#define F32_MAX_SLICES 32
+
+typedef struct f32_linear_job {
+    const float *W; /* [m][k] */
+    const float *x; /* [n][k] */
+    float *y;       /* [n][m] */
+    int n, m, k;
+    int slice;      /* outputs per slice */
+} f32_linear_job;
+
+/* Slices [begin, end): y[:, r0..r1) = x W[r0..r1)^T. */
+static void f32_linear_slices(void *ctx, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    const f32_linear_job *j = ctx;
+    for (int64_t sl = begin; sl < end; sl++) {
+        const int r0 = (int)sl * j->slice;
+        const int r1 = r0 + j->slice < j->m ? r0 + j->slice : j->m;
+        const float *w = j->W + (size_t)r0 * (size_t)j->k;
+        if (j->n == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, r1 - r0, j->k, 1.0f, w, j->k, j->x, 1, 0.0f,
+                        j->y + r0, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n, r1 - r0, j->k, 1.0f, j->x,
+                        j->k, w, j->k, 0.0f, j->y + r0, j->m);
+    }
+}
+
+static void f32_linear(qp_state *s, const float *W, const float *x, float *y, int n, int m, int k)
+{
+    /* ceil(m / F32_MAX_SLICES) rounded up to a multiple of F32_MIN_SLICE */
+    const int per = (m + F32_MAX_SLICES - 1) / F32_MAX_SLICES;
+    const int slice = (per + F32_MIN_SLICE - 1) / F32_MIN_SLICE * F32_MIN_SLICE;
+    f32_linear_job j = { .W = W, .x = x, .y = y, .n = n, .m = m, .k = k, .slice = slice };
+    qp_threadpool_parallel_for(s->pool, (m + slice - 1) / slice, f32_linear_slices, &j);
+}
+
 /* y[n][rows] = x[n][cols] W^T (+ bias) for linear (layer, kind), in the
  * precision asked: the quantized form through qp_matmul when there is one
- * and prec is QUANT, else the FP32 reference through OpenBLAS. Fires the
- * LINEAR hook with the product's own time. */
+ * and prec is QUANT, else the FP32 reference through OpenBLAS, both on the
+ * state's pool. Fires the LINEAR hook with the product's own time. */
 static qp_status linear(qp_state *s, int layer, enum qp_lin_kind kind, enum qp_precision prec,
                         const float *x, int n, float *y, int pos0, qp_error *err)
 {
@@ -180,11 +261,8 @@ static qp_status linear(qp_state *s, int layer, enum qp_lin_kind kind, enum qp_p
                                  x, n, y, err);
         if (st)
             return st;
-    } else if (n == 1) {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, m, k, 1.0f, w->ref, k, x, 1, 0.0f, y, 1);
     } else {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, m, k, 1.0f, x, k, w->ref, k,
-                    0.0f, y, m);
+        f32_linear(s, w->ref, x, y, n, m, k);
     }
     if (w->bias)
         for (int i = 0; i < n; i++)
@@ -204,41 +282,66 @@ static qp_status linear(qp_state *s, int layer, enum qp_lin_kind kind, enum qp_p
 /* Causal multi-head attention of rows at positions pos0.. over the cache
  * of layer L: att[i] (head h) = softmax(q_h[i] . K_g[0..pos0+i] / sqrt(hd))
  * V_g, g = h / (n_head / n_head_kv) the shared key/value head (GQA).
- * Per head, two products through OpenBLAS (which threads the large ones):
- * scores = q_h K_g^T over all pos0+n cached keys, then each row masked past
- * its own position and softmaxed, then att_h = scores V_g. */
-static void attention(qp_state *s, int L, int n, int pos0)
+ *
+ * The work is cut into items of one head and ATT_ROWS query rows, spread
+ * over the pool. An item reads only the keys its last row may see (pos0 +
+ * i1), which skips the masked upper triangle but for its last ATT_ROWS/2
+ * columns on average: at 512 tokens about half the products a full
+ * [n][n_keys] score matrix would take. Per item, two single-threaded
+ * OpenBLAS products (SGEMM tiles are AVX2/AVX-512/NEON code, faster than
+ * portable C at these sizes): scores = q K_g^T into the thread's own
+ * scores buffer, each row masked past its own position and softmaxed, then
+ * att = scores V_g. */
+#define ATT_ROWS 32
+
+typedef struct attention_job {
+    qp_state *s;
+    int L, n, pos0;
+    int n_blocks; /* row blocks per head: ceil(n / ATT_ROWS) */
+} attention_job;
+
+/* Items [begin, end), item = head * n_blocks + row block. */
+static void attention_items(void *ctx, int64_t begin, int64_t end, int thread)
 {
-    const int hd = s->hp.head_dim, n_head = s->hp.n_head;
-    const int group = n_head / s->hp.n_head_kv;
-    const int qd = n_head * hd, kvd = s->hp.n_head_kv * hd;
-    const size_t layer_off = (size_t)L * (size_t)s->n_ctx * (size_t)kvd;
-    const float *kc = s->key_cache + layer_off, *vc = s->value_cache + layer_off;
-    const int n_keys = pos0 + n;
+    const attention_job *j = ctx;
+    const qp_state *s = j->s;
+    const int hd = s->hp.head_dim, group = s->hp.n_head / s->hp.n_head_kv;
+    const int qd = s->hp.n_head * hd, kvd = s->hp.n_head_kv * hd;
+    const size_t layer_off = (size_t)j->L * (size_t)s->n_ctx * (size_t)kvd;
     const float scale = 1.0f / sqrtf((float)hd);
-    float *S = s->scores; /* [n][n_keys] */
-    for (int h = 0; h < n_head; h++) {
-        const float *qh = s->q + (size_t)h * (size_t)hd;
-        const float *kg = kc + (size_t)(h / group) * (size_t)hd;
-        const float *vg = vc + (size_t)(h / group) * (size_t)hd;
-        float *ah = s->att + (size_t)h * (size_t)hd;
-        if (n == 1)
+    float *S = s->scores + (size_t)thread * ATT_ROWS * (size_t)s->n_ctx; /* [rows][n_keys] */
+    for (int64_t it = begin; it < end; it++) {
+        const int h = (int)(it / j->n_blocks), i0 = (int)(it % j->n_blocks) * ATT_ROWS;
+        const int rows = j->n - i0 < ATT_ROWS ? j->n - i0 : ATT_ROWS;
+        const int n_keys = j->pos0 + i0 + rows; /* the keys its last row sees */
+        const float *qh = s->q + (size_t)i0 * (size_t)qd + (size_t)h * (size_t)hd;
+        const float *kg = s->key_cache + layer_off + (size_t)(h / group) * (size_t)hd;
+        const float *vg = s->value_cache + layer_off + (size_t)(h / group) * (size_t)hd;
+        float *ah = s->att + (size_t)i0 * (size_t)qd + (size_t)h * (size_t)hd;
+        if (rows == 1)
             cblas_sgemv(CblasRowMajor, CblasNoTrans, n_keys, hd, scale, kg, kvd, qh, 1, 0.0f, S, 1);
         else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_keys, hd, scale, qh, qd, kg,
-                        kvd, 0.0f, S, n_keys);
-        for (int i = 0; i < n; i++) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n_keys, hd, scale, qh, qd,
+                        kg, kvd, 0.0f, S, n_keys);
+        for (int i = 0; i < rows; i++) {
             float *row = S + (size_t)i * (size_t)n_keys;
-            const int len = pos0 + i + 1; /* keys this row may see */
+            const int len = j->pos0 + i0 + i + 1; /* keys this row may see */
             softmax(row, len);
             memset(row + len, 0, (size_t)(n_keys - len) * sizeof(float));
         }
-        if (n == 1)
+        if (rows == 1)
             cblas_sgemv(CblasRowMajor, CblasTrans, n_keys, hd, 1.0f, vg, kvd, S, 1, 0.0f, ah, 1);
         else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n_keys, 1.0f, S, n_keys,
-                        vg, kvd, 0.0f, ah, qd);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, n_keys, 1.0f, S,
+                        n_keys, vg, kvd, 0.0f, ah, qd);
     }
+}
+
+static void attention(qp_state *s, int L, int n, int pos0)
+{
+    attention_job j = { .s = s, .L = L, .n = n, .pos0 = pos0,
+                        .n_blocks = (n + ATT_ROWS - 1) / ATT_ROWS };
+    qp_threadpool_parallel_for(s->pool, (int64_t)s->hp.n_head * j.n_blocks, attention_items, &j);
 }
 
 /* ======================================================================== */
@@ -369,7 +472,9 @@ qp_status qp_forward(qp_state *s, const int32_t *tokens, int n_tokens, int pos0,
                                 "token %d (at %d) is outside the vocabulary of %d", tokens[i], i,
                                 s->hp.n_vocab);
     const int64_t t0 = tick(s);
-    for (int c = 0; c < n_tokens; c += s->n_batch) {
+    const int blas = blas_one_thread();
+    qp_status st = QP_OK;
+    for (int c = 0; !st && c < n_tokens; c += s->n_batch) {
         const int n = n_tokens - c < s->n_batch ? n_tokens - c : s->n_batch;
         const bool last = c + n == n_tokens;
         float *out = NULL;
@@ -377,10 +482,11 @@ qp_status qp_forward(qp_state *s, const int32_t *tokens, int n_tokens, int pos0,
             out = logits + (size_t)c * (size_t)s->hp.n_vocab;
         else if (logits && last)
             out = logits;
-        qp_status st = forward_chunk(s, tokens + c, n, pos0 + c, out, err);
-        if (st)
-            return st;
+        st = forward_chunk(s, tokens + c, n, pos0 + c, out, err);
     }
+    blas_restore(blas);
+    if (st)
+        return st;
     observe(s, -1, QP_HOOK_FORWARD, NULL, n_tokens, 0, pos0, s->precision, t0);
     return QP_OK;
 }
@@ -408,12 +514,14 @@ qp_status qp_forward_attn_block(qp_state *s, int layer, const float *in, float *
 {
     qp_status st = check_block(s, layer, in, out, n_tokens, pos0, err);
     const size_t E = (size_t)s->hp.n_embd;
+    const int blas = blas_one_thread();
     /* chunks in order: each writes its k, v into the cache before the next
      * attends over them, so chunking changes nothing */
     for (int c = 0; !st && c < n_tokens; c += s->n_batch) {
         const int n = n_tokens - c < s->n_batch ? n_tokens - c : s->n_batch;
         st = attn_block(s, layer, in + (size_t)c * E, out + (size_t)c * E, n, pos0 + c, prec, err);
     }
+    blas_restore(blas);
     return st;
 }
 
@@ -422,10 +530,12 @@ qp_status qp_forward_ffn_block(qp_state *s, int layer, const float *in, float *o
 {
     qp_status st = check_block(s, layer, in, out, n_tokens, 0, err);
     const size_t E = (size_t)s->hp.n_embd;
+    const int blas = blas_one_thread();
     for (int c = 0; !st && c < n_tokens; c += s->n_batch) {
         const int n = n_tokens - c < s->n_batch ? n_tokens - c : s->n_batch;
         st = ffn_block(s, layer, in + (size_t)c * E, out + (size_t)c * E, n, c, prec, err);
     }
+    blas_restore(blas);
     return st;
 }
 
@@ -468,12 +578,13 @@ qp_status qp_state_create(const qp_model *m, const qp_state_opts *opts, qp_state
     s->att = malloc(B * QD * sizeof(float));
     s->gate = malloc(B * F * sizeof(float));
     s->up = malloc(B * F * sizeof(float));
-    s->scores = malloc(B * C * sizeof(float));
+    if (opts->n_threads > 1)
+        s->pool = qp_threadpool_create(opts->n_threads);
+    s->n_threads = qp_threadpool_size(s->pool);
+    s->scores = malloc((size_t)s->n_threads * ATT_ROWS * C * sizeof(float));
     s->key_cache = calloc(cache, sizeof(float));
     s->value_cache = calloc(cache, sizeof(float));
     s->rope_freq = malloc((size_t)(hp->n_rot / 2 + 1) * sizeof(double));
-    if (opts->n_threads > 1)
-        s->pool = qp_threadpool_create(opts->n_threads);
     if (!s->x || !s->xn || !s->out || !s->q || !s->att || !s->gate || !s->up || !s->scores ||
         !s->key_cache || !s->value_cache || !s->rope_freq || (opts->n_threads > 1 && !s->pool)) {
         qp_state_free(s);

@@ -18,8 +18,8 @@
  * then logits = (rmsnorm(x) * output_norm) Wout^T.
  *
  * Precision (per run, qp_state_set_precision; per block call, an argument):
- *   QP_PREC_REF   - every linear in FP32 from its reference (cblas_sgemm /
- *                   sgemv, OpenBLAS threads);
+ *   QP_PREC_REF   - every linear in FP32 from its reference (OpenBLAS
+ *                   sgemm / sgemv, slices of outputs on the state's pool);
  *   QP_PREC_QUANT - every linear that has a quantized form (per tensor:
  *                   qp_model_set_tensor_type) through qp_matmul with the
  *                   state's kernel variant and thread pool; the others FP32.
@@ -139,7 +139,12 @@ typedef struct qp_state_opts {
     int n_ctx;        /* KV cache positions; 0: min(n_ctx_train, 2048) */
     int n_batch;      /* rows per pass through the layers (buffers are sized
                          for it; longer calls are cut into chunks); 0: 512 */
-    int n_threads;    /* threads of the quantized path's pool; 0: 1 */
+    int n_threads;    /* threads of the state's pool, used at both precisions
+                         (linears, attention); 0: 1. Results are the same
+                         bits for every count. While a state computes,
+                         OpenBLAS is held at one thread (process-wide; the
+                         caller's setting is put back when the call returns):
+                         its workers would busy-wait against the pool's */
     const qp_kernels *kernels; /* NULL: qp_kernels_default() */
     enum qp_precision precision; /* of qp_forward; default QP_PREC_REF */
     bool logits_all;  /* qp_forward writes logits of every token, not just the last */

@@ -505,6 +505,7 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
     if ((st = qp_state_create(m, &so, &state, err)) != QP_OK)
         goto done;
     qp_state_set_hook(state, hook, &c);
+    qp_model_set_threads(m, tp); /* quantize on the pool too (idle while we do) */
 
     qp_progress prog;
     int64_t units = 1 + (int64_t)o->n_types * (1 + L), unit = 0;
@@ -649,6 +650,7 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
 done:
     if (st != QP_OK && prog.enabled)
         qp_progress_end(&prog);
+    qp_model_set_threads(m, NULL);
     qp_state_free(state);
     qp_threadpool_free(tp);
     if (cap.data)

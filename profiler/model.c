@@ -7,6 +7,7 @@
  * model this forward pass would run wrongly, so it is refused by name.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ struct qp_model {
     qp_linear *lin;             /* [n_linears] */
 
     bool *used;                 /* [n_tensors]: claimed by a slot while loading */
+    qp_threadpool *pool;        /* borrowed (qp_model_set_threads); NULL: one thread */
 };
 
 static const char *const lin_kind_names[] = {
@@ -582,6 +584,38 @@ const char *qp_linear_describe(const qp_linear *l, bool quantized, char *buf, si
 /* quantized forms                                                          */
 /* ======================================================================== */
 
+void qp_model_set_threads(qp_model *m, qp_threadpool *tp) { m->pool = tp; }
+
+/* Rows [begin, end) of one linear quantized to `type`: rows are
+ * independent (each quantizer reads one row, writes one row, keeps no
+ * state), so any split gives the same bytes. The K-quants' scale searches
+ * make this the slow part of qp_model_set_all (~10 s a type single-threaded
+ * for SmolLM2-135M's 135M weights), hence the pool. */
+typedef struct quantize_job {
+    const qp_linear *l;
+    int type;
+    void *q;             /* [rows][row_bytes] */
+    size_t row_bytes;
+    atomic_int failed;   /* the first failing range copies its error */
+    qp_error err;
+} quantize_job;
+
+static void quantize_rows(void *ctx, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    quantize_job *j = ctx;
+    const qp_linear *l = j->l;
+    for (int64_t r = begin; r < end; r++) {
+        qp_error e = { 0 };
+        if (qp_quantize_row(j->type, l->ref + (size_t)r * (size_t)l->cols,
+                            (char *)j->q + (size_t)r * j->row_bytes, l->cols, NULL, &e) != QP_OK) {
+            if (atomic_exchange(&j->failed, 1) == 0)
+                j->err = e;
+            return;
+        }
+    }
+}
+
 /* The new form is built completely before the old one is released, so a
  * failure leaves the linear as it was. */
 qp_status qp_model_set_tensor_type(qp_model *m, int i, int type, qp_error *err)
@@ -619,13 +653,14 @@ qp_status qp_model_set_tensor_type(qp_model *m, int i, int type, qp_error *err)
         if (!q)
             return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "out of memory quantizing %s to %s",
                                 l->name, tt->name);
-        for (int64_t r = 0; r < l->rows; r++) {
-            qp_status s = qp_quantize_row(type, l->ref + (size_t)r * (size_t)l->cols,
-                                          (char *)q + (size_t)r * row_bytes, l->cols, NULL, err);
-            if (s) {
-                free(q);
-                return s;
-            }
+        quantize_job j = { .l = l, .type = type, .q = q, .row_bytes = row_bytes };
+        atomic_init(&j.failed, 0);
+        qp_threadpool_parallel_for(m->pool, l->rows, quantize_rows, &j);
+        if (atomic_load(&j.failed)) {
+            free(q);
+            if (err)
+                *err = j.err;
+            return j.err.status;
         }
         data = q;
     }

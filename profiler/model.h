@@ -115,6 +115,7 @@ typedef struct qp_linear {
 } qp_linear;
 
 typedef struct qp_model qp_model;
+typedef struct qp_threadpool qp_threadpool; /* kernels/kernels.h */
 
 /* Opens `path` (mapped read-only) and loads it. On failure *out = NULL. */
 qp_status qp_model_open(const char *path, qp_model **out, qp_error *err);
@@ -155,6 +156,15 @@ int qp_model_find_linear(const qp_model *m, const char *name);
  * for the quantized form "q8_0 (quantized from f32)" / "q4_1 (file)", or
  * the reference's when the linear has no quantized form. Returns buf. */
 const char *qp_linear_describe(const qp_linear *l, bool quantized, char *buf, size_t size);
+
+/* Lends the model a thread pool (NULL: none, the default) on which
+ * qp_model_set_tensor_type and qp_model_set_all quantize, rows split across
+ * its threads; the result is the same bytes as with one thread (each row is
+ * quantized on its own). The pool stays the caller's and must outlive its
+ * use here; the model holds it only between these calls, so it may be the
+ * pool of a qp_state (or any other) as long as nothing else runs on it at
+ * the same time. */
+void qp_model_set_threads(qp_model *m, qp_threadpool *tp);
 
 /* Sets the quantized form of linear i to `type`:
  *   QP_LINEAR_REF   - drop it (the linear runs FP32 at every precision);
