@@ -12,6 +12,7 @@
 
 #include "../common/progress.h"
 #include "../common/stats.h"
+#include "../common/sysinfo.h"
 #include "../common/version.h"
 #include "../quant/quant.h"
 #include "forward.h"
@@ -272,29 +273,6 @@ static qp_status weight_error(const qp_linear *l, double out[QP_W_METRIC_COUNT],
     return QP_OK;
 }
 
-static void cpu_model(char *out, size_t size)
-{
-    snprintf(out, size, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f)
-        return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "model name", 10) == 0 || strncmp(line, "Model", 5) == 0) {
-            char *c = strchr(line, ':');
-            if (c) {
-                c++;
-                while (*c == ' ' || *c == '\t')
-                    c++;
-                c[strcspn(c, "\n")] = '\0';
-                snprintf(out, size, "%s", c);
-                break;
-            }
-        }
-    }
-    fclose(f);
-}
-
 /* Fills the tensor table of the profile from the model's linears. */
 static void describe_tensors(const qp_model *m, qp_profile *p)
 {
@@ -440,7 +418,7 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
     }
     const qp_kernels *kern = o->kernels ? o->kernels : qp_kernels_default();
     snprintf(p->kernel_variant, sizeof p->kernel_variant, "%s", qp_kernels_name(kern));
-    cpu_model(p->cpu_model, sizeof p->cpu_model);
+    qp_cpu_model(p->cpu_model, sizeof p->cpu_model);
     time_t now = time(NULL);
     strftime(p->date, sizeof p->date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
     snprintf(p->text_source, sizeof p->text_source, "%s", o->text_source ? o->text_source : "");

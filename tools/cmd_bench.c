@@ -39,6 +39,7 @@
 #include "../common/perfcount.h"
 #include "../common/progress.h"
 #include "../common/stats.h"
+#include "../common/sysinfo.h"
 #include "../kernels/kernels.h"
 #include "../quant/quant.h"
 #include "commands.h"
@@ -156,30 +157,6 @@ static const char *type_name(enum qp_type t)
 /* ======================================================================== */
 /* Machine facts                                                            */
 /* ======================================================================== */
-
-/* "model name" from /proc/cpuinfo (x86), or "unknown CPU". */
-static void cpu_model(char *buf, size_t size)
-{
-    snprintf(buf, size, "unknown CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f)
-        return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "model name", 10) != 0)
-            continue;
-        const char *v = strchr(line, ':');
-        if (v) {
-            v++;
-            while (*v == ' ' || *v == '\t')
-                v++;
-            snprintf(buf, size, "%s", v);
-            buf[strcspn(buf, "\n")] = '\0';
-        }
-        break;
-    }
-    fclose(f);
-}
 
 /* The "flags" (x86) or "Features" (arm64) line of /proc/cpuinfo, padded
  * with spaces at both ends so " avx2 " can be searched; "" if unreadable. */
@@ -614,7 +591,7 @@ static void print_header(FILE *out, const bench_ctx *c, const char *prefix)
 {
     const bench_opts *o = c->o;
     char model[256];
-    cpu_model(model, sizeof model);
+    qp_cpu_model(model, sizeof model);
     fprintf(out, "%scpu: %s, %ld logical CPUs, last-level cache %.1f MiB (%s)\n", prefix, model,
             sysconf(_SC_NPROCESSORS_ONLN), (double)c->llc / 1048576.0,
             c->llc_found ? "sysfs" : "unknown: assumed");
@@ -772,7 +749,7 @@ static int print_json(const bench_ctx *c)
 
     cJSON *mach = cJSON_AddObjectToObject(root, "machine");
     char model[256];
-    cpu_model(model, sizeof model);
+    qp_cpu_model(model, sizeof model);
     cJSON_AddStringToObject(mach, "cpu", model);
     cJSON_AddNumberToObject(mach, "logical_cpus", (double)sysconf(_SC_NPROCESSORS_ONLN));
     cJSON_AddNumberToObject(mach, "llc_bytes", (double)c->llc);
