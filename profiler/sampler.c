@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../common/progress.h"
 #include "sampler.h"
@@ -195,6 +196,14 @@ int32_t qp_sampler_sample(qp_sampler *s, const float *logits)
 /* generation                                                               */
 /* ======================================================================== */
 
+/* CPU seconds of the process, every thread */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static bool is_stop(const qp_gen_opts *o, int32_t t)
 {
     for (int i = 0; i < o->n_stop; i++)
@@ -229,15 +238,16 @@ qp_status qp_generate(qp_state *st, qp_sampler *smp, const int32_t *prompt, int 
 
     qp_status rc = QP_OK;
     qp_state_set_logits_all(st, false); /* only the last row's logits are read */
-    const double t0 = qp_now();
+    const double c0 = cpu_now(), t0 = qp_now();
     if ((rc = qp_forward(st, prompt, n_prompt, 0, logits, err)) != QP_OK)
         goto done;
     gs->n_prompt = n_prompt;
     const double t1 = qp_now();
     gs->t_prompt = t1 - t0;
+    gs->cpu_prompt = cpu_now() - c0;
 
     /* token at position pos comes from the logits of position pos - 1 */
-    double t_dec0 = 0.0;
+    double t_dec0 = 0.0, c_dec0 = 0.0;
     for (int pos = n_prompt; gs->n_gen < opts->n_predict; pos++) {
         if (pos >= n_ctx) {
             gs->ctx_full = true;
@@ -247,6 +257,7 @@ qp_status qp_generate(qp_state *st, qp_sampler *smp, const int32_t *prompt, int 
         if (gs->n_gen == 0) {
             gs->t_first = qp_now() - t0;
             t_dec0 = qp_now();
+            c_dec0 = cpu_now();
         }
         gs->n_gen++;
         if (seq)
@@ -262,8 +273,10 @@ qp_status qp_generate(qp_state *st, qp_sampler *smp, const int32_t *prompt, int 
             goto done;
         gs->n_decode++;
     }
-    if (gs->n_gen > 0)
+    if (gs->n_gen > 0) {
         gs->t_decode = qp_now() - t_dec0;
+        gs->cpu_decode = cpu_now() - c_dec0;
+    }
     if (gs->n_gen < opts->n_predict && !gs->stopped && n_prompt + gs->n_gen >= n_ctx)
         gs->ctx_full = true;
 done:

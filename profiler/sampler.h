@@ -65,6 +65,10 @@ typedef struct qp_gen_stats {
     double t_prompt;      /* s: the prompt's forward pass */
     double t_first;       /* s: start to the first generated token (prompt + sample) */
     double t_decode;      /* s: the n_decode forward passes and their sampling */
+    double cpu_prompt;    /* CPU-s of the whole process (all threads) in the */
+    double cpu_decode;    /*   same two intervals: on a shared machine the wall
+                             times measure the neighbours too, these do not
+                             (busy-waiting threads count as busy) */
     bool stopped;         /* ended by a stop token or the callback */
     bool ctx_full;        /* ended because the context was full */
 } qp_gen_stats;

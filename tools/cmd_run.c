@@ -13,7 +13,8 @@
  *
  * stderr: the weights used, then prompt speed, time to first token and
  * generation speed, in llama.cpp's terms (prompt eval = one batched pass
- * over the prompt; eval = the single-token passes).
+ * over the prompt; eval = the single-token passes), each with the CPU time
+ * the process spent in it (the honest figure on a shared machine).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -320,12 +321,15 @@ static int run_main(int argc, char **argv)
         rc = qp_report(&err);
         goto done;
     }
-    fprintf(stderr, "prompt:     %5d tokens in %8.3f s = %8.2f tokens/s\n", gs.n_prompt,
-            gs.t_prompt, gs.t_prompt > 0 ? gs.n_prompt / gs.t_prompt : 0.0);
-    fprintf(stderr, "first token: %.3f s after start\n", gs.t_first);
-    fprintf(stderr, "generation: %5d tokens, %d decode passes in %8.3f s = %8.2f tokens/s%s\n",
+    fprintf(stderr, "prompt:     %5d tokens in %8.3f s = %8.2f tokens/s (%.3f CPU-s)\n",
+            gs.n_prompt, gs.t_prompt, gs.t_prompt > 0 ? gs.n_prompt / gs.t_prompt : 0.0,
+            gs.cpu_prompt);
+    if (gs.n_gen > 0)
+        fprintf(stderr, "first token: %.3f s after start\n", gs.t_first);
+    fprintf(stderr, "generation: %5d tokens, %d decode passes in %8.3f s = %8.2f tokens/s "
+                    "(%.3f CPU-s)%s\n",
             gs.n_gen, gs.n_decode, gs.t_decode,
-            gs.t_decode > 0 ? gs.n_decode / gs.t_decode : 0.0,
+            gs.t_decode > 0 ? gs.n_decode / gs.t_decode : 0.0, gs.cpu_decode,
             gs.ctx_full ? " (context full)" : gs.stopped ? " (end of text)" : "");
 done:
     free(out.ids), free(out.text);
