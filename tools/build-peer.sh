@@ -141,7 +141,7 @@ cmake -S "$qp_src" -B "$qp_dir/build" \
     -DLLAMA_BUILD_COMMIT="$QP_LLAMA_COMMIT" -DLLAMA_BUILD_NUMBER=0 >&2 \
     || qp_die "cmake configure failed"
 
-qp_log "building $QP_TARGETS with -j$qp_jobs (about 30-40 min on 2 cores)"
+qp_log "building $QP_TARGETS with -j$qp_jobs (about 20 min on 2 loaded cores)"
 # shellcheck disable=SC2086  # QP_TARGETS is a word list
 cmake --build "$qp_dir/build" -j "$qp_jobs" --target $QP_TARGETS >&2 \
     || qp_die "build failed"
