@@ -150,31 +150,80 @@ static void softmax(float *x, int n)
         x[i] *= inv;
 }
 
-/* Rotates the first n_rot values of each head of rows x[n][n_heads *
- * head_dim], row i at position pos0 + i. Pair j (j < n_rot/2) turns by
- * pos * rope_freq[j]; the pair is (2j, 2j+1) for llama ("normal", after
- * llama.cpp's Q/K permutation at conversion) and (j, j + n_rot/2) for
- * qwen2 ("neox", the Hugging Face rotate_half layout). */
-static void rope(const qp_state *s, float *x, int n, int n_heads, int pos0)
+/* Rotates the first n_rot values of each head of rows q[n][n_head *
+ * head_dim] and k[n][n_head_kv * head_dim], row i at position pos0 + i.
+ * Pair j (j < n_rot/2) turns by pos * rope_freq[j]; the pair is (2j, 2j+1)
+ * for llama ("normal", after llama.cpp's Q/K permutation at conversion) and
+ * (j, j + n_rot/2) for qwen2 ("neox", the Hugging Face rotate_half layout).
+ * Rows are independent: they are spread over the pool, and each angle's
+ * cos/sin serves q and k. */
+typedef struct rope_job {
+    const qp_state *s;
+    float *q, *k;
+    int pos0;
+} rope_job;
+
+static void rope_heads(float *row, int n_heads, int hd, int a, int b, float c, float sn)
 {
-    const int hd = s->hp.head_dim, half = s->hp.n_rot / 2;
-    const bool neox = s->hp.rope_style == QP_ROPE_NEOX;
-    for (int i = 0; i < n; i++) {
-        float *row = x + (size_t)i * (size_t)n_heads * (size_t)hd;
-        for (int j = 0; j < half; j++) {
+    for (int h = 0; h < n_heads; h++) {
+        float *v = row + (size_t)h * (size_t)hd;
+        const float v0 = v[a], v1 = v[b];
+        v[a] = v0 * c - v1 * sn;
+        v[b] = v0 * sn + v1 * c;
+    }
+}
+
+static void rope_rows(void *ctx, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    const rope_job *j = ctx;
+    const qp_hparams *hp = &j->s->hp;
+    const int hd = hp->head_dim, half = hp->n_rot / 2;
+    const bool neox = hp->rope_style == QP_ROPE_NEOX;
+    for (int64_t i = begin; i < end; i++) {
+        float *qrow = j->q + (size_t)i * (size_t)hp->n_head * (size_t)hd;
+        float *krow = j->k + (size_t)i * (size_t)hp->n_head_kv * (size_t)hd;
+        for (int p = 0; p < half; p++) {
             /* the angle in double: pos * freq reaches 1e5 radians at long
              * contexts, where a float angle would be off by ~1e-2 */
-            const double theta = (double)(pos0 + i) * s->rope_freq[j];
+            const double theta = (double)(j->pos0 + i) * j->s->rope_freq[p];
             const float c = (float)cos(theta), sn = (float)sin(theta);
-            const int a = neox ? j : 2 * j, b = neox ? j + half : 2 * j + 1;
-            for (int h = 0; h < n_heads; h++) {
-                float *v = row + (size_t)h * (size_t)hd;
-                const float v0 = v[a], v1 = v[b];
-                v[a] = v0 * c - v1 * sn;
-                v[b] = v0 * sn + v1 * c;
-            }
+            const int a = neox ? p : 2 * p, b = neox ? p + half : 2 * p + 1;
+            rope_heads(qrow, hp->n_head, hd, a, b, c, sn);
+            rope_heads(krow, hp->n_head_kv, hd, a, b, c, sn);
         }
     }
+}
+
+static void rope(qp_state *s, float *q, float *k, int n, int pos0)
+{
+    rope_job j = { .s = s, .q = q, .k = k, .pos0 = pos0 };
+    qp_threadpool_parallel_for(s->pool, n, rope_rows, &j);
+}
+
+/* gate[n][F] = silu(gate) * up, silu(g) = g * sigmoid(g) (SwiGLU), rows
+ * spread over the pool: n * n_ff expf calls, ~3% of a forward pass at
+ * SmolLM2's n_ff = 1536. */
+typedef struct swiglu_job {
+    float *gate;
+    const float *up;
+    size_t F;
+} swiglu_job;
+
+static void swiglu_rows(void *ctx, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    const swiglu_job *j = ctx;
+    for (size_t i = (size_t)begin * j->F; i < (size_t)end * j->F; i++) {
+        const float g = j->gate[i];
+        j->gate[i] = g / (1.0f + expf(-g)) * j->up[i];
+    }
+}
+
+static void swiglu(qp_state *s, float *gate, const float *up, int n)
+{
+    swiglu_job j = { .gate = gate, .up = up, .F = (size_t)s->hp.n_ff };
+    qp_threadpool_parallel_for(s->pool, n, swiglu_rows, &j);
 }
 
 /* ---- FP32 products on the pool ---- */
@@ -371,8 +420,7 @@ static qp_status attn_block(qp_state *s, int L, const float *in, float *out, int
         (st = linear(s, L, QP_LIN_K, prec, s->xn, n, k, pos0, err)) ||
         (st = linear(s, L, QP_LIN_V, prec, s->xn, n, v, pos0, err)))
         return st;
-    rope(s, s->q, n, s->hp.n_head, pos0);
-    rope(s, k, n, s->hp.n_head_kv, pos0);
+    rope(s, s->q, k, n, pos0);
 
     attention(s, L, n, pos0);
     observe(s, L, QP_HOOK_ATTN_MIX, s->att, n, qd, pos0, prec, 0);
@@ -400,12 +448,7 @@ static qp_status ffn_block(qp_state *s, int L, const float *in, float *out, int 
     if ((st = linear(s, L, QP_LIN_GATE, prec, s->xn, n, s->gate, pos0, err)) ||
         (st = linear(s, L, QP_LIN_UP, prec, s->xn, n, s->up, pos0, err)))
         return st;
-    /* SwiGLU: silu(g) * u, silu(g) = g * sigmoid(g) */
-    const size_t nf = (size_t)n * (size_t)F;
-    for (size_t i = 0; i < nf; i++) {
-        const float g = s->gate[i];
-        s->gate[i] = g / (1.0f + expf(-g)) * s->up[i];
-    }
+    swiglu(s, s->gate, s->up, n);
     observe(s, L, QP_HOOK_FFN_ACT, s->gate, n, F, pos0, prec, 0);
 
     if ((st = linear(s, L, QP_LIN_DOWN, prec, s->gate, n, out, pos0, err)))
