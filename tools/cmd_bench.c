@@ -704,13 +704,13 @@ static void print_csv(const bench_ctx *c)
         const bench_row *r = &c->rows[i];
         printf("%s,%s,%d,%" PRId64 ",%" PRId64 ",%" PRId64 ",%d,%d", qp_kernels_name(r->v),
                type_name(r->type), r->accelerated, r->m, r->k, r->n, r->threads, r->st.n);
-        csv_num(r->st.median * 1e3, "%.4f");
-        csv_num(r->st.min * 1e3, "%.4f");
-        csv_num(r->st.max * 1e3, "%.4f");
-        csv_num(r->st.q1 * 1e3, "%.4f");
-        csv_num(r->st.q3 * 1e3, "%.4f");
-        csv_num(r->st.mad * 1e3, "%.4f");
-        csv_num(r->st.mean * 1e3, "%.4f");
+        csv_num(r->st.median * 1e3, "%.6g");
+        csv_num(r->st.min * 1e3, "%.6g");
+        csv_num(r->st.max * 1e3, "%.6g");
+        csv_num(r->st.q1 * 1e3, "%.6g");
+        csv_num(r->st.q3 * 1e3, "%.6g");
+        csv_num(r->st.mad * 1e3, "%.6g");
+        csv_num(r->st.mean * 1e3, "%.6g");
         printf(",%zu,%d", r->weight_bytes, r->copies);
         csv_num(r->gbs, "%.3f");
         csv_num(r->gflops, "%.3f");
