@@ -589,8 +589,9 @@ void qp_model_set_threads(qp_model *m, qp_threadpool *tp) { m->pool = tp; }
 /* Rows [begin, end) of one linear quantized to `type`: rows are
  * independent (each quantizer reads one row, writes one row, keeps no
  * state), so any split gives the same bytes. The K-quants' scale searches
- * make this the slow part of qp_model_set_all (~10 s a type single-threaded
- * for SmolLM2-135M's 135M weights), hence the pool. */
+ * make this the slow part of qp_model_set_all: SmolLM2-135M to Q4_K takes
+ * 2.6 s on one thread, 1.4 s on a pool of two (Q2_K 3.3 / 1.7 s, Q8_0
+ * 0.56 / 0.30 s), hence the pool. */
 typedef struct quantize_job {
     const qp_linear *l;
     int type;
