@@ -488,6 +488,61 @@ QP_X86_LEGACY_TILE(avx2, q8_0, block_q8_0, AVX2_PAIRDOT, 2)
 QP_X86_LEGACY_TILE(avx2, q4_0, block_q4_0, AVX2_PAIRDOT, 2)
 QP_X86_LEGACY_TILE(avx2, q5_0, block_q5_0, AVX2_PAIRDOT, 2)
 
+/* Q4_1 / Q5_1: RM weight rows x RN activation rows, the legacy tile's shape
+ * (4 x 2) for the unsigned formats (twins dot_q4_1, dot_q5_1). The weights
+ * go into maddubs as they are (0..15 / 0..31), so no sign trick; the min
+ * term m * s is one scalar FMA per block and output, kept apart from the
+ * vector sums exactly as in the vec_dot. */
+#define QP_AVX2_UNSIGNED_TILE(T, WT, WEIGHTS)                                              \
+    QP_INLINE void avx2_tile_##T##_rc(int RM, int RN, int64_t k, const char *w, size_t ws, \
+                                      const char *xq, size_t xs, float *y, size_t ldy)     \
+    {                                                                                      \
+        __m256 acc[4][2];                                                                  \
+        float mins[4][2];                                                                  \
+        _Pragma("GCC unroll 4")                                                            \
+        for (int r = 0; r < RM; r++)                                                       \
+            _Pragma("GCC unroll 2")                                                        \
+            for (int c = 0; c < RN; c++) {                                                 \
+                acc[r][c] = _mm256_setzero_ps();                                           \
+                mins[r][c] = 0.0f;                                                         \
+            }                                                                              \
+        for (int64_t b = 0; b < k / 32; b++) {                                             \
+            __m256i xv[2];                                                                 \
+            float dx[2], sx[2];                                                            \
+            _Pragma("GCC unroll 2")                                                        \
+            for (int c = 0; c < RN; c++) {                                                 \
+                const block_q8_1 *xb = (const block_q8_1 *)(xq + (size_t)c * xs) + b;      \
+                xv[c] = _mm256_loadu_si256((const __m256i *)xb->qs);                       \
+                dx[c] = fp16(xb->d);                                                       \
+                sx[c] = fp16(xb->s);                                                       \
+            }                                                                              \
+            _Pragma("GCC unroll 4")                                                        \
+            for (int r = 0; r < RM; r++) {                                                 \
+                const WT *wb = (const WT *)(w + (size_t)r * ws) + b;                       \
+                const __m256i wv = WEIGHTS(wb);                                            \
+                const float dw = fp16(wb->d), mw = fp16(wb->m);                            \
+                _Pragma("GCC unroll 2")                                                    \
+                for (int c = 0; c < RN; c++) {                                             \
+                    const __m256i p = widen_pairs(_mm256_maddubs_epi16(wv, xv[c]));        \
+                    acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx[c]), _mm256_cvtepi32_ps(p), acc[r][c]); \
+                    mins[r][c] += mw * sx[c];                                              \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+        for (int r = 0; r < RM; r++)                                                       \
+            for (int c = 0; c < RN; c++)                                                   \
+                y[(size_t)c * ldy + (size_t)r] = hsum_ps(acc[r][c]) + mins[r][c];          \
+    }                                                                                      \
+    static void avx2_tile_##T(int64_t k, const void *w, size_t ws, const void *xq, size_t xs, \
+                              float *y, size_t ldy, int mr, int nc)                        \
+    {                                                                                      \
+        QP_X86_TILE_SWITCH(avx2_tile_##T##_rc, 2, mr, nc, (k, w, ws, xq, xs, y, ldy));    \
+    }
+
+static inline __m256i q4_1_weights(const block_q4_1 *b) { return unpack_nibbles16(b->qs); }
+QP_AVX2_UNSIGNED_TILE(q4_1, block_q4_1, q4_1_weights)
+QP_AVX2_UNSIGNED_TILE(q5_1, block_q5_1, q5_1_weights)
+
 /* Q4_K / Q5_K: one weight row x RN activation rows. Each super-block's
  * scales are unpacked, and each 64-weight step's nibbles and scale
  * broadcasts computed, once for the RN rows; activations are read by
@@ -695,8 +750,6 @@ static void avx2_tile_q6_K(int64_t k, const void *w, size_t ws, const void *xq, 
     {                                                                                      \
         qp_tile_generic(avx2_dot_##T, k, w, ws, xq, xs, y, ldy, mr, nc);                   \
     }
-QP_AVX2_GENERIC_TILE(q4_1)
-QP_AVX2_GENERIC_TILE(q5_1)
 QP_AVX2_GENERIC_TILE(q2_K)
 QP_AVX2_GENERIC_TILE(q3_K)
 
@@ -713,8 +766,8 @@ const struct qp_x86_slots qp_avx2_slots = {
         [QP_TYPE_Q8_0] = QP_SLOT(avx2_dot_q8_0, avx2_tile_q8_0, 4, 2),
         [QP_TYPE_Q4_0] = QP_SLOT(avx2_dot_q4_0, avx2_tile_q4_0, 4, 2),
         [QP_TYPE_Q5_0] = QP_SLOT(avx2_dot_q5_0, avx2_tile_q5_0, 4, 2),
-        [QP_TYPE_Q4_1] = QP_SLOT(avx2_dot_q4_1, avx2_tile_q4_1, 1, 1),
-        [QP_TYPE_Q5_1] = QP_SLOT(avx2_dot_q5_1, avx2_tile_q5_1, 1, 1),
+        [QP_TYPE_Q4_1] = QP_SLOT(avx2_dot_q4_1, avx2_tile_q4_1, 4, 2),
+        [QP_TYPE_Q5_1] = QP_SLOT(avx2_dot_q5_1, avx2_tile_q5_1, 4, 2),
         [QP_TYPE_Q2_K] = QP_SLOT(avx2_dot_q2_K, avx2_tile_q2_K, 1, 1),
         [QP_TYPE_Q3_K] = QP_SLOT(avx2_dot_q3_K, avx2_tile_q3_K, 1, 1),
         [QP_TYPE_Q4_K] = QP_SLOT(avx2_dot_q4_K, avx2_tile_q4_K, 1, 3),
