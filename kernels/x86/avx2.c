@@ -48,6 +48,7 @@ static float avx2_dot_q4_1(int64_t k, const void *wv, const void *xv)
     __m256 acc = _mm256_setzero_ps();
     float mins = 0.0f;
     for (int64_t b = 0; b < k / 32; b++) {
+        prefetch_ahead(&w[b], sizeof w[b]);
         const __m256i p = widen_pairs(_mm256_maddubs_epi16(unpack_nibbles16(w[b].qs),
                                                            _mm256_loadu_si256((const __m256i *)x[b].qs)));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16(w[b].d) * fp16(x[b].d)), _mm256_cvtepi32_ps(p), acc);
@@ -63,6 +64,7 @@ static float avx2_dot_q5_1(int64_t k, const void *wv, const void *xv)
     __m256 acc = _mm256_setzero_ps();
     float mins = 0.0f;
     for (int64_t b = 0; b < k / 32; b++) {
+        prefetch_ahead(&w[b], sizeof w[b]);
         const __m256i p = widen_pairs(_mm256_maddubs_epi16(q5_1_weights(&w[b]),
                                                            _mm256_loadu_si256((const __m256i *)x[b].qs)));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16(w[b].d) * fp16(x[b].d)), _mm256_cvtepi32_ps(p), acc);
@@ -117,6 +119,7 @@ static inline float q4k_q5k_dot(int64_t k, const uint8_t *wbase, size_t wsize, s
     __m128 accm = _mm_setzero_ps();
     for (int64_t b = 0; b < k / QK_K; b++) {
         const uint8_t *blk = wbase + (size_t)b * wsize;
+        prefetch_ahead(blk, has_qh ? sizeof(block_q5_K) : sizeof(block_q4_K));
         qp_half dh, dminh;
         memcpy(&dh, blk, 2);
         memcpy(&dminh, blk + 2, 2);
@@ -154,6 +157,7 @@ static float avx2_dot_q6_K(int64_t k, const void *wv, const void *xv)
     __m256 acc = _mm256_setzero_ps();
     float acc_off = 0.0f;
     for (int64_t b = 0; b < k / QK_K; b++) {
+        prefetch_ahead(&w[b], sizeof w[b]);
         __m256i sum = _mm256_setzero_si256();
 #pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
@@ -213,6 +217,7 @@ static float avx2_dot_q2_K(int64_t k, const void *wv, const void *xv)
     __m256 acc = _mm256_setzero_ps();
     float accm = 0.0f;
     for (int64_t b = 0; b < k / QK_K; b++) {
+        prefetch_ahead(&w[b], sizeof w[b]);
         const __m128i sm = _mm_loadu_si128((const __m128i *)w[b].scales);
         const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), m4));
         const int32_t summs = hsum_epi32(_mm256_madd_epi16(mins16, _mm256_loadu_si256((const __m256i *)x[b].bsums)));
@@ -249,6 +254,7 @@ static float avx2_dot_q3_K(int64_t k, const void *wv, const void *xv)
     const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     float acc = 0.0f;
     for (int64_t b = 0; b < k / QK_K; b++) {
+        prefetch_ahead(&w[b], sizeof w[b]);
         int8_t sc8[16];
         qp_q3k_scales(w[b].scales, sc8);
         const __m256i sc_all = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc8));
@@ -290,6 +296,7 @@ static float avx2_dot_q3_K(int64_t k, const void *wv, const void *xv)
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                        \
         int64_t i = 0;                                                                     \
         for (; i + 32 <= k; i += 32) {                                                     \
+            prefetch_ahead(w + i, 32 * sizeof(WT));                                        \
             a0 = _mm256_fmadd_ps(LOAD8(w + i), _mm256_loadu_ps(x + i), a0);                \
             a1 = _mm256_fmadd_ps(LOAD8(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);        \
             a2 = _mm256_fmadd_ps(LOAD8(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);      \

@@ -81,6 +81,7 @@ static inline float q4k_q5k_dot512(int64_t k, const uint8_t *wbase, size_t wsize
     __m128 accm = _mm_setzero_ps();
     for (int64_t b = 0; b < k / QK_K; b++) {
         const uint8_t *blk = wbase + (size_t)b * wsize;
+        prefetch_ahead(blk, has_qh ? sizeof(block_q5_K) : sizeof(block_q4_K));
         qp_half dh, dminh;
         memcpy(&dh, blk, 2);
         memcpy(&dminh, blk + 2, 2);
@@ -139,6 +140,7 @@ static float avx512_dot_q6_K(int64_t k, const void *wv, const void *xv)
     __m512 acc = _mm512_setzero_ps();
     float acc_off = 0.0f;
     for (int64_t b = 0; b < k / QK_K; b++) {
+        prefetch_ahead(&w[b], sizeof w[b]);
         const __m256i sc16y = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w[b].scales));
         const __m512i sc16 = _mm512_castsi256_si512(sc16y);
         __m512i isum = _mm512_setzero_si512();
@@ -183,6 +185,7 @@ static float avx512_dot_f16(int64_t k, const void *wv, const void *xv)
     int64_t i = 0;
 #define QP_H16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
     for (; i + 64 <= k; i += 64) {
+        prefetch_ahead(w + i, 64 * sizeof *w);
         a0 = _mm512_fmadd_ps(QP_H16(w + i), _mm512_loadu_ps(x + i), a0);
         a1 = _mm512_fmadd_ps(QP_H16(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
         a2 = _mm512_fmadd_ps(QP_H16(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
