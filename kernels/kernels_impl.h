@@ -1,7 +1,7 @@
 /* kernels/kernels_impl.h - private: the variant table, the thread pool's job
  * interface, and the contract every kernel file (scalar.c, x86/avx2.c,
- * x86/avx512.c, arm/neon.c) implements. Not installed; only kernels/ and
- * tests of kernels/ include it.
+ * x86/avx512.c, arm/neon.c + arm/neon_base.c) implements. Not installed;
+ * only kernels/ and tests of kernels/ include it.
  *
  * A variant is one `struct qp_kernels`, filled once at start-up by its init
  * function (BLIS discipline, cf. bli_cntx_init_haswell.c):
@@ -24,7 +24,7 @@
  * this with x86/x86_tables.c, which applies slot tables that avx2.c and
  * avx512.c export as constant data (x86/x86_slots.h).
  *
- * Writing a new variant (e.g. arm/neon.c):
+ * Writing a new variant (as arm/ did):
  *   1. define `void qp_kernels_init_<name>(struct qp_kernels *t)` as above
  *      (in a file without the SIMD flags, see the previous paragraph) and
  *      `int qp_cpu_usable_<name>(void)` (or reuse dispatch.c's probes);
@@ -102,7 +102,7 @@ void qp_kernels_init_avx2(struct qp_kernels *t);   /* x86/x86_tables.c */
 void qp_kernels_init_avx512(struct qp_kernels *t); /* x86/x86_tables.c */
 #endif
 #if defined(__aarch64__)
-void qp_kernels_init_neon(struct qp_kernels *t);   /* arm/neon.c (when written) */
+void qp_kernels_init_neon(struct qp_kernels *t);   /* arm/neon_base.c */
 #endif
 
 /* dispatch.c: CPU feature probes, each computed once. They are the `usable`
