@@ -673,6 +673,7 @@ void qp_state_free(qp_state *s)
 
 const qp_model *qp_state_model(const qp_state *s) { return s->model; }
 int qp_state_n_ctx(const qp_state *s) { return s->n_ctx; }
+qp_threadpool *qp_state_pool(const qp_state *s) { return s->pool; }
 void qp_state_set_precision(qp_state *s, enum qp_precision p) { s->precision = p; }
 enum qp_precision qp_state_precision(const qp_state *s) { return s->precision; }
 void qp_state_set_logits_all(qp_state *s, bool all) { s->logits_all = all; }

@@ -158,6 +158,10 @@ void qp_state_free(qp_state *s); /* NULL is fine */
 
 const qp_model *qp_state_model(const qp_state *s);
 int qp_state_n_ctx(const qp_state *s);
+/* The state's thread pool (NULL with one thread), for work between forward
+ * passes that should use the same threads, e.g. qp_model_set_threads; it
+ * belongs to the state, and nothing may run on it during a forward pass. */
+qp_threadpool *qp_state_pool(const qp_state *s);
 void qp_state_set_precision(qp_state *s, enum qp_precision p);
 enum qp_precision qp_state_precision(const qp_state *s);
 void qp_state_set_logits_all(qp_state *s, bool all);

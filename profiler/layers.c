@@ -449,7 +449,6 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
     qp_state_opts so = {.n_ctx = n, .n_batch = n, .n_threads = o->threads, .kernels = kern,
                         .precision = QP_PREC_REF, .logits_all = true};
     qp_state *state = NULL;
-    qp_threadpool *tp = o->threads > 1 ? qp_threadpool_create(o->threads) : NULL;
     capture cap = {.n_layers = L};
     run_ctx c = {.n_layers = L, .cap = &cap};
     size_t lb = (size_t)L * QP_BLOCK_COUNT;
@@ -469,7 +468,7 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
     cap.data = calloc((size_t)L * S_COUNT, sizeof(float *));
     for (int i = 0; i < QP_ERR_METRIC_COUNT; i++)
         c.acc[i] = malloc(lb * sizeof(double));
-    int ok = times && fwd && bsum && ref_logits && q_logits && scratch && cap.data && (o->threads <= 1 || tp);
+    int ok = times && fwd && bsum && ref_logits && q_logits && scratch && cap.data;
     for (int i = 0; i < QP_ERR_METRIC_COUNT; i++)
         ok = ok && c.acc[i];
     for (int l = 0; ok && l < L; l++)
@@ -483,7 +482,8 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
     if ((st = qp_state_create(m, &so, &state, err)) != QP_OK)
         goto done;
     qp_state_set_hook(state, hook, &c);
-    qp_model_set_threads(m, tp); /* quantize on the pool too (idle while we do) */
+    /* quantize on the state's pool too (idle between passes) */
+    qp_model_set_threads(m, qp_state_pool(state));
 
     qp_progress prog;
     int64_t units = 1 + (int64_t)o->n_types * (1 + L), unit = 0;
@@ -600,7 +600,7 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)lin->rows, (int)lin->cols,
                                     1.0f, in, (int)lin->cols, lin->ref, (int)lin->cols, 0.0f, scratch, (int)lin->rows);
                     else
-                        st = qp_matmul(kern, tp, lin->q_type, lin->q_data, lin->rows, lin->cols, in, n, scratch, err);
+                        st = qp_matmul(kern, qp_state_pool(state), lin->q_type, lin->q_data, lin->rows, lin->cols, in, n, scratch, err);
                     if (lin->bias)
                         for (int i = 0; i < n; i++)
                             for (int64_t j = 0; j < lin->rows; j++)
@@ -630,7 +630,6 @@ done:
         qp_progress_end(&prog);
     qp_model_set_threads(m, NULL);
     qp_state_free(state);
-    qp_threadpool_free(tp);
     if (cap.data)
         for (int i = 0; i < L * S_COUNT; i++)
             free(cap.data[i]);
