@@ -25,4 +25,5 @@
 #define QP_NEON_DOT16(acc, a, b) vdotq_s32((acc), (a), (b))
 #define QP_NEON_FN(name) name##_sdot
 #define QP_NEON_API
+#define QP_NEON_K_TILE_N QP_NEON_K_TILE_N_SDOT
 #include "neon_kernels.h"

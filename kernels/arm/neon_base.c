@@ -48,6 +48,7 @@ static inline int32x4_t neon_dot16_base(int32x4_t acc, int8x16_t a, int8x16_t b)
 #define QP_NEON_DOT16(acc, a, b) neon_dot16_base((acc), (a), (b))
 #define QP_NEON_FN(name) name##_base
 #define QP_NEON_API static
+#define QP_NEON_K_TILE_N QP_NEON_K_TILE_N_BASE
 #include "neon_kernels.h"
 
 /* ======================================================================== */
@@ -66,6 +67,7 @@ static float neon_dot_f16(int64_t k, const void *wv, const void *xv)
     float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
     int64_t i = 0;
     for (; i + 16 <= k; i += 16) {
+        qp_neon_prefetch(w + i, 32); /* 32 bytes: each line asked for twice, harmless */
         const float16x8_t h0 = vreinterpretq_f16_u16(vld1q_u16(w + i));
         const float16x8_t h1 = vreinterpretq_f16_u16(vld1q_u16(w + i + 8));
         a0 = vfmaq_f32(a0, vcvt_f32_f16(vget_low_f16(h0)), vld1q_f32(x + i));
@@ -88,6 +90,7 @@ static float neon_dot_bf16(int64_t k, const void *wv, const void *xv)
     float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
     int64_t i = 0;
     for (; i + 16 <= k; i += 16) {
+        qp_neon_prefetch(w + i, 32);
         const uint16x8_t h0 = vld1q_u16(w + i), h1 = vld1q_u16(w + i + 8);
         a0 = vfmaq_f32(a0, vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h0), 16)), vld1q_f32(x + i));
         a1 = vfmaq_f32(a1, vreinterpretq_f32_u32(vshll_high_n_u16(h0, 16)), vld1q_f32(x + i + 4));
@@ -108,6 +111,7 @@ static float neon_dot_f32(int64_t k, const void *wv, const void *xv)
     float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
     int64_t i = 0;
     for (; i + 16 <= k; i += 16) {
+        qp_neon_prefetch(w + i, 64);
         a0 = vfmaq_f32(a0, vld1q_f32(w + i), vld1q_f32(x + i));
         a1 = vfmaq_f32(a1, vld1q_f32(w + i + 4), vld1q_f32(x + i + 4));
         a2 = vfmaq_f32(a2, vld1q_f32(w + i + 8), vld1q_f32(x + i + 8));
@@ -119,15 +123,88 @@ static float neon_dot_f32(int64_t k, const void *wv, const void *xv)
     return sum;
 }
 
-#define NEON_FLOAT_TILE(T)                                                                 \
+/* Register tiles of the float types, 4 x 4 (tile_m = tile_n = 4): per 4
+ * values, the 4 weight rows are loaded and widened once (FCVTL for F16,
+ * SHLL for BF16) for 4 activation rows and each activation vector loaded
+ * once for 4 weight rows: 16 FMLAs on 16 accumulators (enough independent
+ * chains for 2 FMA pipes of 4-cycle latency), 4 weight and 4 activation
+ * registers, 24 in all. Per output and 4 values that is 0.5 vector loads
+ * and 0.25 conversions (vec_dot: 2 and 1) for the same FMLA. Counted, not
+ * measured (no ARM hardware). Twins: dot_f16, dot_bf16, dot_f32
+ * (scalar.c) per output; the tail of k % 4 values is plain C, as in the
+ * vec_dots. */
+enum { NEON_F16, NEON_BF16, NEON_F32 };
+
+/* Weights i .. i + 3 of a row of format FT, widened exactly to float. */
+QP_NEON_INLINE float32x4_t neon_load4(int FT, const char *row, int64_t i)
+{
+    switch (FT) {
+    case NEON_F16:
+        return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)row + i)));
+    case NEON_BF16:
+        return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16((const uint16_t *)row + i), 16));
+    default:
+        return vld1q_f32((const float *)row + i);
+    }
+}
+
+/* Weight i of a row of format FT. */
+QP_NEON_INLINE float neon_load1(int FT, const char *row, int64_t i)
+{
+    switch (FT) {
+    case NEON_F16: return qp_neon_h2f(((const qp_half *)row)[i]);
+    case NEON_BF16: return qp_bf16_to_fp32(((const uint16_t *)row)[i]);
+    default: return ((const float *)row)[i];
+    }
+}
+
+/* The template: RM x RN <= 4 x 4, constant after inlining. */
+QP_NEON_INLINE void neon_float_tile_rc(int FT, int RM, int RN, int64_t k, const char *w, size_t ws,
+                                       const char *xq, size_t xs, float *y, size_t ldy)
+{
+    float32x4_t acc[4][4]; /* acc[r][c]: output (r, c), in 4 partial lanes */
+#pragma GCC unroll 4
+    for (int r = 0; r < RM; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < RN; c++)
+            acc[r][c] = vdupq_n_f32(0.0f);
+    int64_t i = 0;
+    for (; i + 4 <= k; i += 4) {
+        float32x4_t xv[4]; /* activations i .. i + 3 of rows 0..RN-1 */
+#pragma GCC unroll 4
+        for (int c = 0; c < RN; c++)
+            xv[c] = vld1q_f32((const float *)(xq + (size_t)c * xs) + i);
+#pragma GCC unroll 4
+        for (int r = 0; r < RM; r++) {
+            const float32x4_t wv = neon_load4(FT, w + (size_t)r * ws, i);
+#pragma GCC unroll 4
+            for (int c = 0; c < RN; c++)
+                acc[r][c] = vfmaq_f32(acc[r][c], wv, xv[c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < RM; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < RN; c++) {
+            const char *wr = w + (size_t)r * ws;
+            const float *xr = (const float *)(xq + (size_t)c * xs);
+            float s = vaddvq_f32(acc[r][c]);
+            for (int64_t t = i; t < k; t++)
+                s += neon_load1(FT, wr, t) * xr[t];
+            y[(size_t)c * ldy + (size_t)r] = s;
+        }
+}
+
+#define NEON_FLOAT_TILE(T, FT)                                                             \
     static void neon_tile_##T(int64_t k, const void *w, size_t ws, const void *xq,         \
                               size_t xs, float *y, size_t ldy, int mr, int nc)             \
     {                                                                                      \
-        qp_tile_generic(neon_dot_##T, k, w, ws, xq, xs, y, ldy, mr, nc);                   \
+        QP_NEON_TILE_SWITCH_4X4(neon_float_tile_rc, (FT), mr, nc,                          \
+                                (k, (const char *)w, ws, (const char *)xq, xs, y, ldy));   \
     }
-NEON_FLOAT_TILE(f16)
-NEON_FLOAT_TILE(bf16)
-NEON_FLOAT_TILE(f32)
+NEON_FLOAT_TILE(f16, NEON_F16)
+NEON_FLOAT_TILE(bf16, NEON_BF16)
+NEON_FLOAT_TILE(f32, NEON_F32)
 
 /* ======================================================================== */
 /* Activation quantizers: the same bytes as quant/'s                        */
@@ -312,12 +389,15 @@ static int neon_dotprod(void)
     return neon_has_dot;
 }
 
-static void neon_set(struct qp_kernels *t, enum qp_type w, qp_vec_dot_fn dot, qp_tile_fn tile)
+/* tm x tn: the largest tile of the slot (neon_kernels.h, "Register
+ * tiles", and the float tiles above say why each shape). */
+static void neon_set(struct qp_kernels *t, enum qp_type w, qp_vec_dot_fn dot, qp_tile_fn tile, int tm,
+                     int tn)
 {
     t->w[w].vec_dot = dot;
     t->w[w].tile = tile;
-    t->w[w].tile_m = 1; /* generic tiles: one output at a time */
-    t->w[w].tile_n = 1;
+    t->w[w].tile_m = tm;
+    t->w[w].tile_n = tn;
     t->w[w].accelerated = 1;
 }
 
@@ -329,32 +409,32 @@ void qp_kernels_init_neon(struct qp_kernels *t)
     t->rank = 10;
     if (neon_dotprod()) {
         t->describe = "ASIMD+dotprod";
-        neon_set(t, QP_TYPE_Q8_0, qp_neon_dot_q8_0_sdot, qp_neon_tile_q8_0_sdot);
-        neon_set(t, QP_TYPE_Q4_0, qp_neon_dot_q4_0_sdot, qp_neon_tile_q4_0_sdot);
-        neon_set(t, QP_TYPE_Q5_0, qp_neon_dot_q5_0_sdot, qp_neon_tile_q5_0_sdot);
-        neon_set(t, QP_TYPE_Q4_1, qp_neon_dot_q4_1_sdot, qp_neon_tile_q4_1_sdot);
-        neon_set(t, QP_TYPE_Q5_1, qp_neon_dot_q5_1_sdot, qp_neon_tile_q5_1_sdot);
-        neon_set(t, QP_TYPE_Q2_K, qp_neon_dot_q2_K_sdot, qp_neon_tile_q2_K_sdot);
-        neon_set(t, QP_TYPE_Q3_K, qp_neon_dot_q3_K_sdot, qp_neon_tile_q3_K_sdot);
-        neon_set(t, QP_TYPE_Q4_K, qp_neon_dot_q4_K_sdot, qp_neon_tile_q4_K_sdot);
-        neon_set(t, QP_TYPE_Q5_K, qp_neon_dot_q5_K_sdot, qp_neon_tile_q5_K_sdot);
-        neon_set(t, QP_TYPE_Q6_K, qp_neon_dot_q6_K_sdot, qp_neon_tile_q6_K_sdot);
+        neon_set(t, QP_TYPE_Q8_0, qp_neon_dot_q8_0_sdot, qp_neon_tile_q8_0_sdot, 4, 4);
+        neon_set(t, QP_TYPE_Q4_0, qp_neon_dot_q4_0_sdot, qp_neon_tile_q4_0_sdot, 4, 4);
+        neon_set(t, QP_TYPE_Q5_0, qp_neon_dot_q5_0_sdot, qp_neon_tile_q5_0_sdot, 4, 4);
+        neon_set(t, QP_TYPE_Q4_1, qp_neon_dot_q4_1_sdot, qp_neon_tile_q4_1_sdot, 4, 4);
+        neon_set(t, QP_TYPE_Q5_1, qp_neon_dot_q5_1_sdot, qp_neon_tile_q5_1_sdot, 4, 4);
+        neon_set(t, QP_TYPE_Q2_K, qp_neon_dot_q2_K_sdot, qp_neon_tile_q2_K_sdot, 1, 1);
+        neon_set(t, QP_TYPE_Q3_K, qp_neon_dot_q3_K_sdot, qp_neon_tile_q3_K_sdot, 1, 1);
+        neon_set(t, QP_TYPE_Q4_K, qp_neon_dot_q4_K_sdot, qp_neon_tile_q4_K_sdot, 1, QP_NEON_K_TILE_N_SDOT);
+        neon_set(t, QP_TYPE_Q5_K, qp_neon_dot_q5_K_sdot, qp_neon_tile_q5_K_sdot, 1, QP_NEON_K_TILE_N_SDOT);
+        neon_set(t, QP_TYPE_Q6_K, qp_neon_dot_q6_K_sdot, qp_neon_tile_q6_K_sdot, 1, QP_NEON_K_TILE_N_SDOT);
     } else {
         t->describe = "ASIMD (no dotprod)";
-        neon_set(t, QP_TYPE_Q8_0, qp_neon_dot_q8_0_base, qp_neon_tile_q8_0_base);
-        neon_set(t, QP_TYPE_Q4_0, qp_neon_dot_q4_0_base, qp_neon_tile_q4_0_base);
-        neon_set(t, QP_TYPE_Q5_0, qp_neon_dot_q5_0_base, qp_neon_tile_q5_0_base);
-        neon_set(t, QP_TYPE_Q4_1, qp_neon_dot_q4_1_base, qp_neon_tile_q4_1_base);
-        neon_set(t, QP_TYPE_Q5_1, qp_neon_dot_q5_1_base, qp_neon_tile_q5_1_base);
-        neon_set(t, QP_TYPE_Q2_K, qp_neon_dot_q2_K_base, qp_neon_tile_q2_K_base);
-        neon_set(t, QP_TYPE_Q3_K, qp_neon_dot_q3_K_base, qp_neon_tile_q3_K_base);
-        neon_set(t, QP_TYPE_Q4_K, qp_neon_dot_q4_K_base, qp_neon_tile_q4_K_base);
-        neon_set(t, QP_TYPE_Q5_K, qp_neon_dot_q5_K_base, qp_neon_tile_q5_K_base);
-        neon_set(t, QP_TYPE_Q6_K, qp_neon_dot_q6_K_base, qp_neon_tile_q6_K_base);
+        neon_set(t, QP_TYPE_Q8_0, qp_neon_dot_q8_0_base, qp_neon_tile_q8_0_base, 4, 4);
+        neon_set(t, QP_TYPE_Q4_0, qp_neon_dot_q4_0_base, qp_neon_tile_q4_0_base, 4, 4);
+        neon_set(t, QP_TYPE_Q5_0, qp_neon_dot_q5_0_base, qp_neon_tile_q5_0_base, 4, 4);
+        neon_set(t, QP_TYPE_Q4_1, qp_neon_dot_q4_1_base, qp_neon_tile_q4_1_base, 4, 4);
+        neon_set(t, QP_TYPE_Q5_1, qp_neon_dot_q5_1_base, qp_neon_tile_q5_1_base, 4, 4);
+        neon_set(t, QP_TYPE_Q2_K, qp_neon_dot_q2_K_base, qp_neon_tile_q2_K_base, 1, 1);
+        neon_set(t, QP_TYPE_Q3_K, qp_neon_dot_q3_K_base, qp_neon_tile_q3_K_base, 1, 1);
+        neon_set(t, QP_TYPE_Q4_K, qp_neon_dot_q4_K_base, qp_neon_tile_q4_K_base, 1, QP_NEON_K_TILE_N_BASE);
+        neon_set(t, QP_TYPE_Q5_K, qp_neon_dot_q5_K_base, qp_neon_tile_q5_K_base, 1, QP_NEON_K_TILE_N_BASE);
+        neon_set(t, QP_TYPE_Q6_K, qp_neon_dot_q6_K_base, qp_neon_tile_q6_K_base, 1, QP_NEON_K_TILE_N_BASE);
     }
-    neon_set(t, QP_TYPE_F16, neon_dot_f16, neon_tile_f16);
-    neon_set(t, QP_TYPE_BF16, neon_dot_bf16, neon_tile_bf16);
-    neon_set(t, QP_TYPE_F32, neon_dot_f32, neon_tile_f32);
+    neon_set(t, QP_TYPE_F16, neon_dot_f16, neon_tile_f16, 4, 4);
+    neon_set(t, QP_TYPE_BF16, neon_dot_bf16, neon_tile_bf16, 4, 4);
+    neon_set(t, QP_TYPE_F32, neon_dot_f32, neon_tile_f32, 4, 4);
     t->quantize_act[QP_TYPE_Q8_0] = neon_quantize_q8_0;
     t->quantize_act[QP_TYPE_Q8_1] = neon_quantize_q8_1;
     t->quantize_act[QP_TYPE_Q8_K] = neon_quantize_q8_K;

@@ -19,10 +19,93 @@
 #define QP_KERNELS_ARM_NEON_IMPL_H
 
 #include <arm_neon.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "../kernels_impl.h"
+
+/* Always inlined: the tile templates below take their shape (RM, RN) and
+ * weight format as constant arguments, and only inlining makes them
+ * constants, so that the per-row and per-column arrays live in registers
+ * and every branch on the format folds away. */
+#define QP_NEON_INLINE static inline __attribute__((always_inline))
+
+/* ---- software prefetch for the vec_dots ------------------------------- */
+/* A vec_dot is matvec's kernel: the weights stream from DRAM and each byte
+ * is used once, so every vec_dot asks for the bytes it will read
+ * QP_NEON_PREFETCH_AHEAD further on, as it goes (PRFM PLDL1KEEP; a
+ * prefetch never faults, so running past the end of the matrix is
+ * harmless). The distance is x86's (x86_common.h: 2 KiB ahead took one Zen
+ * 1 core's Q8_0 matvec from 7.6-8.7 to 10.0-10.4 GB/s; 1 KiB was worse,
+ * 4 KiB no better), about one DRAM latency of work at those rates. It has
+ * NOT been measured on an ARM core (none was available): the hardware
+ * prefetchers of Cortex-A7x/Neoverse may make it redundant, never wrong.
+ * One prefetch per 64 bytes, the line size of Cortex-A53/A7x and Neoverse
+ * (Apple M's 128-byte lines get every line asked for twice, harmless).
+ * The register tiles (matmul) are compute-bound and do not prefetch. */
+#ifndef QP_NEON_PREFETCH_AHEAD
+#define QP_NEON_PREFETCH_AHEAD 2048
+#endif
+/* Prefetches the lines of [p, p + bytes) shifted by the distance; bytes is
+ * a constant at every call, so the loop unrolls to 1-4 PRFMs. */
+QP_NEON_INLINE void qp_neon_prefetch(const void *p, size_t bytes)
+{
+    for (size_t o = 0; o < bytes; o += 64)
+        __builtin_prefetch((const char *)p + QP_NEON_PREFETCH_AHEAD + o, 0, 3);
+}
+
+/* ---- register tile shapes ----------------------------------------------- */
+/* F(PRE..., RM, RN, ARGS...) with constant RM = mr (1..4), RN = nc (1..4):
+ * the switch that instantiates a tile template for every shape the matmul
+ * driver may ask for (kernels_impl.h: any 1 <= mr <= tile_m, 1 <= nc <=
+ * tile_n), as x86_common.h's QP_X86_TILE_SWITCH. PRE and ARGS are
+ * parenthesised argument lists. */
+#define QP_NEON_UNPAREN(...) __VA_ARGS__
+#define QP_NEON_TILE_CASE_N(F, PRE, RM, nc, ARGS)                                          \
+    do {                                                                                   \
+        switch (nc) {                                                                      \
+        case 1: F(QP_NEON_UNPAREN PRE, RM, 1, QP_NEON_UNPAREN ARGS); break;                \
+        case 2: F(QP_NEON_UNPAREN PRE, RM, 2, QP_NEON_UNPAREN ARGS); break;                \
+        case 3: F(QP_NEON_UNPAREN PRE, RM, 3, QP_NEON_UNPAREN ARGS); break;                \
+        default: F(QP_NEON_UNPAREN PRE, RM, 4, QP_NEON_UNPAREN ARGS); break;               \
+        }                                                                                  \
+    } while (0)
+#define QP_NEON_TILE_SWITCH_4X4(F, PRE, mr, nc, ARGS)                                      \
+    do {                                                                                   \
+        switch (mr) {                                                                      \
+        case 1: QP_NEON_TILE_CASE_N(F, PRE, 1, nc, ARGS); break;                           \
+        case 2: QP_NEON_TILE_CASE_N(F, PRE, 2, nc, ARGS); break;                           \
+        case 3: QP_NEON_TILE_CASE_N(F, PRE, 3, nc, ARGS); break;                           \
+        default: QP_NEON_TILE_CASE_N(F, PRE, 4, nc, ARGS); break;                          \
+        }                                                                                  \
+    } while (0)
+
+/* tile_n of the K-quant tiles (tile_m is 1), per path. With SDOT the 1 x 4
+ * tile keeps ~23 registers live. With SMULL+SADALP each 16-product step
+ * needs two int16x8 temporaries and GCC 12 interleaves the columns' chains:
+ * at 1 x 4 its Q5_K super-block loop holds 134 stack accesses among 773
+ * instructions (aarch64-linux-gnu-gcc -O2 -S), at 1 x 2 8 among 375, for
+ * about the same instruction count per output (193 vs 188; Q6_K 173 vs
+ * 193), so that path takes 1 x 2. Counted in the assembly, not timed. */
+#define QP_NEON_K_TILE_N_SDOT 4
+#define QP_NEON_K_TILE_N_BASE 2
+
+/* The weight formats of the legacy tile template (neon_kernels.h), passed
+ * as a constant. */
+enum qp_neon_legacy_fmt { QP_NEON_Q8_0, QP_NEON_Q4_0, QP_NEON_Q5_0, QP_NEON_Q4_1, QP_NEON_Q5_1 };
+
+/* Bytes of one block of a legacy format (quant/blocks.h). */
+QP_NEON_INLINE size_t qp_neon_legacy_bytes(int fmt)
+{
+    switch (fmt) {
+    case QP_NEON_Q8_0: return sizeof(block_q8_0);
+    case QP_NEON_Q4_0: return sizeof(block_q4_0);
+    case QP_NEON_Q5_0: return sizeof(block_q5_0);
+    case QP_NEON_Q4_1: return sizeof(block_q4_1);
+    default: return sizeof(block_q5_1);
+    }
+}
 
 /* fp16 bits -> float with the FCVT instruction (baseline ARMv8-A, exact,
  * the same value as qp_fp16_to_fp32 for every non-NaN input). */
