@@ -59,6 +59,7 @@ struct qp_state {
     float *gate;    /* [n_batch][n_ff] gate, then silu(gate) * up */
     float *up;      /* [n_batch][n_ff] */
     float *scores;  /* [n_threads][ATT_ROWS][n_ctx] each thread's attention weights */
+    float *dec_part; /* [n_head][DEC_MAX_CHUNKS][head_dim + 2] decode partials: o, max, sum */
     /* KV cache: k, v rows are computed straight into it */
     float *key_cache;   /* [n_layer][n_ctx][n_head_kv * head_dim] */
     float *value_cache; /* [n_layer][n_ctx][n_head_kv * head_dim] */
@@ -388,8 +389,105 @@ static void attention_items(void *ctx, int64_t begin, int64_t end, int thread)
     }
 }
 
+/* Decoding (one query row) reads the whole cache of the layer per token,
+ * so there the cost is bytes, not flops. Per query head, as above, each
+ * key/value head would be read `group` times (3 for SmolLM2, 4 for Llama
+ * 3 8B), and the 2-4 KV heads of a small model would keep at most that
+ * many threads busy. Instead an item is one KV head with all the query
+ * heads of its group (a [group][hd] matrix: they are adjacent in q) and
+ * one chunk of the keys, so K and V are read once, and the chunks give
+ * the pool enough items. Each item leaves unnormalised partials, o_c =
+ * sum_j exp(s_j - m_c) v_j with its max m_c and sum l_c; the combine
+ * step rescales them to the common max (the split softmax of "flash
+ * decoding"): att = sum_c e^(m_c - M) o_c / sum_c e^(m_c - M) l_c. */
+#define DEC_MIN_CHUNK 128 /* keys per chunk, at least (two BLAS panels) */
+#define DEC_MAX_CHUNKS 16
+
+typedef struct decode_job {
+    qp_state *s;
+    int L, n_keys, n_chunks, chunk;
+} decode_job;
+
+/* Items [begin, end), item = kv head * n_chunks + chunk. */
+static void decode_items(void *ctx, int64_t begin, int64_t end, int thread)
+{
+    const decode_job *j = ctx;
+    const qp_state *s = j->s;
+    const int hd = s->hp.head_dim, group = s->hp.n_head / s->hp.n_head_kv;
+    const int kvd = s->hp.n_head_kv * hd;
+    const size_t layer_off = (size_t)j->L * (size_t)s->n_ctx * (size_t)kvd;
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *S = s->scores + (size_t)thread * ATT_ROWS * (size_t)s->n_ctx; /* [group][len] */
+    for (int64_t it = begin; it < end; it++) {
+        const int g = (int)(it / j->n_chunks), c = (int)(it % j->n_chunks);
+        const int k0 = c * j->chunk;
+        const int len = j->n_keys - k0 < j->chunk ? j->n_keys - k0 : j->chunk;
+        const float *qg = s->q + (size_t)g * group * hd; /* [group][hd] */
+        const float *kc = s->key_cache + layer_off + (size_t)k0 * kvd + (size_t)g * hd;
+        const float *vc = s->value_cache + layer_off + (size_t)k0 * kvd + (size_t)g * hd;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, group, len, hd, scale, qg, hd, kc, kvd,
+                    0.0f, S, len);
+        const size_t part = (size_t)hd + 2;
+        for (int r = 0; r < group; r++) {
+            float *row = S + (size_t)r * len;
+            float max = row[0];
+            for (int i = 1; i < len; i++)
+                max = row[i] > max ? row[i] : max;
+            double sum = 0.0;
+            for (int i = 0; i < len; i++) {
+                row[i] = expf(row[i] - max);
+                sum += row[i];
+            }
+            float *pr = s->dec_part + ((size_t)(g * group + r) * DEC_MAX_CHUNKS + (size_t)c) * part;
+            pr[hd] = max;
+            pr[hd + 1] = (float)sum;
+        }
+        /* o_c for the group's rows, into their partial slots (stride part
+         * * DEC_MAX_CHUNKS between consecutive heads) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, group, hd, len, 1.0f, S, len, vc, kvd,
+                    0.0f, s->dec_part + ((size_t)g * group * DEC_MAX_CHUNKS + (size_t)c) * part,
+                    (int)(part * DEC_MAX_CHUNKS));
+    }
+}
+
+static void attention_decode(qp_state *s, int L, int pos0)
+{
+    const int n_keys = pos0 + 1, hd = s->hp.head_dim;
+    int n_chunks = (n_keys + DEC_MIN_CHUNK - 1) / DEC_MIN_CHUNK;
+    if (n_chunks > DEC_MAX_CHUNKS)
+        n_chunks = DEC_MAX_CHUNKS;
+    decode_job j = { .s = s, .L = L, .n_keys = n_keys, .n_chunks = n_chunks,
+                     .chunk = (n_keys + n_chunks - 1) / n_chunks };
+    j.n_chunks = (n_keys + j.chunk - 1) / j.chunk; /* no empty last chunk */
+    qp_threadpool_parallel_for(s->pool, (int64_t)s->hp.n_head_kv * j.n_chunks, decode_items, &j);
+    const size_t part = (size_t)hd + 2;
+    for (int h = 0; h < s->hp.n_head; h++) {
+        const float *ph = s->dec_part + (size_t)h * DEC_MAX_CHUNKS * part;
+        float M = ph[hd];
+        for (int c = 1; c < j.n_chunks; c++)
+            M = ph[c * part + hd] > M ? ph[c * part + hd] : M;
+        float *ah = s->att + (size_t)h * hd;
+        double den = 0.0;
+        for (int i = 0; i < hd; i++)
+            ah[i] = 0.0f;
+        for (int c = 0; c < j.n_chunks; c++) {
+            const float *pc = ph + c * part, w = expf(pc[hd] - M);
+            den += (double)w * pc[hd + 1];
+            for (int i = 0; i < hd; i++)
+                ah[i] += w * pc[i];
+        }
+        const float inv = (float)(1.0 / den);
+        for (int i = 0; i < hd; i++)
+            ah[i] *= inv;
+    }
+}
+
 static void attention(qp_state *s, int L, int n, int pos0)
 {
+    if (n == 1 && s->hp.n_head / s->hp.n_head_kv <= ATT_ROWS) {
+        attention_decode(s, L, pos0);
+        return;
+    }
     attention_job j = { .s = s, .L = L, .n = n, .pos0 = pos0,
                         .n_blocks = (n + ATT_ROWS - 1) / ATT_ROWS };
     qp_threadpool_parallel_for(s->pool, (int64_t)s->hp.n_head * j.n_blocks, attention_items, &j);
@@ -627,10 +725,11 @@ qp_status qp_state_create(const qp_model *m, const qp_state_opts *opts, qp_state
         s->pool = qp_threadpool_create(opts->n_threads);
     s->n_threads = qp_threadpool_size(s->pool);
     s->scores = malloc((size_t)s->n_threads * ATT_ROWS * C * sizeof(float));
+    s->dec_part = malloc((size_t)hp->n_head * DEC_MAX_CHUNKS * ((size_t)hp->head_dim + 2) * sizeof(float));
     s->key_cache = calloc(cache, sizeof(float));
     s->value_cache = calloc(cache, sizeof(float));
     s->rope_freq = malloc((size_t)(hp->n_rot / 2 + 1) * sizeof(double));
-    if (!s->x || !s->xn || !s->out || !s->q || !s->att || !s->gate || !s->up || !s->scores ||
+    if (!s->x || !s->xn || !s->out || !s->q || !s->att || !s->gate || !s->up || !s->scores || !s->dec_part ||
         !s->key_cache || !s->value_cache || !s->rope_freq || (opts->n_threads > 1 && !s->pool)) {
         qp_state_free(s);
         return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1,
@@ -664,6 +763,7 @@ void qp_state_free(qp_state *s)
     free(s->gate);
     free(s->up);
     free(s->scores);
+    free(s->dec_part);
     free(s->key_cache);
     free(s->value_cache);
     free(s->rope_freq);
