@@ -9,7 +9,6 @@
  * h = (n - 1) p / 100).
  */
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -20,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +28,7 @@
 #include "common/membw.h"
 #include "common/perfcount.h"
 #include "common/stats.h"
+#include "tests/qprof_cli.h"
 
 #define EPS 1e-12
 
@@ -384,50 +383,6 @@ static void test_perf_open_or_clean_reason(void **state)
 /* smoke run of the command                                                 */
 /* ======================================================================== */
 
-/* The qprof binary of the same build as this test: <build>/tests/x ->
- * <build>/qprof (so `make check` runs build-san/qprof). */
-static int find_qprof(char *buf, size_t size)
-{
-    char self[PATH_MAX];
-    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return -1;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (!slash)
-        return -1;
-    *slash = '\0'; /* <build>/tests */
-    slash = strrchr(self, '/');
-    if (!slash)
-        return -1;
-    *slash = '\0'; /* <build> */
-    snprintf(buf, size, "%s/qprof", self);
-    return access(buf, X_OK);
-}
-
-/* Runs a command, returns its stdout (malloc'd) and exit status. */
-static char *run_capture(const char *cmd, int *status)
-{
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t cap = 1 << 16, len = 0;
-    char *out = malloc(cap);
-    assert_non_null(out);
-    size_t got;
-    while ((got = fread(out + len, 1, cap - len - 1, p)) > 0) {
-        len += got;
-        if (cap - len < 1024) {
-            cap *= 2;
-            out = realloc(out, cap);
-            assert_non_null(out);
-        }
-    }
-    out[len] = '\0';
-    const int st = pclose(p);
-    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return out;
-}
-
 static int column_of(char **cols, int n, const char *name)
 {
     for (int i = 0; i < n; i++)
@@ -455,15 +410,13 @@ static int split_csv(char *line, char **cols, int max)
 static void test_smoke_csv(void **state)
 {
     (void)state;
-    char qprof[PATH_MAX + 16], cmd[PATH_MAX + 300];
-    if (find_qprof(qprof, sizeof qprof) != 0) {
+    if (access(qp_cli_bin(), X_OK) != 0) {
         printf("skipped: qprof not built next to this test\n");
         skip();
     }
-    snprintf(cmd, sizeof cmd, "QPROF_NO_PROGRESS=1 '%s' " SMOKE_ARGS " --csv", qprof);
-    int status;
-    char *out = run_capture(cmd, &status);
-    assert_int_equal(status, 0);
+    char *out;
+    assert_int_equal(
+        qp_cli_run("QPROF_NO_PROGRESS=1", QP_CLI_STDERR_INHERIT, &out, NULL, SMOKE_ARGS " --csv"), 0);
 
     char *cols[64], *hdr[64];
     int n_hdr = 0, rows = 0, saw_bw = 0;
@@ -519,16 +472,14 @@ static void test_smoke_csv(void **state)
 static void test_smoke_json_and_usage(void **state)
 {
     (void)state;
-    char qprof[PATH_MAX + 16], cmd[PATH_MAX + 300];
-    if (find_qprof(qprof, sizeof qprof) != 0) {
+    if (access(qp_cli_bin(), X_OK) != 0) {
         printf("skipped: qprof not built next to this test\n");
         skip();
     }
-    snprintf(cmd, sizeof cmd, "QPROF_NO_PROGRESS=1 QPROF_NO_PERF=1 '%s' " SMOKE_ARGS " --threads 1 --json",
-             qprof);
-    int status;
-    char *out = run_capture(cmd, &status);
-    assert_int_equal(status, 0);
+    char *out;
+    assert_int_equal(qp_cli_run("QPROF_NO_PROGRESS=1 QPROF_NO_PERF=1", QP_CLI_STDERR_INHERIT, &out,
+                                NULL, SMOKE_ARGS " --threads 1 --json"),
+                     0);
     cJSON *root = cJSON_Parse(out);
     assert_non_null(root);
     const cJSON *res = cJSON_GetObjectItemCaseSensitive(root, "results");
@@ -551,17 +502,15 @@ static void test_smoke_json_and_usage(void **state)
     free(out);
 
     /* K = 100 is no multiple of q4_K's 256: bad input, exit 2 */
-    snprintf(cmd, sizeof cmd, "'%s' bench kernels --types q4_K --shape 64x100 2>/dev/null", qprof);
-    out = run_capture(cmd, &status);
-    assert_int_equal(status, 2);
+    assert_int_equal(qp_cli_run(NULL, QP_CLI_STDERR_INHERIT, &out, NULL,
+                                "bench kernels --types q4_K --shape 64x100 2>/dev/null"),
+                     2);
     free(out);
-    snprintf(cmd, sizeof cmd, "'%s' bench kernels --variants nosuch 2>/dev/null", qprof);
-    out = run_capture(cmd, &status);
-    assert_int_equal(status, 2);
+    assert_int_equal(qp_cli_run(NULL, QP_CLI_STDERR_INHERIT, &out, NULL,
+                                "bench kernels --variants nosuch 2>/dev/null"),
+                     2);
     free(out);
-    snprintf(cmd, sizeof cmd, "'%s' bench kernels --list", qprof);
-    out = run_capture(cmd, &status);
-    assert_int_equal(status, 0);
+    assert_int_equal(qp_cli_run(NULL, QP_CLI_STDERR_INHERIT, &out, NULL, "bench kernels --list"), 0);
     assert_non_null(strstr(out, "scalar"));
     assert_non_null(strstr(out, "usable:"));
     free(out);

@@ -10,74 +10,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "gguf/gguf.h"
 #include "quant/quant.h"
+#include "qprof_cli.h"
 #include "shared.h"
 
 static char tmpdir[256];
 static char model_path[300];
 
-static const char *qprof_bin(void)
-{
-    const char *b = getenv("QPROF_BIN");
-    if (b && *b)
-        return b;
-    /* the test binary lives in BUILD/tests/, qprof in BUILD/ */
-    static char path[512];
-    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 20);
-    if (n <= 0)
-        return "build/qprof";
-    path[n] = '\0';
-    char *slash = strrchr(path, '/');
-    if (slash)
-        *slash = '\0';
-    slash = strrchr(path, '/');
-    if (slash)
-        strcpy(slash, "/qprof");
-    return path;
-}
-
-/* Runs `qprof ARGS` capturing stdout+stderr into *out (malloc'd); returns the
- * exit status. */
-static int run_qprof(char **out, const char *fmt, ...)
-{
-    char args[1024], cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", qprof_bin(), args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    size_t got;
-    while ((got = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += got;
-        if (cap - len < 4096) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-    }
-    buf[len] = '\0';
-    int st = pclose(p);
-    *out = buf;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+/* Every run here merges stderr into *out: the tests read errors and output alike. */
+#define run_qprof(out, ...) qp_cli_run(NULL, QP_CLI_STDERR_MERGE, out, NULL, __VA_ARGS__)
 
 /* A 2-tensor "llama" model: one Q8_0 matrix 64x3, one F32 vector. */
 static int setup(void **state)
 {
     (void)state;
-    if (access(qprof_bin(), X_OK) != 0) {
-        fprintf(stderr, "test_cli: %s not built\n", qprof_bin());
+    if (access(qp_cli_bin(), X_OK) != 0) {
+        fprintf(stderr, "test_cli: %s not built\n", qp_cli_bin());
         return -1;
     }
     snprintf(tmpdir, sizeof tmpdir, "/tmp/qprof-cli-XXXXXX");
@@ -130,7 +83,7 @@ static void test_version_and_help(void **state)
     assert_non_null(strstr(out, "usage: qprof info"));
     free(out);
     /* usage errors: exit 2 */
-    assert_int_equal(run_qprof(&out, ""), 2);
+    assert_int_equal(run_qprof(&out, "%s", ""), 2);
     free(out);
     assert_int_equal(run_qprof(&out, "frobnicate"), 2);
     assert_non_null(strstr(out, "unknown command 'frobnicate'"));

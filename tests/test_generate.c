@@ -36,7 +36,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -46,6 +45,7 @@
 #include "profiler/sampler.h"
 #include "profiler/tokenizer.h"
 #include "quant/quant.h"
+#include "tests/qprof_cli.h"
 #include "tests/shared.h"
 
 /* ======================================================================== */
@@ -317,60 +317,16 @@ static void test_stories_q8_0(void **state)
 
 /* ---- the qprof binary ---- */
 
-static const char *qprof_bin(void)
-{
-    const char *b = getenv("QPROF_BIN");
-    if (b && *b)
-        return b;
-    static char path[512]; /* BUILD/tests/test_generate -> BUILD/qprof */
-    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 20);
-    if (n <= 0)
-        return "build/qprof";
-    path[n] = '\0';
-    char *slash = strrchr(path, '/');
-    if (slash)
-        *slash = '\0';
-    slash = strrchr(path, '/');
-    if (slash)
-        strcpy(slash, "/qprof");
-    return path;
-}
-
-/* Runs qprof; stdout into *out, stderr into *errout; returns the exit code. */
-static int run_qprof(char **out, char **errout, const char *fmt, ...)
-{
-    char args[2048], cmd[3072], errf[64];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(errf, sizeof errf, "/tmp/qprof_test_gen_%d.err", (int)getpid());
-    snprintf(cmd, sizeof cmd, "%s %s 2>%s", qprof_bin(), args, errf);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t cap = 1 << 16, len = 0, got;
-    char *buf = malloc(cap);
-    while ((got = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += got;
-        if (cap - len < 4096)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = '\0';
-    const int st = pclose(p);
-    size_t el;
-    *errout = read_all(errf, &el);
-    unlink(errf);
-    assert_non_null(*errout);
-    *out = buf;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+/* stdout (the generated text) and stderr (timings, errors) apart */
+#define run_qprof(out, errout, ...)                                            \
+    qp_cli_run(NULL, QP_CLI_STDERR_CAPTURE, out, errout, __VA_ARGS__)
 
 static void test_cli_run(void **state)
 {
     (void)state;
     QP_REQUIRE_SHARED();
-    if (access(qprof_bin(), X_OK) != 0)
-        fail_msg("%s not built (make builds it before the tests)", qprof_bin());
+    if (access(qp_cli_bin(), X_OK) != 0)
+        fail_msg("%s not built (make builds it before the tests)", qp_cli_bin());
     char model[512];
     qp_test_shared_path(model, sizeof model, "data/models/stories260K.gguf");
     story st;
