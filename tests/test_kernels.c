@@ -641,7 +641,9 @@ static void test_matmul_variants(void **state)
         assert_non_null(pools[i]);
     }
     const int64_t ms[] = { 1, 3, 17, 67 };
-    const int64_t ns[] = { 1, 2, 3, 7, 64 };
+    /* n = 5 leaves a tile of one activation row when tile_n is 2 or 4
+     * (n % tile_n == 1), a shape no other n gives with tile_n = 4 */
+    const int64_t ns[] = { 1, 2, 3, 7, 64, 5 };
     for (int ti = 0; ti < N_WEIGHT_TYPES; ti++) {
         const enum qp_type t = weight_types[ti];
         int64_t ks[5];
@@ -663,7 +665,7 @@ static void test_matmul_variants(void **state)
                                                   p.Xq + (size_t)j * p.x_row);
             for (int v = 0; v < nu; v++)
                 for (int mi = 0; mi < 4; mi++)
-                    for (int ni = 0; ni < 5; ni++)
+                    for (int ni = 0; ni < 6; ni++)
                         for (int th = 0; th < 4; th++) {
                             const int64_t m = ms[mi], n = ns[ni];
                             if (big && !((mi == 0 && ni == 0) || (mi == 2 && ni == 3) ||
