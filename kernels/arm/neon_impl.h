@@ -85,9 +85,12 @@ QP_NEON_INLINE void qp_neon_prefetch(const void *p, size_t bytes)
  * tile keeps ~23 registers live. With SMULL+SADALP each 16-product step
  * needs two int16x8 temporaries and GCC 12 interleaves the columns' chains:
  * at 1 x 4 its Q5_K super-block loop holds 134 stack accesses among 773
- * instructions (aarch64-linux-gnu-gcc -O2 -S), at 1 x 2 8 among 375, for
- * about the same instruction count per output (193 vs 188; Q6_K 173 vs
- * 193), so that path takes 1 x 2. Counted in the assembly, not timed. */
+ * instructions (aarch64-linux-gnu-gcc -O2 -S), at 1 x 2 8 among 375.
+ * Executed instructions per output and super-block (qemu-aarch64 -cpu
+ * cortex-a53 -singlestep -d exec, k = 4096), 1 x 2 vs 1 x 4: Q4_K 154 vs
+ * 173, Q5_K 189 vs 198, Q6_K 197 vs 175 (vec_dot: 188, 245, 342). No shape
+ * wins everywhere; 1 x 2 does the fewest memory accesses, so that path
+ * takes it. Counted, not timed. */
 #define QP_NEON_K_TILE_N_SDOT 4
 #define QP_NEON_K_TILE_N_BASE 2
 

@@ -552,7 +552,20 @@ QP_NEON_API float QP_NEON_FN(qp_neon_dot_q6_K)(int64_t k, const void *wv, const 
  * loads only (the dot count per output is the same). Per super-block and
  * output at nc = 4: Q4_K 2 weight + 16 activation vector loads (vec_dot
  * 8 + 16) and a quarter of the decoding; Q6_K 3 + 16 (vec_dot 12 + 16) and
- * a quarter of its ~80 decoding ops. nc = 1 goes to vec_dot. */
+ * a quarter of its ~80 decoding ops. nc = 1 goes to vec_dot. (GCC 12
+ * spills ~6 vectors per half super-block in the SDOT Q6_K 1 x 4 loop: it
+ * interleaves the four columns' dot chains.)
+ *
+ * Executed instructions per output and 256 weights, vec_dot -> full tile
+ * (qemu-aarch64 -singlestep -d exec,nochain over k = 4096, zero data; the
+ * integer paths do not branch on data):
+ *            SDOT (-cpu max)          SMULL (-cpu cortex-a53)
+ *   Q8_0     146 -> 57  (4 x 4)       195 -> 110 (4 x 4)
+ *   Q4_0     167 -> 64  (4 x 4)       215 -> 118 (4 x 4)
+ *   Q4_K     144 -> 78  (1 x 4)       188 -> 154 (1 x 2)
+ *   Q5_K     200 -> 94  (1 x 4)       245 -> 189 (1 x 2)
+ *   Q6_K     293 -> 102 (1 x 4)       342 -> 197 (1 x 2)
+ * Instruction counts, not times: no ARM hardware was at hand. */
 
 /* Weights of one legacy block as two int8x16 (weights 0..15 and 16..31) in
  * the form the dot takes: q (Q8_0), q - 8 (Q4_0), q - 16 (Q5_0), or the
