@@ -498,6 +498,24 @@ static void test_smoke_json_and_usage(void **state)
     const cJSON *bw = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(root, "machine"), "memory_read_bandwidth");
     assert_int_equal(cJSON_GetArraySize(bw), 1);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "config"),
+                                                         "weights")->valuestring, "rotated");
+    cJSON_Delete(root);
+    free(out);
+
+    /* --hot: one copy of W, however small it is (rotated, 17408 bytes need
+     * several copies to exceed 2 x LLC, as test_smoke_csv checks) */
+    assert_int_equal(qp_cli_run("QPROF_NO_PROGRESS=1 QPROF_NO_PERF=1", QP_CLI_STDERR_INHERIT, &out,
+                                NULL, SMOKE_ARGS " --threads 1 --hot --json"),
+                     0);
+    root = cJSON_Parse(out);
+    assert_non_null(root);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "config"),
+                                                         "weights")->valuestring, "hot");
+    res = cJSON_GetObjectItemCaseSensitive(root, "results");
+    assert_true(cJSON_IsArray(res) && cJSON_GetArraySize(res) >= 1);
+    for (int i = 0; i < cJSON_GetArraySize(res); i++)
+        assert_int_equal(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, i), "weight_copies")->valueint, 1);
     cJSON_Delete(root);
     free(out);
 

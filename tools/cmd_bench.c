@@ -92,6 +92,7 @@ typedef struct bench_opts {
     int reps;
     double max_time;         /* seconds of timed runs per row before stopping early */
     int prequantized;        /* time qp_matmul_q (activations quantized outside) */
+    int hot;                 /* one copy of W, no rotation: cache-resident if it fits */
     int counters;            /* open perf counters */
     int membw_mib;           /* bandwidth buffer, 0 = automatic */
     enum bench_format format;
@@ -338,7 +339,7 @@ typedef struct weight_set {
 } weight_set;
 
 static qp_status weights_make(weight_set *ws, enum qp_type t, int64_t m, int64_t k, size_t llc,
-                              qp_error *err)
+                              int hot, qp_error *err)
 {
     memset(ws, 0, sizeof *ws);
     ws->type = t;
@@ -350,7 +351,7 @@ static qp_status weights_make(weight_set *ws, enum qp_type t, int64_t m, int64_t
     /* copies so that all of them together are >= 2 x LLC: the one a run
      * reads was last touched `copies` runs ago and has been evicted since */
     const size_t need = 2 * llc;
-    ws->copies = ws->bytes >= need ? 1 : (int)((need + ws->bytes - 1) / ws->bytes);
+    ws->copies = ws->bytes >= need || hot ? 1 : (int)((need + ws->bytes - 1) / ws->bytes);
     if ((size_t)ws->copies * ws->bytes > MAX_WEIGHT_BYTES)
         return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "%s weights of %zu bytes are too large",
                             type_name(t), ws->bytes);
@@ -606,10 +607,13 @@ static void print_header(FILE *out, const bench_ctx *c, const char *prefix)
     }
     fprintf(out, "%sshape: M=%" PRId64 " output rows x K=%" PRId64 " weights per row; timed: %s; "
                  "median of up to %d runs (>= %d, ~%.1f s a row) after 1 warm-up, variants alternating "
-                 "run by run; weights rotated over copies >= 2x LLC\n",
+                 "run by run; %s\n",
             prefix, o->m, o->k, o->prequantized ? "qp_matmul_q (activations quantized beforehand)"
                                                 : "qp_matmul (includes activation quantization)",
-            o->reps, o->reps < MIN_RUNS ? o->reps : MIN_RUNS, o->max_time);
+            o->reps, o->reps < MIN_RUNS ? o->reps : MIN_RUNS, o->max_time,
+            o->hot ? "--hot: ONE copy of the weights, reused run after run (in cache if it fits: "
+                     "the kernels' compute ceiling, not a memory figure)"
+                   : "weights rotated over copies >= 2x LLC");
     fprintf(out, "%scounters (per run, this process's threads, user space):", prefix);
     for (int e = 0; e < QP_PERF_N_EVENTS; e++) {
         if (qp_perfcount_available(&c->pc, (enum qp_perf_event)e))
@@ -785,6 +789,7 @@ static int print_json(const bench_ctx *c)
     cJSON_AddNumberToObject(cfg, "min_runs", o->reps < MIN_RUNS ? o->reps : MIN_RUNS);
     cJSON_AddNumberToObject(cfg, "max_time_s", o->max_time);
     cJSON_AddStringToObject(cfg, "timed", o->prequantized ? "qp_matmul_q" : "qp_matmul");
+    cJSON_AddStringToObject(cfg, "weights", o->hot ? "hot" : "rotated");
 
     cJSON *ctr = cJSON_AddObjectToObject(root, "counters");
     for (int e = 0; e < QP_PERF_N_EVENTS; e++) {
@@ -938,7 +943,7 @@ static qp_status run_all(bench_ctx *c, qp_error *err)
     for (int ti = 0; ti < o->n_types && st == QP_OK; ti++) {
         const enum qp_type t = o->types[ti];
         weight_set ws;
-        st = weights_make(&ws, t, o->m, o->k, c->llc, err);
+        st = weights_make(&ws, t, o->m, o->k, c->llc, o->hot, err);
         if (st != QP_OK)
             break;
         for (int ni = 0; ni < o->n_ns && st == QP_OK; ni++) {
@@ -1060,6 +1065,7 @@ static int bench_kernels_main(int argc, char **argv)
         {"reps", required_argument, NULL, 'r'},
         {"max-time", required_argument, NULL, 'M'},
         {"prequantized", no_argument, NULL, 'P'},
+        {"hot", no_argument, NULL, 'H'},
         {"no-counters", no_argument, NULL, 'N'},
         {"membw-mib", required_argument, NULL, 'B'},
         {"csv", no_argument, NULL, 'c'},
@@ -1124,6 +1130,7 @@ static int bench_kernels_main(int argc, char **argv)
                 return qp_usage_error("bench", "bad --membw-mib '%s'", optarg);
             break;
         case 'P': o.prequantized = 1; break;
+        case 'H': o.hot = 1; break;
         case 'N': o.counters = 0; break;
         case 'c': o.format = FMT_CSV; break;
         case 'j': o.format = FMT_JSON; break;
@@ -1226,6 +1233,9 @@ const qp_command qp_cmd_bench = {
         "  --max-time S      stop adding runs to a row after S seconds, once it has 3\n"
         "                    (default 3)\n"
         "  --prequantized    time qp_matmul_q: activations quantized before the clock\n"
+        "  --hot             one copy of W, not rotated: with a shape that fits in cache\n"
+        "                    (e.g. --shape 32x14336) this times decoding alone, the\n"
+        "                    ceiling a matvec could reach with infinite bandwidth\n"
         "  --no-counters     do not open perf counters\n"
         "  --membw-mib N     bandwidth buffer size (default max(8x LLC, 64 MiB))\n"
         "  -c, --csv         CSV on stdout (header lines start with '#')\n"
