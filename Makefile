@@ -57,7 +57,7 @@ $(BUILD)/kernels/x86/avx2.o:   SIMD := -mavx2 -mfma -mf16c
 $(BUILD)/kernels/x86/avx512.o: SIMD := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
 $(BUILD)/kernels/arm/neon.o:   SIMD := -march=armv8.2-a+dotprod+fp16
 
-.PHONY: all test check fuzz install deps clean help demo test-neon
+.PHONY: all test check fuzz install deps clean help demo test-neon test-avx512-emu
 all: $(QPROF) $(LIB)                              ## build build/qprof and build/libqprof.a
 
 $(BUILD)/%.o: %.c
@@ -113,6 +113,32 @@ $(NEON_BUILD)/tests/%: tests/%.c $(NEON_LIB)
 test-neon: $(NEON_TESTS)                          ## kernel tests built for aarch64, run under qemu-aarch64
 	@tools/test-neon.sh $(NEON_TESTS)
 
+# test-avx512-emu: the avx512 variant's logic on any x86-64 with AVX2, for
+# machines (like the development VM) without AVX-512: avx512.c and
+# x86_tables.c rebuilt into build-emu512/ with tests/emu/avx512_emu.h
+# force-included (plain-C AVX-512 intrinsics, the variant marked usable),
+# linked with the rest of the library and run through test_kernels.
+EMU_BUILD := build-emu512
+EMU_FLAGS := -mavx2 -mfma -mf16c -include tests/emu/avx512_emu.h -Dqp_cpu_usable_avx512=qp_emu_usable_avx512
+EMU_OBJ   := $(EMU_BUILD)/avx512.o $(EMU_BUILD)/x86_tables.o
+$(EMU_BUILD)/%.o: kernels/x86/%.c tests/emu/avx512_emu.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(EMU_FLAGS) -c $< -o $@
+$(EMU_BUILD)/test_kernels: tests/test_kernels.c $(EMU_OBJ) $(LIB)
+	$(CC) $(CFLAGS) $(CMOCKA_CFLAGS) $< $(EMU_OBJ) $(filter-out %/avx512.o %/x86_tables.o,$(LIB_OBJ)) \
+	  $(LDFLAGS) $(PC_LIBS) $(CMOCKA_LIBS) -o $@
+
+ifeq ($(ARCH),x86_64)
+test-avx512-emu: $(EMU_BUILD)/test_kernels       ## kernel tests of the avx512 variant, AVX-512 emulated in C
+	@$(EMU_BUILD)/test_kernels > $(EMU_BUILD)/test_kernels.log 2>&1 || { cat $(EMU_BUILD)/test_kernels.log; exit 1; }
+	@grep '^variant avx512 ' $(EMU_BUILD)/test_kernels.log | grep -qv 'not usable' || \
+	  { echo "test-avx512-emu: the avx512 variant was not tested"; exit 1; }
+	@echo "test-avx512-emu: passed (test_kernels with the avx512 variant, AVX-512 emulated in C)"
+else
+test-avx512-emu:
+	@echo "test-avx512-emu: skipped (x86-64 only)"
+endif
+
 # libFuzzer needs clang (Debian: clang, libclang-rt-14-dev). The seeds are
 # copied into build-fuzz/corpus/, which keeps what the fuzzer finds between
 # runs; tests/ is never written. Crashes land in build-fuzz/crash-*.
@@ -147,7 +173,7 @@ deps:                                             ## install the Debian packages
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libcmocka-dev:arm64; fi # test-neon's cmocka
 
 clean:                                            ## remove build outputs
-	rm -rf build build-san build-fuzz build-aarch64
+	rm -rf build build-san build-fuzz build-aarch64 build-emu512
 
 help:                                             ## this list
 	@grep -E '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | sed 's/:.*## /\t/'
