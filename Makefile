@@ -176,6 +176,6 @@ clean:                                            ## remove build outputs
 	rm -rf build build-san build-fuzz build-aarch64 build-emu512
 
 help:                                             ## this list
-	@grep -E '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z0-9-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | sed 's/:.*## /\t/'
 
 -include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(NEON_OBJ:.o=.d)
