@@ -405,6 +405,23 @@ static void neon_set(struct qp_kernels *t, enum qp_type w, qp_vec_dot_fn dot, qp
     t->w[w].accelerated = 1;
 }
 
+/* The integer kernels of one code path (PATH: sdot or base, the two
+ * instances of neon_kernels.h): legacy types 4x4 tiles, Q2_K/Q3_K the
+ * generic one-output tile, Q4_K..Q6_K 1 x KTN. */
+#define NEON_SET_INTEGER(t, PATH, KTN)                                                              \
+    do {                                                                                            \
+        neon_set(t, QP_TYPE_Q8_0, qp_neon_dot_q8_0_##PATH, qp_neon_tile_q8_0_##PATH, 4, 4);         \
+        neon_set(t, QP_TYPE_Q4_0, qp_neon_dot_q4_0_##PATH, qp_neon_tile_q4_0_##PATH, 4, 4);         \
+        neon_set(t, QP_TYPE_Q5_0, qp_neon_dot_q5_0_##PATH, qp_neon_tile_q5_0_##PATH, 4, 4);         \
+        neon_set(t, QP_TYPE_Q4_1, qp_neon_dot_q4_1_##PATH, qp_neon_tile_q4_1_##PATH, 4, 4);         \
+        neon_set(t, QP_TYPE_Q5_1, qp_neon_dot_q5_1_##PATH, qp_neon_tile_q5_1_##PATH, 4, 4);         \
+        neon_set(t, QP_TYPE_Q2_K, qp_neon_dot_q2_K_##PATH, qp_neon_tile_q2_K_##PATH, 1, 1);         \
+        neon_set(t, QP_TYPE_Q3_K, qp_neon_dot_q3_K_##PATH, qp_neon_tile_q3_K_##PATH, 1, 1);         \
+        neon_set(t, QP_TYPE_Q4_K, qp_neon_dot_q4_K_##PATH, qp_neon_tile_q4_K_##PATH, 1, (KTN));     \
+        neon_set(t, QP_TYPE_Q5_K, qp_neon_dot_q5_K_##PATH, qp_neon_tile_q5_K_##PATH, 1, (KTN));     \
+        neon_set(t, QP_TYPE_Q6_K, qp_neon_dot_q6_K_##PATH, qp_neon_tile_q6_K_##PATH, 1, (KTN));     \
+    } while (0)
+
 void qp_kernels_init_neon(struct qp_kernels *t)
 {
     qp_kernels_fill_scalar(t); /* every slot the reference first */
@@ -413,28 +430,10 @@ void qp_kernels_init_neon(struct qp_kernels *t)
     t->rank = 10;
     if (neon_dotprod()) {
         t->describe = "ASIMD+dotprod";
-        neon_set(t, QP_TYPE_Q8_0, qp_neon_dot_q8_0_sdot, qp_neon_tile_q8_0_sdot, 4, 4);
-        neon_set(t, QP_TYPE_Q4_0, qp_neon_dot_q4_0_sdot, qp_neon_tile_q4_0_sdot, 4, 4);
-        neon_set(t, QP_TYPE_Q5_0, qp_neon_dot_q5_0_sdot, qp_neon_tile_q5_0_sdot, 4, 4);
-        neon_set(t, QP_TYPE_Q4_1, qp_neon_dot_q4_1_sdot, qp_neon_tile_q4_1_sdot, 4, 4);
-        neon_set(t, QP_TYPE_Q5_1, qp_neon_dot_q5_1_sdot, qp_neon_tile_q5_1_sdot, 4, 4);
-        neon_set(t, QP_TYPE_Q2_K, qp_neon_dot_q2_K_sdot, qp_neon_tile_q2_K_sdot, 1, 1);
-        neon_set(t, QP_TYPE_Q3_K, qp_neon_dot_q3_K_sdot, qp_neon_tile_q3_K_sdot, 1, 1);
-        neon_set(t, QP_TYPE_Q4_K, qp_neon_dot_q4_K_sdot, qp_neon_tile_q4_K_sdot, 1, QP_NEON_K_TILE_N_SDOT);
-        neon_set(t, QP_TYPE_Q5_K, qp_neon_dot_q5_K_sdot, qp_neon_tile_q5_K_sdot, 1, QP_NEON_K_TILE_N_SDOT);
-        neon_set(t, QP_TYPE_Q6_K, qp_neon_dot_q6_K_sdot, qp_neon_tile_q6_K_sdot, 1, QP_NEON_K_TILE_N_SDOT);
+        NEON_SET_INTEGER(t, sdot, QP_NEON_K_TILE_N_SDOT);
     } else {
         t->describe = "ASIMD (no dotprod)";
-        neon_set(t, QP_TYPE_Q8_0, qp_neon_dot_q8_0_base, qp_neon_tile_q8_0_base, 4, 4);
-        neon_set(t, QP_TYPE_Q4_0, qp_neon_dot_q4_0_base, qp_neon_tile_q4_0_base, 4, 4);
-        neon_set(t, QP_TYPE_Q5_0, qp_neon_dot_q5_0_base, qp_neon_tile_q5_0_base, 4, 4);
-        neon_set(t, QP_TYPE_Q4_1, qp_neon_dot_q4_1_base, qp_neon_tile_q4_1_base, 4, 4);
-        neon_set(t, QP_TYPE_Q5_1, qp_neon_dot_q5_1_base, qp_neon_tile_q5_1_base, 4, 4);
-        neon_set(t, QP_TYPE_Q2_K, qp_neon_dot_q2_K_base, qp_neon_tile_q2_K_base, 1, 1);
-        neon_set(t, QP_TYPE_Q3_K, qp_neon_dot_q3_K_base, qp_neon_tile_q3_K_base, 1, 1);
-        neon_set(t, QP_TYPE_Q4_K, qp_neon_dot_q4_K_base, qp_neon_tile_q4_K_base, 1, QP_NEON_K_TILE_N_BASE);
-        neon_set(t, QP_TYPE_Q5_K, qp_neon_dot_q5_K_base, qp_neon_tile_q5_K_base, 1, QP_NEON_K_TILE_N_BASE);
-        neon_set(t, QP_TYPE_Q6_K, qp_neon_dot_q6_K_base, qp_neon_tile_q6_K_base, 1, QP_NEON_K_TILE_N_BASE);
+        NEON_SET_INTEGER(t, base, QP_NEON_K_TILE_N_BASE);
     }
     neon_set(t, QP_TYPE_F16, neon_dot_f16, neon_tile_f16, 4, 4);
     neon_set(t, QP_TYPE_BF16, neon_dot_bf16, neon_tile_bf16, 4, 4);
