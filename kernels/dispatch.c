@@ -21,10 +21,6 @@
 #include <cpuid.h>
 #define QP_X86 1
 #endif
-#if defined(__aarch64__) && defined(__linux__)
-#include <sys/auxv.h>
-#define QP_ARM64_LINUX 1
-#endif
 
 /* ======================================================================== */
 /* CPU feature probes                                                       */
@@ -76,7 +72,7 @@ static struct x86_features probe_x86(void)
 #endif
 
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
-static int has_avx2, has_avx512, has_neon;
+static int has_avx2, has_avx512;
 
 static void probe_cpu(void)
 {
@@ -86,17 +82,11 @@ static void probe_cpu(void)
     has_avx512 = has_avx2 && f.os_zmm && f.avx512f && f.avx512bw && f.avx512vl &&
                  f.avx512dq && f.vnni;
 #endif
-#ifdef QP_ARM64_LINUX
-    /* HWCAP_ASIMD = bit 1, HWCAP_ASIMDDP (sdot/udot) = bit 20 (asm/hwcap.h) */
-    const unsigned long hw = getauxval(AT_HWCAP);
-    has_neon = ((hw >> 1) & 1) && ((hw >> 20) & 1);
-#endif
 }
 
 int qp_cpu_usable_scalar(void) { return 1; }
 int qp_cpu_usable_avx2(void) { pthread_once(&probe_once, probe_cpu); return has_avx2; }
 int qp_cpu_usable_avx512(void) { pthread_once(&probe_once, probe_cpu); return has_avx512; }
-int qp_cpu_usable_neon(void) { pthread_once(&probe_once, probe_cpu); return has_neon; }
 
 /* ======================================================================== */
 /* The variant tables                                                       */

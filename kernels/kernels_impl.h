@@ -105,12 +105,12 @@ void qp_kernels_init_avx512(struct qp_kernels *t); /* x86/x86_tables.c */
 void qp_kernels_init_neon(struct qp_kernels *t);   /* arm/neon_base.c */
 #endif
 
-/* dispatch.c: CPU feature probes, each computed once. They are the `usable`
- * members of the tables. */
+/* dispatch.c: the x86 CPU feature probes, each computed once; they are the
+ * `usable` members of the x86 tables. The neon variant probes AT_HWCAP in
+ * arm/neon_base.c, which also picks its dotprod or plain code path. */
 int qp_cpu_usable_scalar(void);
 int qp_cpu_usable_avx2(void);   /* AVX2+FMA+F16C, OS saves YMM (xgetbv) */
 int qp_cpu_usable_avx512(void); /* + AVX512F/BW/VL/DQ/VNNI, OS saves ZMM */
-int qp_cpu_usable_neon(void);   /* ASIMD + dotprod (AT_HWCAP ASIMDDP) */
 
 /* ---- scalar reference kernels, callable from SIMD files ------------------- */
 /* The SIMD files use these for tails or as building blocks; a generic tile
