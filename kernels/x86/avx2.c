@@ -152,10 +152,26 @@ static float avx2_dot_q5_K(int64_t k, const void *wv, const void *xv)
 /* Q6_K: per half h (128 weights) four 32-weight groups j; q = low nibble of
  * ql[32 (j % 2) + l] (j < 2) or its high nibble (j >= 2), plus bits 2j..2j+1
  * of qh[l] as bits 4..5. maddubs takes the unsigned q = 0..63 (2 * 63 * 127
- * fits s16) and madd the s16 scales of the two 16-weight groups (one per
- * 128-bit lane); the -32 offset comes out once per super-block from bsums:
+ * fits s16). Groups j and j + 1 are folded by one vphaddw (as Q4_K's,
+ * q4k_isum: a lane then sums 4 products, <= 4 * 63 * 128 = 32256 < 32767)
+ * into per-128-bit-lane [group j x 4 | group j + 1 x 4] s16 sums, and one
+ * vpmaddwd applies the four 16-weight scales (q6k_pair_mask); the -32
+ * offset comes out once per super-block from bsums:
  *     sum_g sc_g sum_{i in g} (q_i - 32) x_i
  *   = sum_g sc_g sum q_i x_i - 32 sum_g sc_g bsums_g. */
+/* pshufb mask for the Q6_K scales after the fold of groups j, j + 1 (s16
+ * scales of one half in both 128-bit lanes): low lane [sc 2j x 4, sc 2j+2
+ * x 4] (the first 16 weights of each group), high lane [sc 2j+1 x 4,
+ * sc 2j+3 x 4]. */
+static inline __m256i q6k_pair_mask(int j)
+{
+#define QP_S16_BYTES(e) ((short)(((2 * (e) + 1) << 8) | (2 * (e))))
+    const __m128i lo = _mm_unpacklo_epi64(_mm_set1_epi16(QP_S16_BYTES(2 * j)), _mm_set1_epi16(QP_S16_BYTES(2 * j + 2)));
+    const __m128i hi = _mm_unpacklo_epi64(_mm_set1_epi16(QP_S16_BYTES(2 * j + 1)), _mm_set1_epi16(QP_S16_BYTES(2 * j + 3)));
+#undef QP_S16_BYTES
+    return _mm256_set_m128i(hi, lo);
+}
+
 static float avx2_dot_q6_K(int64_t k, const void *wv, const void *xv)
 {
     const block_q6_K *w = wv;
@@ -182,11 +198,13 @@ static float avx2_dot_q6_K(int64_t k, const void *wv, const void *xv)
                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
             q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                                    _mm256_and_si256(_mm256_srli_epi16(hb, 2), _mm256_set1_epi8(0x30)));
-#pragma GCC unroll 4
-            for (int j = 0; j < 4; j++) {
-                const __m256i xv8 = _mm256_loadu_si256((const __m256i *)(x[b].qs + 128 * h + 32 * j));
-                const __m256i s = _mm256_shuffle_epi8(sc, bcast16_mask(2 * j, 2 * j + 1));
-                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(s, _mm256_maddubs_epi16(q[j], xv8)));
+#pragma GCC unroll 2
+            for (int j = 0; j < 4; j += 2) {
+                const int8_t *x8 = x[b].qs + 128 * h + 32 * j;
+                const __m256i p = _mm256_hadd_epi16(
+                    _mm256_maddubs_epi16(q[j], _mm256_loadu_si256((const __m256i *)x8)),
+                    _mm256_maddubs_epi16(q[j + 1], _mm256_loadu_si256((const __m256i *)(x8 + 32))));
+                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_shuffle_epi8(sc, q6k_pair_mask(j)), p));
             }
         }
         /* sum_g sc_g bsums_g: 16 s16 products summed in pairs, then lanes */
@@ -723,13 +741,15 @@ QP_INLINE void tile_q6k_rc(int RN, int64_t k, const char *w, const char *xq, siz
                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
             q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                                    _mm256_and_si256(_mm256_srli_epi16(hb, 2), _mm256_set1_epi8(0x30)));
-#pragma GCC unroll 4
-            for (int j = 0; j < 4; j++) {
-                const __m256i s = _mm256_shuffle_epi8(sc, bcast16_mask(2 * j, 2 * j + 1));
+#pragma GCC unroll 2
+            for (int j = 0; j < 4; j += 2) {
+                const __m256i s = _mm256_shuffle_epi8(sc, q6k_pair_mask(j));
 #pragma GCC unroll 4
                 for (int c = 0; c < RN; c++) {
                     const int8_t *x8 = ((const block_q8_K *)(xq + (size_t)c * xs) + b)->qs + 128 * h + 32 * j;
-                    const __m256i p = _mm256_maddubs_epi16(q[j], _mm256_loadu_si256((const __m256i *)x8));
+                    const __m256i p = _mm256_hadd_epi16(
+                        _mm256_maddubs_epi16(q[j], _mm256_loadu_si256((const __m256i *)x8)),
+                        _mm256_maddubs_epi16(q[j + 1], _mm256_loadu_si256((const __m256i *)(x8 + 32))));
                     isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(s, p));
                 }
             }
