@@ -383,6 +383,7 @@ static void adopt(qp_profile *p, const qp_profile *old)
     size_t tt = (size_t)p->n_types * p->n_tensors, ty = (size_t)p->n_types;
 #define CP(f, n) memcpy(p->f, old->f, (n) * sizeof *p->f)
     CP(latency_median, tlb); CP(latency_spread, tlb); CP(tokens_per_s, tlb); CP(weight_gb_per_s, tlb);
+    CP(ref_latency_median, lb); CP(ref_latency_spread, lb); CP(ref_forward_ms, 1);
     CP(forward_ms, ty); CP(block_sum_ms, ty); CP(w_type, tt); CP(kld_mean, ty); CP(kld_max, ty);
     CP(top1, ty); CP(done, ty * p->n_layers); CP(done_model, ty);
     for (int m = 0; m < QP_ERR_METRIC_COUNT; m++)
@@ -398,6 +399,7 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
     const qp_hparams *hp = qp_model_hparams(m);
     const int L = hp->n_layer, n = o->n_tokens, V = hp->n_vocab;
     const int n_lin = qp_model_n_linears(m);
+    int keep_ref = 0; /* resumed with some type's latencies from the first run */
     qp_status st = qp_profile_alloc(p, o->n_types, L, n_lin, err);
     if (st != QP_OK)
         return st;
@@ -442,6 +444,8 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
         if (st != QP_OK)
             return st;
         say(o, "resuming %s", o->out_path);
+        for (int t = 0; t < o->n_types; t++)
+            keep_ref |= p->done_model[t];
     }
 
     /* ---- buffers ---- */
@@ -496,8 +500,21 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
     qp_model_set_all(m, QP_LINEAR_REF, NULL, 0, NULL, err);
     if ((st = timed_runs(state, &c, MODE_CAPTURE, QP_PREC_REF, o, ref_logits, times, fwd, bsum, err)) != QP_OK)
         goto done;
-    summarise(times, o->reps, lb, lb, p->ref_latency_median, p->ref_latency_spread);
-    p->ref_forward_ms[0] = fwd[median_run(fwd, o->reps)];
+    if (keep_ref) {
+        /* Types whose whole-model pass ran before the interruption have
+         * latencies of that run; their "vs reference" ratios must divide by
+         * that run's reference, so it stays (for every type). This run's
+         * is compared with it: a machine that got slower or busier in
+         * between makes the types timed now incomparable with the others. */
+        const double now_ms = fwd[median_run(fwd, o->reps)], then_ms = p->ref_forward_ms[0];
+        const double drift = then_ms > 0.0 ? now_ms / then_ms - 1.0 : 0.0;
+        say(o, "%sreference forward %.1f ms now, %.1f ms in the interrupted run (%+.0f%%): latencies "
+               "and ratios stay against the first run's reference",
+            fabs(drift) > 0.10 ? "warning: " : "", now_ms, then_ms, 100.0 * drift);
+    } else {
+        summarise(times, o->reps, lb, lb, p->ref_latency_median, p->ref_latency_spread);
+        p->ref_forward_ms[0] = fwd[median_run(fwd, o->reps)];
+    }
     qp_progress_update(&prog, ++unit, "reference");
 
     /* ---- 2, 3. each type ---- */

@@ -302,6 +302,13 @@ static void test_profile_end_to_end(void **state)
     assert_int_equal(profile(types, 3, out, true, NULL, &p2, &err), QP_OK);
     for (size_t i = 0; i < (size_t)3 * LAYERS * QP_BLOCK_COUNT; i++)
         assert_true(p2.err[QP_ERR_REL_L2][QP_LOCAL][i] == p.err[QP_ERR_REL_L2][QP_LOCAL][i]);
+    /* the latencies kept from the first run stay against that run's
+     * reference (this run's is measured, and only compared with it) */
+    assert_true(p2.ref_forward_ms[0] == p.ref_forward_ms[0]);
+    for (size_t i = 0; i < (size_t)LAYERS * QP_BLOCK_COUNT; i++)
+        assert_true(p2.ref_latency_median[i] == p.ref_latency_median[i]);
+    for (size_t i = 0; i < (size_t)3 * LAYERS * QP_BLOCK_COUNT; i++)
+        assert_true(p2.latency_median[i] == p.latency_median[i]);
     qp_profile_free(&p2);
     /* ...and refuses a profile of other types */
     const int other[3] = {QP_TYPE_Q8_0, QP_TYPE_Q4_0, QP_TYPE_Q2_K};
