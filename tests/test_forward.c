@@ -547,6 +547,45 @@ static void test_batched_equals_decode(void **state)
     tiny_free(&t);
 }
 
+/* Decoding past one chunk of keys: forward.c splits a decode step's keys
+ * into chunks of >= 128 and combines their partial softmaxes, with the KV
+ * heads' query groups (here 4 heads on 2 KV heads) as one product. Each
+ * decoded position from 100 to 299 (1 to 3 chunks, every split of a
+ * boundary) must give the batched pass's logits. */
+static void test_decode_long_context(void **state)
+{
+    (void)state;
+    enum { LONG = 300, PREFILL = 100 };
+    tiny t;
+    qp_error err;
+    assert_int_equal(tiny_build(&t, llama_cfg(), &err), QP_OK);
+    const int V = t.c.V;
+    int32_t *tok = malloc(LONG * sizeof *tok);
+    float *batch = malloc((size_t)LONG * V * sizeof(float));
+    float *step = malloc((size_t)V * sizeof(float));
+    assert_true(tok && batch && step);
+    for (int i = 0; i < LONG; i++)
+        tok[i] = (int32_t)((i * 7 + i / 3) % V);
+
+    qp_state *sb = new_state(t.m, LONG, LONG, true);
+    assert_int_equal(qp_forward(sb, tok, LONG, 0, batch, &err), QP_OK);
+
+    qp_state *sd = new_state(t.m, LONG, LONG, false);
+    assert_int_equal(qp_forward(sd, tok, PREFILL, 0, step, &err), QP_OK);
+    double worst = 0.0;
+    for (int i = PREFILL; i < LONG; i++) {
+        assert_int_equal(qp_forward(sd, &tok[i], 1, i, step, &err), QP_OK);
+        worst = fmax(worst, max_rel_diff_f(step, batch + (size_t)i * V, (size_t)V));
+    }
+    printf("  decode at 100..299 keys vs batch: %.2e\n", worst);
+    /* same maths in another order: per-chunk exp sums rescaled in float */
+    assert_true(worst < 1e-5);
+
+    qp_state_free(sb), qp_state_free(sd);
+    free(tok), free(batch), free(step);
+    tiny_free(&t);
+}
+
 /* ======================================================================== */
 /* (b) the quantized path                                                   */
 /* ======================================================================== */
@@ -1153,6 +1192,7 @@ int main(void)
         cmocka_unit_test(test_qwen2_vs_fp64),
         cmocka_unit_test(test_partial_rope_vs_fp64),
         cmocka_unit_test(test_batched_equals_decode),
+        cmocka_unit_test(test_decode_long_context),
         cmocka_unit_test(test_q8_0_close_to_fp32),
         cmocka_unit_test(test_per_tensor_choice),
         cmocka_unit_test(test_file_quantized),
