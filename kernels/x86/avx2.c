@@ -783,15 +783,195 @@ static void avx2_tile_q6_K(int64_t k, const void *w, size_t ws, const void *xq, 
     }
 }
 
-/* Types without a register tile use vec_dot per output element. */
-#define QP_AVX2_GENERIC_TILE(T)                                                            \
-    static void avx2_tile_##T(int64_t k, const void *w, size_t ws, const void *xq, size_t xs, \
-                              float *y, size_t ldy, int mr, int nc)                        \
-    {                                                                                      \
-        qp_tile_generic(avx2_dot_##T, k, w, ws, xq, xs, y, ldy, mr, nc);                   \
+/* Q2_K / Q3_K: one weight row x RN activation rows, as the Q4_K and Q6_K
+ * tiles: each super-block's scales (Q2_K: and mins; Q3_K: the 6-bit scale
+ * unpacking) and the weights of each 64-weight step with their scales are
+ * built once for the RN rows; per output the integer block sums are those
+ * of avx2_dot_q2_K / avx2_dot_q3_K, exactly, and the float operations are
+ * the same ones in the same order.
+ *
+ * RN = 4 (tile_n of the slots): 4 s32 partial sums + 4 (Q2_K) float
+ * accumulators + weights, scales and constants are about 16 ymm, and GCC
+ * keeps a few partial sums and the float accumulators on the stack, ~8
+ * ymm stores per super-block and per 4 outputs; it does some of that at
+ * RN = 3 too, and RN = 4 measured faster anyway. qprof bench kernels
+ * --types q2_K,q3_K --shape 1024x4096 -n 512 --threads 1 --variants avx2
+ * (one Zen 1 core; a row's median of 5 runs, range over 2-3 rows taken
+ * alternating with the other binaries), in ms:
+ *           vec_dot per output   RN = 3   RN = 4
+ *   Q2_K         171-178          149-154  146-150
+ *   Q3_K         525-542          164-175  151-160
+ * Q3_K gains most from q3k_scales_sse, which replaced a scalar unpack that
+ * was most of the time of vec_dot in matmul (RN = 3 with the scalar unpack:
+ * 237 ms). */
+
+/* Q2_K: the 2-bit weights are multiplied by their 4-bit scale before
+ * maddubs (vpmullw on s16 lanes holding two weights: q sc <= 3 * 15 = 45
+ * < 256, so neither byte carries into the other), so per activation row
+ * two 32-weight maddubs add up in s16 (2 * 2 * 45 * 128 = 23040 < 32767)
+ * and one vpmaddwd with 1s widens both: 3 multiplies per 64 weights and
+ * row instead of vec_dot's 4 (6% faster than scaling after maddubs at RN =
+ * 3: 163 -> 154 ms). */
+QP_INLINE void tile_q2k_rc(int RN, int64_t k, const char *w, const char *xq, size_t xs,
+                           float *y, size_t ldy)
+{
+    const __m256i m3 = _mm256_set1_epi8(3), ones16 = _mm256_set1_epi16(1);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    __m256 acc[4];
+    float accm[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < RN; c++) {
+        acc[c] = _mm256_setzero_ps();
+        accm[c] = 0.0f;
     }
-QP_AVX2_GENERIC_TILE(q2_K)
-QP_AVX2_GENERIC_TILE(q3_K)
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        const block_q2_K *wb = (const block_q2_K *)w + b;
+        const __m128i sm = _mm_loadu_si128((const __m128i *)wb->scales);
+        const __m128i sc8 = _mm_and_si128(sm, m4);
+        __m256i isum[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < RN; c++)
+            isum[c] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const __m128i sc16 = _mm_cvtepu8_epi16(h ? _mm_unpackhi_epi64(sc8, sc8) : sc8);
+            const __m256i sc = _mm256_set_m128i(sc16, sc16);
+            const __m256i q2 = _mm256_loadu_si256((const __m256i *)(wb->qs + 32 * h));
+#pragma GCC unroll 2
+            for (int j = 0; j < 4; j += 2) {
+                __m256i qs[2];
+#pragma GCC unroll 2
+                for (int t = 0; t < 2; t++) {
+                    const __m256i q = _mm256_and_si256(_mm256_srli_epi16(q2, 2 * (j + t)), m3);
+                    const __m256i s = _mm256_shuffle_epi8(sc, bcast16_mask(2 * (j + t), 2 * (j + t) + 1));
+                    qs[t] = _mm256_mullo_epi16(q, s);
+                }
+#pragma GCC unroll 4
+                for (int c = 0; c < RN; c++) {
+                    const int8_t *x8 = ((const block_q8_K *)(xq + (size_t)c * xs) + b)->qs + 128 * h + 32 * j;
+                    const __m256i p = _mm256_add_epi16(
+                        _mm256_maddubs_epi16(qs[0], _mm256_loadu_si256((const __m256i *)x8)),
+                        _mm256_maddubs_epi16(qs[1], _mm256_loadu_si256((const __m256i *)(x8 + 32))));
+                    isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(p, ones16));
+                }
+            }
+        }
+        /* the mins are widened here, after the loop, so that they do not
+         * hold a register through it */
+        const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), m4));
+        const float dw = fp16(wb->d), dmw = fp16(wb->dmin);
+#pragma GCC unroll 4
+        for (int c = 0; c < RN; c++) {
+            const block_q8_K *xb = (const block_q8_K *)(xq + (size_t)c * xs) + b;
+            const int32_t summs = hsum_epi32(_mm256_madd_epi16(mins16, _mm256_loadu_si256((const __m256i *)xb->bsums)));
+            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(xb->d * dw), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+            accm[c] += xb->d * dmw * (float)summs;
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < RN; c++)
+        y[(size_t)c * ldy] = hsum_ps(acc[c]) - accm[c];
+}
+
+/* qp_q3k_scales in SIMD, as 16 s8 lanes: bytes 0..7 give the low nibbles of
+ * scales 0..7 (low nibble) and 8..15 (high nibble); the 32-bit word of
+ * bytes 8..11 gives the top 2 bits of scale 4 g + m at bits 2 g..2 g + 1 of
+ * byte m, so shifting its copy in 32-bit lane g right by 2 g lines them up.
+ * About 12 instructions against the scalar loop's ~100 (16 iterations of
+ * byte loads, variable shifts and stores), which ran once per super-block
+ * and was most of avx2_dot_q3_K's time in matmul. */
+static inline __m128i q3k_scales_sse(const uint8_t *q)
+{
+    uint64_t lo8;
+    uint32_t hi4;
+    memcpy(&lo8, q, 8);
+    memcpy(&hi4, q + 8, 4);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const __m128i v = _mm_cvtsi64_si128((long long)lo8);
+    const __m128i low = _mm_unpacklo_epi64(_mm_and_si128(v, m4), _mm_and_si128(_mm_srli_epi16(v, 4), m4));
+    const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32((int)hi4), _mm_setr_epi32(0, 2, 4, 6)),
+                                     _mm_set1_epi8(3));
+    return _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
+}
+
+/* Q3_K: the unsigned q + 4 of two 32-weight groups j, j + 1 are folded by
+ * one vphaddw as in Q6_K (a lane sums 4 products, <= 4 * 7 * 128 = 3584),
+ * so that one vpmaddwd with q6k_pair_mask's scale order applies the four
+ * 16-weight scales (4% faster than one vpmaddwd per group at RN = 3). */
+QP_INLINE void tile_q3k_rc(int RN, int64_t k, const char *w, const char *xq, size_t xs,
+                           float *y, size_t ldy)
+{
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    float acc[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < RN; c++)
+        acc[c] = 0.0f;
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        const block_q3_K *wb = (const block_q3_K *)w + b;
+        const __m256i sc_all = _mm256_cvtepi8_epi16(q3k_scales_sse(wb->scales));
+        const __m256i hm = _mm256_loadu_si256((const __m256i *)wb->hmask);
+        __m256i isum[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < RN; c++)
+            isum[c] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const __m128i sc16 = h ? _mm256_extracti128_si256(sc_all, 1) : _mm256_castsi256_si128(sc_all);
+            const __m256i sc = _mm256_set_m128i(sc16, sc16);
+            const __m256i q2 = _mm256_loadu_si256((const __m256i *)(wb->qs + 32 * h));
+#pragma GCC unroll 2
+            for (int j = 0; j < 4; j += 2) {
+                __m256i q[2];
+#pragma GCC unroll 2
+                for (int t = 0; t < 2; t++) {
+                    const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(q2, 2 * (j + t)), m3);
+                    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + j + t), one);
+                    q[t] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 2));
+                }
+                const __m256i s = _mm256_shuffle_epi8(sc, q6k_pair_mask(j));
+#pragma GCC unroll 4
+                for (int c = 0; c < RN; c++) {
+                    const int8_t *x8 = ((const block_q8_K *)(xq + (size_t)c * xs) + b)->qs + 128 * h + 32 * j;
+                    const __m256i p = _mm256_hadd_epi16(
+                        _mm256_maddubs_epi16(q[0], _mm256_loadu_si256((const __m256i *)x8)),
+                        _mm256_maddubs_epi16(q[1], _mm256_loadu_si256((const __m256i *)(x8 + 32))));
+                    isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(s, p));
+                }
+            }
+        }
+        const float dw = fp16(wb->d);
+#pragma GCC unroll 4
+        for (int c = 0; c < RN; c++) {
+            const block_q8_K *xb = (const block_q8_K *)(xq + (size_t)c * xs) + b;
+            const int32_t off = hsum_epi32(_mm256_madd_epi16(sc_all, _mm256_loadu_si256((const __m256i *)xb->bsums)));
+            /* |isum| < 2^24: exact in float (avx2_dot_q3_K) */
+            acc[c] += xb->d * dw * (float)(hsum_epi32(isum[c]) - 4 * off);
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < RN; c++)
+        y[(size_t)c * ldy] = acc[c];
+}
+
+/* A single activation row goes to vec_dot (the driver sends matvec there
+ * itself; this is for the last column of a product with n % RN == 1). */
+#define QP_Q23K_RN 4
+#define QP_KQ_TILE(NAME, DOT, RC)                                                          \
+    static void NAME(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,       \
+                     float *y, size_t ldy, int mr, int nc)                                 \
+    {                                                                                      \
+        for (int r = 0; r < mr; r++) {                                                     \
+            const char *wr = (const char *)w + (size_t)r * ws;                             \
+            switch (nc) {                                                                  \
+            case 1: y[r] = DOT(k, wr, xq); break;                                          \
+            case 2: RC(2, k, wr, xq, xs, y + r, ldy); break;                               \
+            case 3: RC(3, k, wr, xq, xs, y + r, ldy); break;                               \
+            default: RC(QP_Q23K_RN, k, wr, xq, xs, y + r, ldy); break;                     \
+            }                                                                              \
+        }                                                                                  \
+    }
+QP_KQ_TILE(avx2_tile_q2_K, avx2_dot_q2_K, tile_q2k_rc)
+QP_KQ_TILE(avx2_tile_q3_K, avx2_dot_q3_K, tile_q3k_rc)
 
 /* ======================================================================== */
 /* the table                                                                */
@@ -808,8 +988,8 @@ const struct qp_x86_slots qp_avx2_slots = {
         [QP_TYPE_Q5_0] = QP_SLOT(avx2_dot_q5_0, avx2_tile_q5_0, 4, 2),
         [QP_TYPE_Q4_1] = QP_SLOT(avx2_dot_q4_1, avx2_tile_q4_1, 4, 2),
         [QP_TYPE_Q5_1] = QP_SLOT(avx2_dot_q5_1, avx2_tile_q5_1, 4, 2),
-        [QP_TYPE_Q2_K] = QP_SLOT(avx2_dot_q2_K, avx2_tile_q2_K, 1, 1),
-        [QP_TYPE_Q3_K] = QP_SLOT(avx2_dot_q3_K, avx2_tile_q3_K, 1, 1),
+        [QP_TYPE_Q2_K] = QP_SLOT(avx2_dot_q2_K, avx2_tile_q2_K, 1, QP_Q23K_RN),
+        [QP_TYPE_Q3_K] = QP_SLOT(avx2_dot_q3_K, avx2_tile_q3_K, 1, QP_Q23K_RN),
         [QP_TYPE_Q4_K] = QP_SLOT(avx2_dot_q4_K, avx2_tile_q4_K, 1, 3),
         [QP_TYPE_Q5_K] = QP_SLOT(avx2_dot_q5_K, avx2_tile_q5_K, 1, 3),
         [QP_TYPE_Q6_K] = QP_SLOT(avx2_dot_q6_K, avx2_tile_q6_K, 1, 3),
