@@ -267,11 +267,32 @@ static float avx2_dot_q2_K(int64_t k, const void *wv, const void *xv)
     return hsum_ps(acc) - accm;
 }
 
+/* qp_q3k_scales in SIMD, as 16 s8 lanes: bytes 0..7 give the low nibbles of
+ * scales 0..7 (low nibble) and 8..15 (high nibble); the 32-bit word of
+ * bytes 8..11 gives the top 2 bits of scale 4 g + m at bits 2 g..2 g + 1 of
+ * byte m, so shifting its copy in 32-bit lane g right by 2 g lines them up.
+ * About 12 instructions against the scalar loop's ~100 (16 iterations of
+ * byte loads, variable shifts and stores), which ran once per super-block
+ * and was most of the Q3_K kernels' time. */
+static inline __m128i q3k_scales_sse(const uint8_t *q)
+{
+    uint64_t lo8;
+    uint32_t hi4;
+    memcpy(&lo8, q, 8);
+    memcpy(&hi4, q + 8, 4);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const __m128i v = _mm_cvtsi64_si128((long long)lo8);
+    const __m128i low = _mm_unpacklo_epi64(_mm_and_si128(v, m4), _mm_and_si128(_mm_srli_epi16(v, 4), m4));
+    const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32((int)hi4), _mm_setr_epi32(0, 2, 4, 6)),
+                                     _mm_set1_epi8(3));
+    return _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
+}
+
 /* Q3_K (twin dot_q3_K): q = low2 - (high bit ? 0 : 4) in -4..3. maddubs
  * takes the unsigned q + 4 = low2 | high bit << 2 (0..7) and the offset
  * comes out per super-block: -4 sum_g sc_g bsums_g. Weight 128 h + 32 j + l
  * has low2 = bits 2j..2j+1 of qs[32 h + l] and its high bit is bit 4h + j
- * of hmask[l]; the 6-bit signed scales are unpacked by qp_q3k_scales. */
+ * of hmask[l]; the 6-bit signed scales are unpacked by q3k_scales_sse. */
 static float avx2_dot_q3_K(int64_t k, const void *wv, const void *xv)
 {
     const block_q3_K *w = wv;
@@ -280,9 +301,7 @@ static float avx2_dot_q3_K(int64_t k, const void *wv, const void *xv)
     float acc = 0.0f;
     for (int64_t b = 0; b < k / QK_K; b++) {
         prefetch_ahead(&w[b], sizeof w[b]);
-        int8_t sc8[16];
-        qp_q3k_scales(w[b].scales, sc8);
-        const __m256i sc_all = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc8));
+        const __m256i sc_all = _mm256_cvtepi8_epi16(q3k_scales_sse(w[b].scales));
         const int32_t off = hsum_epi32(_mm256_madd_epi16(sc_all, _mm256_loadu_si256((const __m256i *)x[b].bsums)));
         const __m256i hm = _mm256_loadu_si256((const __m256i *)w[b].hmask);
         __m256i sum = _mm256_setzero_si256();
@@ -871,27 +890,6 @@ QP_INLINE void tile_q2k_rc(int RN, int64_t k, const char *w, const char *xq, siz
 #pragma GCC unroll 4
     for (int c = 0; c < RN; c++)
         y[(size_t)c * ldy] = hsum_ps(acc[c]) - accm[c];
-}
-
-/* qp_q3k_scales in SIMD, as 16 s8 lanes: bytes 0..7 give the low nibbles of
- * scales 0..7 (low nibble) and 8..15 (high nibble); the 32-bit word of
- * bytes 8..11 gives the top 2 bits of scale 4 g + m at bits 2 g..2 g + 1 of
- * byte m, so shifting its copy in 32-bit lane g right by 2 g lines them up.
- * About 12 instructions against the scalar loop's ~100 (16 iterations of
- * byte loads, variable shifts and stores), which ran once per super-block
- * and was most of avx2_dot_q3_K's time in matmul. */
-static inline __m128i q3k_scales_sse(const uint8_t *q)
-{
-    uint64_t lo8;
-    uint32_t hi4;
-    memcpy(&lo8, q, 8);
-    memcpy(&hi4, q + 8, 4);
-    const __m128i m4 = _mm_set1_epi8(0x0F);
-    const __m128i v = _mm_cvtsi64_si128((long long)lo8);
-    const __m128i low = _mm_unpacklo_epi64(_mm_and_si128(v, m4), _mm_and_si128(_mm_srli_epi16(v, 4), m4));
-    const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32((int)hi4), _mm_setr_epi32(0, 2, 4, 6)),
-                                     _mm_set1_epi8(3));
-    return _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
 }
 
 /* Q3_K: the unsigned q + 4 of two 32-weight groups j, j + 1 are folded by
