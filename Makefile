@@ -139,9 +139,11 @@ test-avx512-emu:
 	@echo "test-avx512-emu: skipped (x86-64 only)"
 endif
 
-# libFuzzer needs clang (Debian: clang, libclang-rt-14-dev). The seeds are
-# copied into build-fuzz/corpus/, which keeps what the fuzzer finds between
-# runs; tests/ is never written. Crashes land in build-fuzz/crash-*.
+# libFuzzer needs clang (Debian: clang, libclang-rt-14-dev). The seeds, the
+# malformed corpus and two valid files written by test_gguf_malformed
+# --write-seeds (alignment 32 and 64), go into build-fuzz/corpus/, which
+# keeps what the fuzzer finds between runs; tests/ is never written.
+# Crashes land in build-fuzz/crash-*.
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_SRC     := common/error.c $(wildcard quant/*.c gguf/*.c)
@@ -150,9 +152,10 @@ build-fuzz/fuzz_gguf: tests/fuzz/fuzz_gguf.c $(FUZZ_SRC) $(wildcard common/*.h q
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -I. $(WARN) \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $< $(FUZZ_SRC) -lm -o $@
 
-fuzz: build-fuzz/fuzz_gguf                        ## fuzz the GGUF reader+writer for FUZZ_SECONDS (default 60)
+fuzz: build-fuzz/fuzz_gguf $(BUILD)/tests/test_gguf_malformed ## fuzz the GGUF reader+writer for FUZZ_SECONDS (default 60)
 	@mkdir -p build-fuzz/corpus
-	cp tests/malformed/*.gguf tests/fuzz/corpus/* build-fuzz/corpus/
+	cp tests/malformed/*.gguf build-fuzz/corpus/
+	$(BUILD)/tests/test_gguf_malformed --write-seeds build-fuzz/corpus
 	build-fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
 	  -print_final_stats=1 -artifact_prefix=build-fuzz/ build-fuzz/corpus
 

@@ -8,9 +8,10 @@
  * committed corpus tests/malformed/<case>.gguf must fail the same way through
  * gguf_open, and every fuzz regression file must open or fail without harm.
  *
- * Generator mode (run from the repository root, output committed once):
- *   build/tests/test_gguf_malformed --write-corpus tests/malformed
- *   build/tests/test_gguf_malformed --write-seeds tests/fuzz/corpus
+ * Generator mode (run from the repository root):
+ *   build/tests/test_gguf_malformed --write-corpus tests/malformed   (committed once)
+ *   build/tests/test_gguf_malformed --write-seeds DIR   (valid files, the fuzzer's
+ *     seeds: `make fuzz` writes them into build-fuzz/corpus, nothing is committed)
  */
 #include <dirent.h>
 #include <setjmp.h>

@@ -8,7 +8,8 @@
  * reopened: the reader's "valid" and the writer's must agree, value for value.
  *
  * Build and run: `make fuzz` (FUZZ_SECONDS=60 by default); seeds are
- * tests/malformed/ and tests/fuzz/corpus/, copied to build-fuzz/corpus/.
+ * tests/malformed/ and two valid files test_gguf_malformed --write-seeds
+ * writes, all in build-fuzz/corpus/.
  */
 #include <stdint.h>
 #include <stdio.h>
