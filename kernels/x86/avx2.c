@@ -91,24 +91,32 @@ static float avx2_dot_q5_1(int64_t k, const void *wv, const void *xv)
  * s16 never wraps. Measured 1.13x the per-sub-block version in cache (M=32,
  * K=14336, one Zen 1 core: 35.3 -> 31.0 us); a third round of hadds (one
  * vpmaddwd per super-block, Q4_K only) was no faster. */
+/* Q4_K/Q5_K weights of 64-weight step c (sub-blocks 2c and 2c + 1) as
+ * unsigned bytes: the low and high nibbles of qs[32 c ..], for Q5_K (hb =
+ * the 32 qh bytes, has_qh) with bit 2c / 2c + 1 of qh[l] as bit 4. */
+QP_INLINE void q4k_step_weights(const uint8_t *qs, __m256i hb, int has_qh, int c, __m256i *lo, __m256i *hi)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    const __m256i q4 = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+    *lo = _mm256_and_si256(q4, m4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+    if (has_qh) {
+        *lo = _mm256_or_si256(*lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * c), one), 4));
+        *hi = _mm256_or_si256(*hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * c + 1), one), 4));
+    }
+}
+
 static inline __m256i q4k_isum(const uint8_t *qs, const uint8_t *qh, const int8_t *xq, __m128i scales8)
 {
     const __m128i sc16 = _mm_cvtepu8_epi16(scales8);
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256i hbits = _mm256_setzero_si256();
     if (qh)
         hbits = _mm256_loadu_si256((const __m256i *)qh);
     __m256i h[4];
 #pragma GCC unroll 4 /* constant shift counts */
     for (int c = 0; c < 4; c++) {
-        const __m256i q4 = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
-        __m256i ql = _mm256_and_si256(q4, m4);
-        __m256i qhi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
-        if (qh) { /* Q5_K: bit 2c (low) / 2c + 1 (high) of qh[l] is bit 4 */
-            const __m256i one = _mm256_set1_epi8(1);
-            ql = _mm256_or_si256(ql, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * c), one), 4));
-            qhi = _mm256_or_si256(qhi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * c + 1), one), 4));
-        }
+        __m256i ql, qhi;
+        q4k_step_weights(qs, hbits, qh != NULL, c, &ql, &qhi);
         const __m256i x0 = _mm256_loadu_si256((const __m256i *)(xq + 64 * c));
         const __m256i x1 = _mm256_loadu_si256((const __m256i *)(xq + 64 * c + 32));
         h[c] = _mm256_hadd_epi16(_mm256_maddubs_epi16(ql, x0), _mm256_maddubs_epi16(qhi, x1));
@@ -172,11 +180,30 @@ static inline __m256i q6k_pair_mask(int j)
     return _mm256_set_m128i(hi, lo);
 }
 
+/* Q6_K half h (weights 128 h ..): the four 32-weight groups as unsigned
+ * 0..63 into q[], and the half's eight s16 scales, in both 128-bit lanes,
+ * as the return value. */
+QP_INLINE __m256i q6k_half(const block_q6_K *b, int h, __m256i q[4])
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    const __m256i l0 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h));
+    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32));
+    const __m256i hb = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+    q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                           _mm256_and_si256(_mm256_srli_epi16(hb, 2), _mm256_set1_epi8(0x30)));
+    const __m128i sc16 = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(b->scales + 8 * h)));
+    return _mm256_set_m128i(sc16, sc16);
+}
+
 static float avx2_dot_q6_K(int64_t k, const void *wv, const void *xv)
 {
     const block_q6_K *w = wv;
     const block_q8_K *x = xv;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
     __m256 acc = _mm256_setzero_ps();
     float acc_off = 0.0f;
     for (int64_t b = 0; b < k / QK_K; b++) {
@@ -184,20 +211,8 @@ static float avx2_dot_q6_K(int64_t k, const void *wv, const void *xv)
         __m256i sum = _mm256_setzero_si256();
 #pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = w[b].ql + 64 * h;
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            const __m256i hb = _mm256_loadu_si256((const __m256i *)(w[b].qh + 32 * h));
-            const __m128i sc16 = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(w[b].scales + 8 * h)));
-            const __m256i sc = _mm256_set_m128i(sc16, sc16);
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_and_si256(_mm256_srli_epi16(hb, 2), _mm256_set1_epi8(0x30)));
+            const __m256i sc = q6k_half(&w[b], h, q);
 #pragma GCC unroll 2
             for (int j = 0; j < 4; j += 2) {
                 const int8_t *x8 = x[b].qs + 128 * h + 32 * j;
@@ -293,11 +308,19 @@ static inline __m128i q3k_scales_sse(const uint8_t *q)
  * comes out per super-block: -4 sum_g sc_g bsums_g. Weight 128 h + 32 j + l
  * has low2 = bits 2j..2j+1 of qs[32 h + l] and its high bit is bit 4h + j
  * of hmask[l]; the 6-bit signed scales are unpacked by q3k_scales_sse. */
+/* Q3_K group j of half h as the unsigned q + 4 (0..7): low2 from q2 (the
+ * half's 32 qs bytes), bit 2 from bit 4h + j of hm (the 32 hmask bytes). */
+QP_INLINE __m256i q3k_group(__m256i q2, __m256i hm, int h, int j)
+{
+    const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(q2, 2 * j), _mm256_set1_epi8(3));
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + j), _mm256_set1_epi8(1));
+    return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 2));
+}
+
 static float avx2_dot_q3_K(int64_t k, const void *wv, const void *xv)
 {
     const block_q3_K *w = wv;
     const block_q8_K *x = xv;
-    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     float acc = 0.0f;
     for (int64_t b = 0; b < k / QK_K; b++) {
         prefetch_ahead(&w[b], sizeof w[b]);
@@ -312,9 +335,7 @@ static float avx2_dot_q3_K(int64_t k, const void *wv, const void *xv)
             const __m256i q2 = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * h));
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
-                const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(q2, 2 * j), m3);
-                const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + j), one);
-                const __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 2));
+                const __m256i q = q3k_group(q2, hm, h, j);
                 const __m256i xq8 = _mm256_loadu_si256((const __m256i *)(x[b].qs + 128 * h + 32 * j));
                 const __m256i s = _mm256_shuffle_epi8(sc, bcast16_mask(2 * j, 2 * j + 1));
                 sum = _mm256_add_epi32(sum, _mm256_madd_epi16(s, _mm256_maddubs_epi16(q, xq8)));
@@ -603,7 +624,6 @@ QP_AVX2_UNSIGNED_TILE(q5_1, block_q5_1, q5_1_weights)
 QP_INLINE void tile_q4k_rc(int RN, int has_qh, size_t wsize, size_t off_qs, size_t off_qh,
                            int64_t k, const char *w, const char *xq, size_t xs, float *y, size_t ldy)
 {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     __m256 acc[4];
     __m128 accm[4];
 #pragma GCC unroll 4
@@ -631,13 +651,8 @@ QP_INLINE void tile_q4k_rc(int RN, int has_qh, size_t wsize, size_t off_qs, size
             isum[c] = _mm256_setzero_si256();
 #pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
-            const __m256i q4 = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
-            __m256i ql = _mm256_and_si256(q4, m4);
-            __m256i qh = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
-            if (has_qh) {
-                ql = _mm256_or_si256(ql, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j), one), 4));
-                qh = _mm256_or_si256(qh, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j + 1), one), 4));
-            }
+            __m256i ql, qh;
+            q4k_step_weights(qs, hb, has_qh, j, &ql, &qh);
 #pragma GCC unroll 4
             for (int c = 0; c < RN; c++) {
                 /* q4k_isum's folding, two steps at a time */
@@ -666,23 +681,16 @@ QP_INLINE void tile_q4k_rc(int RN, int has_qh, size_t wsize, size_t off_qs, size
         y[(size_t)c * ldy] = hsum_ps(acc[c]) - hsum_ps128(accm[c]);
 }
 
-/* A single activation row goes to vec_dot. */
-#define QP_Q4K_TILE(NAME, DOT, HAS_QH, BT, OFF_QH)                                         \
-    static void NAME(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,       \
-                     float *y, size_t ldy, int mr, int nc)                                 \
-    {                                                                                      \
-        const size_t sz = sizeof(BT), oq = offsetof(BT, qs);                               \
-        for (int r = 0; r < mr; r++) {                                                     \
-            const char *wr = (const char *)w + (size_t)r * ws;                             \
-            switch (nc) {                                                                  \
-            case 1: y[r] = DOT(k, wr, xq); break;                                          \
-            case 2: tile_q4k_rc(2, HAS_QH, sz, oq, OFF_QH, k, wr, xq, xs, y + r, ldy); break; \
-            default: tile_q4k_rc(3, HAS_QH, sz, oq, OFF_QH, k, wr, xq, xs, y + r, ldy); break; \
-            }                                                                              \
-        }                                                                                  \
-    }
-QP_Q4K_TILE(avx2_tile_q4_K, avx2_dot_q4_K, 0, block_q4_K, 0)
-QP_Q4K_TILE(avx2_tile_q5_K, avx2_dot_q5_K, 1, block_q5_K, offsetof(block_q5_K, qh))
+/* The Q4_K and Q5_K instances, in the signature QP_KQ_TILE calls. */
+QP_INLINE void tile_q4k_rc_q4(int RN, int64_t k, const char *w, const char *xq, size_t xs, float *y, size_t ldy)
+{
+    tile_q4k_rc(RN, 0, sizeof(block_q4_K), offsetof(block_q4_K, qs), 0, k, w, xq, xs, y, ldy);
+}
+QP_INLINE void tile_q4k_rc_q5(int RN, int64_t k, const char *w, const char *xq, size_t xs, float *y, size_t ldy)
+{
+    tile_q4k_rc(RN, 1, sizeof(block_q5_K), offsetof(block_q5_K, qs), offsetof(block_q5_K, qh), k, w, xq, xs, y,
+                ldy);
+}
 
 /* Float weights: RM x RN tiles of FMAs; each 8 weights are widened once
  * (vcvtph2ps / shift) for RN activation rows. 4 x 2 = 8 accumulators + 4
@@ -731,7 +739,6 @@ QP_FLOAT_TILE(avx2_tile_f32, float, _mm256_loadu_ps, f32_id)
 QP_INLINE void tile_q6k_rc(int RN, int64_t k, const char *w, const char *xq, size_t xs,
                            float *y, size_t ldy)
 {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
     __m256 acc[4];
     float acc_off[4];
 #pragma GCC unroll 4
@@ -747,19 +754,8 @@ QP_INLINE void tile_q6k_rc(int RN, int64_t k, const char *w, const char *xq, siz
             isum[c] = _mm256_setzero_si256();
 #pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(wb->ql + 64 * h));
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(wb->ql + 64 * h + 32));
-            const __m256i hb = _mm256_loadu_si256((const __m256i *)(wb->qh + 32 * h));
-            const __m128i sc16 = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(wb->scales + 8 * h)));
-            const __m256i sc = _mm256_set_m128i(sc16, sc16);
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_and_si256(_mm256_srli_epi16(hb, 2), _mm256_set1_epi8(0x30)));
+            const __m256i sc = q6k_half(wb, h, q);
 #pragma GCC unroll 2
             for (int j = 0; j < 4; j += 2) {
                 const __m256i s = _mm256_shuffle_epi8(sc, q6k_pair_mask(j));
@@ -789,18 +785,6 @@ QP_INLINE void tile_q6k_rc(int RN, int64_t k, const char *w, const char *xq, siz
         y[(size_t)c * ldy] = hsum_ps(acc[c]) - acc_off[c];
 }
 
-static void avx2_tile_q6_K(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,
-                           float *y, size_t ldy, int mr, int nc)
-{
-    for (int r = 0; r < mr; r++) {
-        const char *wr = (const char *)w + (size_t)r * ws;
-        switch (nc) {
-        case 1: y[r] = avx2_dot_q6_K(k, wr, xq); break;
-        case 2: tile_q6k_rc(2, k, wr, xq, xs, y + r, ldy); break;
-        default: tile_q6k_rc(3, k, wr, xq, xs, y + r, ldy); break;
-        }
-    }
-}
 
 /* Q2_K / Q3_K: one weight row x RN activation rows, as the Q4_K and Q6_K
  * tiles: each super-block's scales (Q2_K: and mins; Q3_K: the 6-bit scale
@@ -899,7 +883,6 @@ QP_INLINE void tile_q2k_rc(int RN, int64_t k, const char *w, const char *xq, siz
 QP_INLINE void tile_q3k_rc(int RN, int64_t k, const char *w, const char *xq, size_t xs,
                            float *y, size_t ldy)
 {
-    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     float acc[4];
 #pragma GCC unroll 4
     for (int c = 0; c < RN; c++)
@@ -921,11 +904,8 @@ QP_INLINE void tile_q3k_rc(int RN, int64_t k, const char *w, const char *xq, siz
             for (int j = 0; j < 4; j += 2) {
                 __m256i q[2];
 #pragma GCC unroll 2
-                for (int t = 0; t < 2; t++) {
-                    const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(q2, 2 * (j + t)), m3);
-                    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + j + t), one);
-                    q[t] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 2));
-                }
+                for (int t = 0; t < 2; t++)
+                    q[t] = q3k_group(q2, hm, h, j + t);
                 const __m256i s = _mm256_shuffle_epi8(sc, q6k_pair_mask(j));
 #pragma GCC unroll 4
                 for (int c = 0; c < RN; c++) {
@@ -951,25 +931,33 @@ QP_INLINE void tile_q3k_rc(int RN, int64_t k, const char *w, const char *xq, siz
         y[(size_t)c * ldy] = acc[c];
 }
 
-/* A single activation row goes to vec_dot (the driver sends matvec there
- * itself; this is for the last column of a product with n % RN == 1). */
+/* The K-quant tiles (one weight row at a time, 1 x RN): a single
+ * activation row goes to vec_dot (the driver sends matvec there itself;
+ * this is the last column of a product with n % MAXN == 1), 2 and 3 to
+ * their own shapes, more to MAXN. The branches are on constants where
+ * MAXN is 3, so each RN is instantiated once. */
 #define QP_Q23K_RN 4
-#define QP_KQ_TILE(NAME, DOT, RC)                                                          \
+#define QP_KQ_TILE(NAME, DOT, RC, MAXN)                                                    \
     static void NAME(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,       \
                      float *y, size_t ldy, int mr, int nc)                                 \
     {                                                                                      \
         for (int r = 0; r < mr; r++) {                                                     \
             const char *wr = (const char *)w + (size_t)r * ws;                             \
-            switch (nc) {                                                                  \
-            case 1: y[r] = DOT(k, wr, xq); break;                                          \
-            case 2: RC(2, k, wr, xq, xs, y + r, ldy); break;                               \
-            case 3: RC(3, k, wr, xq, xs, y + r, ldy); break;                               \
-            default: RC(QP_Q23K_RN, k, wr, xq, xs, y + r, ldy); break;                     \
-            }                                                                              \
+            if (nc == 1)                                                                   \
+                y[r] = DOT(k, wr, xq);                                                     \
+            else if (nc == 2)                                                              \
+                RC(2, k, wr, xq, xs, y + r, ldy);                                          \
+            else if (nc == 3 && (MAXN) > 3)                                                \
+                RC(3, k, wr, xq, xs, y + r, ldy);                                          \
+            else                                                                           \
+                RC(MAXN, k, wr, xq, xs, y + r, ldy);                                       \
         }                                                                                  \
     }
-QP_KQ_TILE(avx2_tile_q2_K, avx2_dot_q2_K, tile_q2k_rc)
-QP_KQ_TILE(avx2_tile_q3_K, avx2_dot_q3_K, tile_q3k_rc)
+QP_KQ_TILE(avx2_tile_q2_K, avx2_dot_q2_K, tile_q2k_rc, QP_Q23K_RN)
+QP_KQ_TILE(avx2_tile_q3_K, avx2_dot_q3_K, tile_q3k_rc, QP_Q23K_RN)
+QP_KQ_TILE(avx2_tile_q4_K, avx2_dot_q4_K, tile_q4k_rc_q4, 3)
+QP_KQ_TILE(avx2_tile_q5_K, avx2_dot_q5_K, tile_q4k_rc_q5, 3)
+QP_KQ_TILE(avx2_tile_q6_K, avx2_dot_q6_K, tile_q6k_rc, 3)
 
 /* ======================================================================== */
 /* the table                                                                */
