@@ -122,37 +122,21 @@ static inline float qp_neon_h2f(qp_half h)
 /* ---- neon.c: the dotprod kernels (call only when the probe says so) ---- */
 /* Each is the *_sdot instance of the same-named kernel of neon_kernels.h;
  * their scalar twins are the dot_<type> of scalar.c. */
-float qp_neon_dot_q8_0_sdot(int64_t k, const void *w, const void *xq);
-float qp_neon_dot_q4_0_sdot(int64_t k, const void *w, const void *xq);
-float qp_neon_dot_q5_0_sdot(int64_t k, const void *w, const void *xq);
-float qp_neon_dot_q4_1_sdot(int64_t k, const void *w, const void *xq);
-float qp_neon_dot_q5_1_sdot(int64_t k, const void *w, const void *xq);
-float qp_neon_dot_q2_K_sdot(int64_t k, const void *w, const void *xq);
-float qp_neon_dot_q3_K_sdot(int64_t k, const void *w, const void *xq);
-float qp_neon_dot_q4_K_sdot(int64_t k, const void *w, const void *xq);
-float qp_neon_dot_q5_K_sdot(int64_t k, const void *w, const void *xq);
-float qp_neon_dot_q6_K_sdot(int64_t k, const void *w, const void *xq);
-
-/* Tiles of the same kernels (see qp_tile_fn in kernels_impl.h). */
-void qp_neon_tile_q8_0_sdot(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,
-                            float *y, size_t ldy, int mr, int nc);
-void qp_neon_tile_q4_0_sdot(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,
-                            float *y, size_t ldy, int mr, int nc);
-void qp_neon_tile_q5_0_sdot(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,
-                            float *y, size_t ldy, int mr, int nc);
-void qp_neon_tile_q4_1_sdot(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,
-                            float *y, size_t ldy, int mr, int nc);
-void qp_neon_tile_q5_1_sdot(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,
-                            float *y, size_t ldy, int mr, int nc);
-void qp_neon_tile_q2_K_sdot(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,
-                            float *y, size_t ldy, int mr, int nc);
-void qp_neon_tile_q3_K_sdot(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,
-                            float *y, size_t ldy, int mr, int nc);
-void qp_neon_tile_q4_K_sdot(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,
-                            float *y, size_t ldy, int mr, int nc);
-void qp_neon_tile_q5_K_sdot(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,
-                            float *y, size_t ldy, int mr, int nc);
-void qp_neon_tile_q6_K_sdot(int64_t k, const void *w, size_t ws, const void *xq, size_t xs,
-                            float *y, size_t ldy, int mr, int nc);
+#define QP_NEON_SDOT_DECLARE(T)                                                            \
+    float qp_neon_dot_##T##_sdot(int64_t k, const void *w, const void *xq);                \
+    /* its tile (see qp_tile_fn in kernels_impl.h) */                                      \
+    void qp_neon_tile_##T##_sdot(int64_t k, const void *w, size_t ws, const void *xq,      \
+                                 size_t xs, float *y, size_t ldy, int mr, int nc);
+QP_NEON_SDOT_DECLARE(q8_0)
+QP_NEON_SDOT_DECLARE(q4_0)
+QP_NEON_SDOT_DECLARE(q5_0)
+QP_NEON_SDOT_DECLARE(q4_1)
+QP_NEON_SDOT_DECLARE(q5_1)
+QP_NEON_SDOT_DECLARE(q2_K)
+QP_NEON_SDOT_DECLARE(q3_K)
+QP_NEON_SDOT_DECLARE(q4_K)
+QP_NEON_SDOT_DECLARE(q5_K)
+QP_NEON_SDOT_DECLARE(q6_K)
+#undef QP_NEON_SDOT_DECLARE
 
 #endif
