@@ -728,51 +728,64 @@ static qp_model *peer_model(const char *name, long size)
     return m;
 }
 
+/* What both peer-logit tests start from: the peer file's prompts, the model
+ * it names (from the cache) and its tokenizer. Returns 0 when the model is
+ * not there (the caller skips; nothing is left allocated). */
+typedef struct peer_case {
+    peer_prompt *pp;
+    int n, top_k;
+    qp_model *m;
+    qp_tokenizer *tok;
+} peer_case;
+
+static int peer_case_open(const char *data, peer_case *pc)
+{
+    long size;
+    char name[256];
+    pc->pp = calloc(8, sizeof *pc->pp);
+    assert_non_null(pc->pp);
+    pc->n = peer_load(data, pc->pp, 8, &pc->top_k, &size, name, sizeof name);
+    assert_true(pc->n >= 3);
+    pc->m = peer_model(name, size);
+    if (!pc->m) {
+        free(pc->pp);
+        return 0;
+    }
+    qp_error err;
+    assert_int_equal(qp_tokenizer_load(qp_model_gguf(pc->m), &pc->tok, &err), QP_OK);
+    return 1;
+}
+
+static void peer_case_close(peer_case *pc)
+{
+    qp_tokenizer_free(pc->tok);
+    qp_model_free(pc->m);
+    free(pc->pp);
+}
+
 static void test_peer_logits_fp32(void **state)
 {
     (void)state;
-    peer_prompt *pp = calloc(8, sizeof *pp);
-    int top_k;
-    long size;
-    char name[256];
-    const int n = peer_load(PEER_DATA_FP32, pp, 8, &top_k, &size, name, sizeof name);
-    assert_true(n >= 3);
-    qp_model *m = peer_model(name, size);
-    if (!m) {
-        free(pp);
+    peer_case pc;
+    if (!peer_case_open(PEER_DATA_FP32, &pc))
         skip();
-    }
-    qp_tokenizer *tok;
-    qp_error err;
-    assert_int_equal(qp_tokenizer_load(qp_model_gguf(m), &tok, &err), QP_OK);
     peer_diff d;
-    compare_with_peer(m, tok, pp, n, top_k, QP_PREC_REF, TOL_PEER_FP32, &d);
+    compare_with_peer(pc.m, pc.tok, pc.pp, pc.n, pc.top_k, QP_PREC_REF, TOL_PEER_FP32, &d);
     printf("  FP32 reference path vs llama.cpp on F32-dequantized weights: max |diff| %.2e, "
            "mean %.2e over top-%d logits; log-sum-exp %.2e; top-1 %d/%d\n",
-           d.max_abs, d.sum_abs / d.n_abs, top_k, d.max_lse, d.top1_agree, d.top1_checked);
+           d.max_abs, d.sum_abs / d.n_abs, pc.top_k, d.max_lse, d.top1_agree, d.top1_checked);
     assert_true(d.top1_checked > 20);
-    qp_tokenizer_free(tok);
-    qp_model_free(m);
-    free(pp);
+    peer_case_close(&pc);
 }
 
 static void test_peer_logits_quant(void **state)
 {
     (void)state;
-    peer_prompt *pp = calloc(8, sizeof *pp);
-    int top_k;
-    long size;
-    char name[256];
-    const int n = peer_load(PEER_DATA_QUANT, pp, 8, &top_k, &size, name, sizeof name);
-    assert_true(n >= 3);
-    qp_model *m = peer_model(name, size);
-    if (!m) {
-        free(pp);
+    peer_case pc;
+    if (!peer_case_open(PEER_DATA_QUANT, &pc))
         skip();
-    }
-    qp_tokenizer *tok;
+    qp_model *m = pc.m;
     qp_error err;
-    assert_int_equal(qp_tokenizer_load(qp_model_gguf(m), &tok, &err), QP_OK);
     /* the file's own types: Q4_1 blocks, Q8_0 output (tied token_embd) */
     for (int i = 0; i < qp_model_n_linears(m); i++) {
         const qp_linear *l = qp_model_linear(m, i);
@@ -780,15 +793,13 @@ static void test_peer_logits_quant(void **state)
         assert_true(qp_model_linear(m, i)->q_from_file);
     }
     peer_diff d;
-    compare_with_peer(m, tok, pp, n, top_k, QP_PREC_QUANT, TOL_PEER_QUANT_MAX, &d);
+    compare_with_peer(m, pc.tok, pc.pp, pc.n, pc.top_k, QP_PREC_QUANT, TOL_PEER_QUANT_MAX, &d);
     printf("  quantized path (file bytes) vs llama.cpp on the Q4_1 file: max |diff| %.4f, mean "
            "%.4f over top-%d logits; log-sum-exp %.4f; top-1 %d/%d\n",
-           d.max_abs, d.sum_abs / d.n_abs, top_k, d.max_lse, d.top1_agree, d.top1_checked);
+           d.max_abs, d.sum_abs / d.n_abs, pc.top_k, d.max_lse, d.top1_agree, d.top1_checked);
     assert_true(d.sum_abs / d.n_abs <= TOL_PEER_QUANT_MEAN);
     assert_true(d.top1_checked > 10);
-    qp_tokenizer_free(tok);
-    qp_model_free(m);
-    free(pp);
+    peer_case_close(&pc);
 }
 
 int main(void)
