@@ -181,4 +181,4 @@ clean:                                            ## remove build outputs
 help:                                             ## this list
 	@grep -E '^[a-z0-9-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | sed 's/:.*## /\t/'
 
--include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(NEON_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(NEON_OBJ:.o=.d) $(EMU_OBJ:.o=.d)

@@ -89,6 +89,45 @@ qp_status qp_matmul_q(const qp_kernels *v, qp_threadpool *tp, enum qp_type w,
                       const void *W, int64_t m, int64_t k,
                       const void *Xq, int64_t n, float *Y, qp_error *err);
 
+/* ---- packed weights ---- */
+
+/* A variant may read a weight type faster from rows interleaved in groups
+ * (kernels/pack.c; llama.cpp calls this "repack"): avx2 and avx512 read Q4_K
+ * as groups of 8 rows. The layout belongs to the variant, so weights are
+ * packed for one variant and multiplied with that variant:
+ *
+ *     if (qp_pack_rows(v, t)) {                      // 0: plain rows only
+ *         qp_pack_weights(v, t, W, Wp, m, k, err);   // once, at load time
+ *         qp_matmul_packed(v, tp, t, Wp, m, k, X, n, Y, err);
+ *     }
+ *
+ * A packed matrix has the size of the plain one (m rows of the type's row
+ * bytes) and gives the same Y up to float summation order. */
+
+/* Rows per group of v's packed layout for w, or 0 if v has none. v NULL:
+ * qp_kernels_default(). */
+int qp_pack_rows(const qp_kernels *v, enum qp_type w);
+/* Its name ("q4_K x8"), or NULL. */
+const char *qp_pack_name(const qp_kernels *v, enum qp_type w);
+
+/* dst = src (m plain rows of k weights of type w) in v's packed layout, or
+ * back (unpack). src and dst: distinct buffers of m row-bytes each.
+ * QP_ERR_INPUT if v has no layout for w, k is not a multiple of the block
+ * size, or the buffers overlap. */
+qp_status qp_pack_weights(const qp_kernels *v, enum qp_type w, const void *src, void *dst,
+                          int64_t m, int64_t k, qp_error *err);
+qp_status qp_unpack_weights(const qp_kernels *v, enum qp_type w, const void *src, void *dst,
+                            int64_t m, int64_t k, qp_error *err);
+
+/* qp_matmul / qp_matmul_q over W packed by qp_pack_weights with the same v
+ * (QP_ERR_INPUT if v has no packed layout for w). */
+qp_status qp_matmul_packed(const qp_kernels *v, qp_threadpool *tp, enum qp_type w,
+                           const void *W, int64_t m, int64_t k,
+                           const float *X, int64_t n, float *Y, qp_error *err);
+qp_status qp_matmul_q_packed(const qp_kernels *v, qp_threadpool *tp, enum qp_type w,
+                             const void *W, int64_t m, int64_t k,
+                             const void *Xq, int64_t n, float *Y, qp_error *err);
+
 /* y[m] = W[m][k] . x[k] */
 static inline qp_status qp_matvec(const qp_kernels *v, qp_threadpool *tp, enum qp_type w,
                                   const void *W, int64_t m, int64_t k,

@@ -38,6 +38,7 @@
 #ifndef QP_KERNELS_IMPL_H
 #define QP_KERNELS_IMPL_H
 
+#include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,6 +71,32 @@ typedef void (*qp_tile_fn)(int64_t k, const void *w, size_t w_stride,
  * may be quantized in block-aligned pieces (the driver does, in parallel). */
 typedef void (*qp_quantize_act_fn)(const float *x, void *xq, int64_t k);
 
+/* A packed weight layout (pack.c): groups of `rows` plain rows interleaved.
+ * pack: `rows` plain rows of k weights, row_bytes apart, into one group of
+ * the same size at dst; unpack: the inverse. */
+struct qp_pack_layout {
+    const char *name; /* "q4_K x8" */
+    int rows;
+    void (*pack)(const void *src, size_t row_bytes, void *dst, int64_t k);
+    void (*unpack)(const void *src, void *dst, size_t row_bytes, int64_t k);
+};
+extern const struct qp_pack_layout qp_pack_q4_K_x8;
+
+/* Q4_K x8: super-block b of 8 interleaved Q4_K rows (layout: pack.c). */
+typedef struct {
+    qp_half d[8], dmin[8];
+    uint32_t scales[3][8];
+    uint8_t qs[32][32];
+} block_q4_Kx8;
+static_assert(sizeof(block_q4_Kx8) == 8 * sizeof(block_q4_K), "block_q4_Kx8 size");
+
+/* The micro-kernel over one packed group g of R = layout rows rows: for
+ * r < R and c < nc, y[c * ldy + r] = dot(row r of g, xq + c * x_stride),
+ * with 1 <= nc <= ptile_n. Equal to vec_dot on the plain row up to
+ * summation order. Used for every n, matvec included. */
+typedef void (*qp_ptile_fn)(int64_t k, const void *g, const void *xq, size_t x_stride,
+                            float *y, size_t ldy, int nc);
+
 /* Per weight type. */
 struct qp_weight_kernels {
     qp_vec_dot_fn vec_dot; /* never NULL once filled */
@@ -77,6 +104,10 @@ struct qp_weight_kernels {
     int tile_m;            /* max weight rows per tile call (>= 1) */
     int tile_n;            /* max activation rows per tile call (>= 1) */
     int accelerated;       /* 1 if vec_dot is this variant's own code */
+    /* optional packed layout (NULL: the variant reads plain rows only) */
+    const struct qp_pack_layout *packed;
+    qp_ptile_fn ptile;     /* non-NULL iff packed */
+    int ptile_n;           /* max activation rows per ptile call */
 };
 
 struct qp_kernels {

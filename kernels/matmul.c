@@ -19,6 +19,10 @@
  *
  * Matvec (n = 1) is the same code with one activation row: units are then
  * plain row ranges, each row one vec_dot (a tile has nothing to share).
+ *
+ * Packed weights (qp_matmul_packed, pack.c): units start on group
+ * boundaries, and each group of R rows goes to the slot's ptile, matvec
+ * included; the m % R plain rows at the end take the path above.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -50,7 +54,9 @@ struct mm_job {
     int64_t m, k, n;
     size_t w_row, x_row;
 
-    int64_t mb;                    /* weight rows per unit (multiple of tile_m) */
+    int pack_rows;                 /* R of the packed layout, 0: plain rows */
+    int64_t m_packed;              /* rows in groups: m / R * R */
+    int64_t mb;                    /* weight rows per unit (multiple of tile_m and R) */
     int64_t nb;                    /* activation rows per cache block */
     int64_t n_unit_cols;           /* activation rows per unit (multiple of tile_n) */
     int64_t units_m, units_n;      /* unit grid; unit u = (u / units_n, u % units_n) */
@@ -71,10 +77,36 @@ static void mm_quantize_task(void *p, int ith, int nth)
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
+/* Packed groups [i_lo, i_hi) (multiples of R) x activation rows [c_lo, c_hi),
+ * in the cache-block order of mm_unit. */
+static void mm_unit_packed(const struct mm_job *j, int64_t i_lo, int64_t i_hi, int64_t c_lo,
+                           int64_t c_hi)
+{
+    const struct qp_weight_kernels *wk = j->wk;
+    for (int64_t cb = c_lo; cb < c_hi; cb += j->nb) {
+        const int64_t cb_hi = min64(c_hi, cb + j->nb);
+        for (int64_t i = i_lo; i < i_hi; i += j->pack_rows) {
+            const char *g = j->W + (size_t)i * j->w_row;
+            for (int64_t c = cb; c < cb_hi; c += wk->ptile_n) {
+                const int nc = (int)min64(wk->ptile_n, cb_hi - c);
+                wk->ptile(j->k, g, j->Xq + (size_t)c * j->x_row, j->x_row,
+                          j->Y + (size_t)c * (size_t)j->m + (size_t)i, (size_t)j->m, nc);
+            }
+        }
+    }
+}
+
 /* One unit: weight rows [i_lo, i_hi) x activation rows [c_lo, c_hi). */
 static void mm_unit(const struct mm_job *j, int64_t i_lo, int64_t i_hi, int64_t c_lo, int64_t c_hi)
 {
     const struct qp_weight_kernels *wk = j->wk;
+    if (j->pack_rows && i_lo < j->m_packed) {
+        const int64_t end = min64(i_hi, j->m_packed);
+        mm_unit_packed(j, i_lo, end, c_lo, c_hi);
+        i_lo = end;
+        if (i_lo >= i_hi)
+            return;
+    }
     if (j->n == 1) {
         /* matvec: tiles share work between activation rows, and there is
          * one; vec_dot is at least as fast (measured for every AVX2 type) */
@@ -114,6 +146,16 @@ static void mm_compute_task(void *p, int ith, int nth)
 }
 
 static inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+static int64_t lcm64(int64_t a, int64_t b)
+{
+    int64_t x = a, y = b;
+    while (y) {
+        const int64_t t = x % y;
+        x = y;
+        y = t;
+    }
+    return a / x * b;
+}
 static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* Chooses the unit grid for nth threads (see the top of the file). */
@@ -126,11 +168,12 @@ static void mm_plan(struct mm_job *j, int nth)
     int64_t mb = max64(1, (int64_t)(QP_MM_W_BLOCK_BYTES / j->w_row));
     if (nth > 1)
         mb = min64(mb, ceil_div(j->m, want_units));
-    j->mb = round_up(max64(mb, 1), wk->tile_m);
+    j->mb = round_up(max64(mb, 1), j->pack_rows ? lcm64(wk->tile_m, j->pack_rows) : wk->tile_m);
     j->units_m = ceil_div(j->m, j->mb);
 
     /* activation rows per cache block */
-    j->nb = round_up(max64(1, (int64_t)(QP_MM_X_BLOCK_BYTES / j->x_row)), wk->tile_n);
+    const int64_t tn = j->pack_rows ? lcm64(wk->tile_n, wk->ptile_n) : wk->tile_n;
+    j->nb = round_up(max64(1, (int64_t)(QP_MM_X_BLOCK_BYTES / j->x_row)), tn);
 
     /* split activation rows between units only when rows alone are too few
      * (small m, many activation rows: e.g. m = 17, n = 64) */
@@ -143,15 +186,19 @@ static void mm_plan(struct mm_job *j, int nth)
 }
 
 /* Checks the arguments shared by both entry points; fills the layout. */
-static qp_status mm_check(const qp_kernels **v, enum qp_type w, const void *W, int64_t m,
-                          int64_t k, const void *X, int64_t n, float *Y, size_t *w_row,
-                          size_t *x_row, qp_error *err)
+static qp_status mm_check(const qp_kernels **v, enum qp_type w, int packed, const void *W,
+                          int64_t m, int64_t k, const void *X, int64_t n, float *Y,
+                          size_t *w_row, size_t *x_row, qp_error *err)
 {
     if (!*v)
         *v = qp_kernels_default();
     const int a = qp_act_type(w);
     if (a < 0 || !(*v)->w[w].vec_dot)
         return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "no kernels for weight type %d", (int)w);
+    if (packed && !(*v)->w[w].packed)
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1,
+                            "kernel variant %s has no packed layout for weight type %d",
+                            (*v)->name, (int)w);
     int64_t bs;
     qp_kernels_block((int)w, &bs, NULL);
     if (k <= 0 || k % bs != 0)
@@ -189,12 +236,13 @@ static void mm_run(qp_threadpool *tp, struct mm_job *j)
     qp_threadpool_run(tp, mm_compute_task, j);
 }
 
-static qp_status mm_common(const qp_kernels *v, qp_threadpool *tp, enum qp_type w, const void *W,
-                           int64_t m, int64_t k, const float *X, const void *Xq, int64_t n,
-                           float *Y, qp_error *err)
+static qp_status mm_common(const qp_kernels *v, qp_threadpool *tp, enum qp_type w, int packed,
+                           const void *W, int64_t m, int64_t k, const float *X, const void *Xq,
+                           int64_t n, float *Y, qp_error *err)
 {
     size_t w_row = 0, x_row = 0;
-    qp_status st = mm_check(&v, w, W, m, k, X ? (const void *)X : Xq, n, Y, &w_row, &x_row, err);
+    qp_status st = mm_check(&v, w, packed, W, m, k, X ? (const void *)X : Xq, n, Y, &w_row,
+                            &x_row, err);
     if (st != QP_OK || m == 0 || n == 0)
         return st;
 
@@ -208,6 +256,10 @@ static qp_status mm_common(const qp_kernels *v, qp_threadpool *tp, enum qp_type 
     j.n = n;
     j.w_row = w_row;
     j.x_row = x_row;
+    if (packed) {
+        j.pack_rows = v->w[w].packed->rows;
+        j.m_packed = m / j.pack_rows * j.pack_rows;
+    }
 
     void *own = NULL; /* the work buffer when there is no pool */
     if (X && qp_act_type(w) == QP_TYPE_F32) {
@@ -253,7 +305,7 @@ qp_status qp_matmul(const qp_kernels *v, qp_threadpool *tp, enum qp_type w, cons
 {
     if (!X && m > 0 && n > 0)
         return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "NULL activation matrix");
-    return mm_common(v, tp, w, W, m, k, X, NULL, n, Y, err);
+    return mm_common(v, tp, w, 0, W, m, k, X, NULL, n, Y, err);
 }
 
 qp_status qp_matmul_q(const qp_kernels *v, qp_threadpool *tp, enum qp_type w, const void *W,
@@ -261,5 +313,23 @@ qp_status qp_matmul_q(const qp_kernels *v, qp_threadpool *tp, enum qp_type w, co
 {
     if (!Xq && m > 0 && n > 0)
         return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "NULL activation matrix");
-    return mm_common(v, tp, w, W, m, k, NULL, Xq, n, Y, err);
+    return mm_common(v, tp, w, 0, W, m, k, NULL, Xq, n, Y, err);
+}
+
+qp_status qp_matmul_packed(const qp_kernels *v, qp_threadpool *tp, enum qp_type w, const void *W,
+                           int64_t m, int64_t k, const float *X, int64_t n, float *Y,
+                           qp_error *err)
+{
+    if (!X && m > 0 && n > 0)
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "NULL activation matrix");
+    return mm_common(v, tp, w, 1, W, m, k, X, NULL, n, Y, err);
+}
+
+qp_status qp_matmul_q_packed(const qp_kernels *v, qp_threadpool *tp, enum qp_type w,
+                             const void *W, int64_t m, int64_t k, const void *Xq, int64_t n,
+                             float *Y, qp_error *err)
+{
+    if (!Xq && m > 0 && n > 0)
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "NULL activation matrix");
+    return mm_common(v, tp, w, 1, W, m, k, NULL, Xq, n, Y, err);
 }

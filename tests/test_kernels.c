@@ -708,6 +708,122 @@ static void test_matmul_variants(void **state)
         qp_threadpool_free(pools[i]);
 }
 
+/* Packed weights (qp_pack_weights, qp_matmul_packed): for every usable
+ * variant with a packed layout, row counts around the group size (no full
+ * group, one, groups plus a plain tail), every n of test_matmul_variants,
+ * 1..4 threads, against scalar vec_dot on the plain rows. Packing must be a
+ * permutation that unpacking undoes byte for byte and that leaves the
+ * m % R tail rows where they were. */
+static void test_packed_variants(void **state)
+{
+    (void)state;
+    const qp_kernels *u[16];
+    const int nu = usable_variants(u, 0);
+    qp_threadpool *pools[4];
+    for (int i = 0; i < 4; i++) {
+        pools[i] = qp_threadpool_create(i + 1);
+        assert_non_null(pools[i]);
+    }
+    const int64_t ms[] = { 1, 7, 8, 9, 17, 67 };
+    const int64_t ns[] = { 1, 2, 3, 5, 7, 64 };
+    int cases = 0;
+    for (int v = 0; v < nu; v++)
+        for (int ti = 0; ti < N_WEIGHT_TYPES; ti++) {
+            const enum qp_type t = weight_types[ti];
+            const int R = qp_pack_rows(u[v], t);
+            if (R == 0)
+                continue;
+            assert_non_null(qp_pack_name(u[v], t));
+            int64_t ks[5];
+            const int nk = row_lengths(t, ks);
+            for (int ki = 0; ki < nk; ki++)
+                for (int mi = 0; mi < 6; mi++) {
+                    const int64_t m = ms[mi];
+                    struct problem p;
+                    problem_make(&p, t, m, ks[ki], 64);
+                    const size_t bytes = (size_t)m * p.w_row;
+                    char *P = malloc(bytes), *back = malloc(bytes);
+                    float *Y = malloc(sizeof(float) * (size_t)(m * p.n));
+                    assert_true(P && back && Y);
+                    qp_error err;
+                    qp_error_clear(&err);
+                    assert_int_equal(qp_pack_weights(u[v], t, p.W, P, m, p.k, &err), QP_OK);
+                    const size_t plain = (size_t)(m / R * R) * p.w_row;
+                    assert_memory_equal(P + plain, (const char *)p.W + plain, bytes - plain);
+                    if (m >= R) /* a group is really interleaved */
+                        assert_memory_not_equal(P, p.W, plain);
+                    assert_int_equal(qp_unpack_weights(u[v], t, P, back, m, p.k, &err), QP_OK);
+                    assert_memory_equal(back, p.W, bytes);
+                    for (int ni = 0; ni < 6; ni++) {
+                        const int64_t n = ns[ni];
+                        const int th = (mi + ni + ki) % 4;
+                        for (int64_t e = 0; e < m * n; e++)
+                            Y[e] = NAN;
+                        qp_status st;
+                        if (ni % 2)
+                            st = qp_matmul_q_packed(u[v], th ? pools[th] : NULL, t, P, m, p.k, p.Xq, n, Y, &err);
+                        else
+                            st = qp_matmul_packed(u[v], th ? pools[th] : NULL, t, P, m, p.k, p.X, n, Y, &err);
+                        assert_int_equal(st, QP_OK);
+                        for (int64_t j = 0; j < n; j++)
+                            for (int64_t i = 0; i < m; i++) {
+                                const float ref = qp_vec_dot(u[0], t, p.k, (const char *)p.W + (size_t)i * p.w_row,
+                                                             p.Xq + (size_t)j * p.x_row);
+                                check_close("packed matmul", u[v], t, p.k, i, j, Y[j * m + i], ref,
+                                            p.abs_sum[j * m + i]);
+                            }
+                        cases++;
+                    }
+                    free(P);
+                    free(back);
+                    free(Y);
+                    problem_free(&p);
+                }
+        }
+    /* the variants that must pack, where this CPU runs them */
+    for (int v = 0; v < nu; v++)
+        if (!strcmp(qp_kernels_name(u[v]), "avx2") || !strcmp(qp_kernels_name(u[v]), "avx512"))
+            assert_int_equal(qp_pack_rows(u[v], QP_TYPE_Q4_K), 8);
+    printf("packed: %d products checked\n", cases);
+    for (int i = 0; i < 4; i++)
+        qp_threadpool_free(pools[i]);
+}
+
+/* What packing refuses: a variant without a layout, overlapping buffers. */
+static void test_packed_errors(void **state)
+{
+    (void)state;
+    const qp_kernels *scalar = qp_kernels_by_name("scalar", NULL);
+    assert_int_equal(qp_pack_rows(scalar, QP_TYPE_Q4_K), 0);
+    assert_null(qp_pack_name(scalar, QP_TYPE_Q4_K));
+    const int64_t k = 256, m = 16;
+    void *W = make_weights(QP_TYPE_Q4_K, m, k);
+    const size_t bytes = (size_t)m * qp_kernels_row_bytes(QP_TYPE_Q4_K, k);
+    char *P = malloc(2 * bytes);
+    float x[256] = { 0 }, y[16];
+    assert_non_null(P);
+    qp_error err;
+    qp_error_clear(&err);
+    assert_int_equal(qp_pack_weights(scalar, QP_TYPE_Q4_K, W, P, m, k, &err), QP_ERR_INPUT);
+    assert_non_null(strstr(err.msg, "no packed layout"));
+    qp_error_clear(&err);
+    assert_int_equal(qp_matmul_packed(scalar, NULL, QP_TYPE_Q4_K, W, m, k, x, 1, y, &err), QP_ERR_INPUT);
+    const qp_kernels *u[16];
+    const int nu = usable_variants(u, 0);
+    for (int v = 0; v < nu; v++) {
+        if (!qp_pack_rows(u[v], QP_TYPE_Q4_K))
+            continue;
+        memcpy(P, W, bytes);
+        qp_error_clear(&err);
+        assert_int_equal(qp_pack_weights(u[v], QP_TYPE_Q4_K, P, P + bytes / 2, m, k, &err), QP_ERR_INPUT);
+        assert_non_null(strstr(err.msg, "overlapping"));
+        qp_error_clear(&err);
+        assert_int_equal(qp_pack_weights(u[v], QP_TYPE_Q4_K, W, P, m, k + 1, &err), QP_ERR_INPUT);
+    }
+    free(W);
+    free(P);
+}
+
 /* Which types each usable variant accelerates (informational, and a check
  * that the SIMD variants accelerate the types the brief makes mandatory). */
 static void test_accelerated_types(void **state)
@@ -753,6 +869,8 @@ int main(void)
         cmocka_unit_test(test_quantize_act),
         cmocka_unit_test(test_vec_dot_variants),
         cmocka_unit_test(test_matmul_variants),
+        cmocka_unit_test(test_packed_variants),
+        cmocka_unit_test(test_packed_errors),
         cmocka_unit_test(test_accelerated_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,6 +25,11 @@ static void apply(struct qp_kernels *t, const struct qp_x86_slots *s)
             t->w[w].tile_m = s->w[w].tile_m;
             t->w[w].tile_n = s->w[w].tile_n;
         }
+        if (s->w[w].packed) {
+            t->w[w].packed = s->w[w].packed;
+            t->w[w].ptile = s->w[w].ptile;
+            t->w[w].ptile_n = s->w[w].ptile_n;
+        }
     }
     for (int a = 0; a < QP_TYPE_COUNT; a++)
         if (s->quantize_act[a])
