@@ -28,6 +28,7 @@
 #include "common/membw.h"
 #include "common/perfcount.h"
 #include "common/stats.h"
+#include "kernels/kernels.h"
 #include "tests/qprof_cli.h"
 
 #define EPS 1e-12
@@ -534,6 +535,46 @@ static void test_smoke_json_and_usage(void **state)
     free(out);
 }
 
+/* The layout column: a variant with a packed layout for the type reads
+ * packed weights by default (as the forward pass gives them), plain rows
+ * with --rows; both agree with the library's qp_pack_name. */
+static void test_smoke_layout(void **state)
+{
+    (void)state;
+    if (access(qp_cli_bin(), X_OK) != 0) {
+        printf("skipped: qprof not built next to this test\n");
+        skip();
+    }
+    const char *args[2] = { "bench kernels --types q4_K --shape 17x512 -n 1,5 --reps 3 --membw-mib 8 --threads 1 --json",
+                            "bench kernels --types q4_K --shape 17x512 -n 1,5 --reps 3 --membw-mib 8 --threads 1 --json --rows" };
+    int packed_rows = 0;
+    for (int a = 0; a < 2; a++) {
+        char *out;
+        assert_int_equal(qp_cli_run("QPROF_NO_PROGRESS=1 QPROF_NO_PERF=1", QP_CLI_STDERR_INHERIT, &out, NULL,
+                                    "%s", args[a]),
+                         0);
+        cJSON *root = cJSON_Parse(out);
+        assert_non_null(root);
+        const cJSON *res = cJSON_GetObjectItemCaseSensitive(root, "results");
+        assert_true(cJSON_IsArray(res) && cJSON_GetArraySize(res) >= 2);
+        for (int i = 0; i < cJSON_GetArraySize(res); i++) {
+            const cJSON *r = cJSON_GetArrayItem(res, i);
+            const char *vname = cJSON_GetObjectItemCaseSensitive(r, "variant")->valuestring;
+            const char *layout = cJSON_GetObjectItemCaseSensitive(r, "layout")->valuestring;
+            const char *want = qp_pack_name(qp_kernels_by_name(vname, NULL), QP_TYPE_Q4_K);
+            if (a == 1 || !want)
+                assert_string_equal(layout, "rows");
+            else
+                assert_string_equal(layout, want);
+            packed_rows += a == 0 && want;
+            assert_true(cJSON_GetObjectItemCaseSensitive(r, "median_ms")->valuedouble > 0.0);
+        }
+        cJSON_Delete(root);
+        free(out);
+    }
+    printf("layout: %d packed rows\n", packed_rows);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -549,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_perf_open_or_clean_reason),
         cmocka_unit_test(test_smoke_csv),
         cmocka_unit_test(test_smoke_json_and_usage),
+        cmocka_unit_test(test_smoke_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -93,6 +93,7 @@ typedef struct bench_opts {
     double max_time;         /* seconds of timed runs per row before stopping early */
     int prequantized;        /* time qp_matmul_q (activations quantized outside) */
     int hot;                 /* one copy of W, no rotation: cache-resident if it fits */
+    int rows_only;           /* --rows: plain rows even where a variant packs */
     int counters;            /* open perf counters */
     int membw_mib;           /* bandwidth buffer, 0 = automatic */
     enum bench_format format;
@@ -388,6 +389,29 @@ static qp_status weights_make(weight_set *ws, enum qp_type t, int64_t m, int64_t
     return QP_OK;
 }
 
+/* dst = src with every copy packed for variant v (qp_pack_weights): the
+ * layout the forward pass gives v (profiler/model.c). */
+static qp_status weights_pack(weight_set *dst, const weight_set *src, const qp_kernels *v, int64_t m,
+                              int64_t k, qp_error *err)
+{
+    *dst = *src;
+    dst->next = 0;
+    dst->data = qp_membw_alloc((size_t)src->copies * src->bytes, 0);
+    if (!dst->data)
+        return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "out of memory for packed %s weights",
+                            type_name(src->type));
+    for (int c = 0; c < src->copies; c++) {
+        qp_status st = qp_pack_weights(v, src->type, src->data + (size_t)c * src->bytes,
+                                       dst->data + (size_t)c * src->bytes, m, k, err);
+        if (st != QP_OK) {
+            free(dst->data);
+            dst->data = NULL;
+            return st;
+        }
+    }
+    return QP_OK;
+}
+
 /* The copy for the next run (round robin). */
 static const void *weights_next(weight_set *ws)
 {
@@ -406,6 +430,8 @@ typedef struct bench_row {
     int64_t m, k, n;
     int threads;
     int accelerated;      /* the variant has its own code for the type */
+    const char *layout;   /* "rows", or the packed layout's name ("q4_K x8") */
+    weight_set *ws;       /* the weights it reads: plain, or packed for it */
     int copies;
     size_t weight_bytes;  /* one copy of W */
     qp_stats st;          /* seconds per run */
@@ -460,9 +486,12 @@ typedef struct act_set {
 static qp_status run_product(const bench_row *r, qp_threadpool *tp, const void *W, const act_set *a,
                              int prequantized, qp_error *err)
 {
+    const int packed = strcmp(r->layout, "rows") != 0;
     if (prequantized)
-        return qp_matmul_q(r->v, tp, r->type, W, r->m, r->k, a->xq, r->n, a->y, err);
-    return qp_matmul(r->v, tp, r->type, W, r->m, r->k, a->x, r->n, a->y, err);
+        return (packed ? qp_matmul_q_packed : qp_matmul_q)(r->v, tp, r->type, W, r->m, r->k, a->xq,
+                                                            r->n, a->y, err);
+    return (packed ? qp_matmul_packed : qp_matmul)(r->v, tp, r->type, W, r->m, r->k, a->x, r->n,
+                                                   a->y, err);
 }
 
 /* Adds the counts of one run to a row's totals; an event stays valid only
@@ -483,8 +512,8 @@ static void perf_accumulate(qp_perf_values *sum, const qp_perf_values *one, int 
  * so their ratio is fairer than timing one variant's runs, then the next's.
  * A group stops after --reps rounds, or once it has MIN_RUNS rounds and
  * has spent --max-time seconds per variant. */
-static qp_status bench_group(bench_ctx *c, bench_row *r, int nr, weight_set *ws, act_set *a,
-                             qp_threadpool *tp, qp_error *err)
+static qp_status bench_group(bench_ctx *c, bench_row *r, int nr, act_set *a, qp_threadpool *tp,
+                             qp_error *err)
 {
     const bench_opts *o = c->o;
     qp_status st = QP_OK;
@@ -503,13 +532,13 @@ static qp_status bench_group(bench_ctx *c, bench_row *r, int nr, weight_set *ws,
     /* warm-up, one per variant: page faults of Y and of the pool's work
      * buffer, code into the instruction cache */
     for (int v = 0; v < nr && st == QP_OK; v++)
-        st = run_product(&r[v], tp, weights_next(ws), a, o->prequantized, err);
+        st = run_product(&r[v], tp, weights_next(r[v].ws), a, o->prequantized, err);
 
     int rounds = 0;
     const double t_begin = qp_now();
     while (st == QP_OK && rounds < o->reps) {
         for (int v = 0; v < nr && st == QP_OK; v++) {
-            const void *W = weights_next(ws);
+            const void *W = weights_next(r[v].ws);
             qp_perf_values pv;
             qp_perfcount_start(&c->pc);
             const double t0 = qp_now();
@@ -640,7 +669,7 @@ static void print_table(const bench_ctx *c)
                          qp_perfcount_available(&c->pc, QP_PERF_INSTRUCTIONS);
     const int have_llc = qp_perfcount_available(&c->pc, QP_PERF_LLC_MISSES);
     const int have_clk = qp_perfcount_available(&c->pc, QP_PERF_TASK_CLOCK);
-    printf("\n%-7s %-5s %6s %3s %4s %10s %6s %7s %8s %5s %8s %-16s", "variant", "type", "n", "thr", "runs",
+    printf("\n%-7s %-5s %-7s %6s %3s %4s %10s %6s %7s %8s %5s %8s %-16s", "variant", "type", "layout", "n", "thr", "runs",
            "median_ms", "iqr%", "GB/s", "GFLOP/s", "%bw", "x_scalar", "x_best_other");
     if (have_ipc)
         printf(" %9s %5s", "Mcycles", "IPC");
@@ -662,8 +691,8 @@ static void print_table(const bench_ctx *c)
         /* a '*' marks a type this variant runs with the scalar fallback */
         snprintf(type, sizeof type, "%s%s", type_name(r->type),
                  r->accelerated || strcmp(qp_kernels_name(r->v), "scalar") == 0 ? "" : "*");
-        printf("%-7s %-5s %6" PRId64 " %3d %4d %10.3f %6.1f %7.2f %8.2f %5.1f %8s %-16s",
-               qp_kernels_name(r->v), type, r->n, r->threads, r->st.n, r->st.median * 1e3,
+        printf("%-7s %-5s %-7s %6" PRId64 " %3d %4d %10.3f %6.1f %7.2f %8.2f %5.1f %8s %-16s",
+               qp_kernels_name(r->v), type, strcmp(r->layout, "rows") ? "packed" : "rows", r->n, r->threads, r->st.n, r->st.median * 1e3,
                100.0 * qp_stats_rel_iqr(&r->st), r->gbs, r->gflops, r->bw_pct, xs, xb);
         if (have_ipc)
             printf(" %9.1f %5.2f", per_run(r, QP_PERF_CYCLES) / 1e6, row_ipc(r));
@@ -678,7 +707,8 @@ static void print_table(const bench_ctx *c)
     }
     printf("\n%s\n", "x_scalar: scalar median / this median (> 1: faster); x_best_other: the fastest "
                      "other variant's median / this median; * : this variant runs the scalar code for "
-                     "the type");
+                     "the type; layout: plain GGUF rows, or packed (rows interleaved at load "
+                     "time by qp_pack_weights, as the forward pass does; --rows to time plain rows)");
     if (starved)
         printf("note: in %d row(s) the threads ran less than 70%% of the wall time (cpu%%): other "
                "processes had the cores, so times are inflated; compare ratios, not absolute times\n",
@@ -703,7 +733,7 @@ static void print_csv(const bench_ctx *c)
     print_header(stdout, c, "# ");
     puts("variant,type,accelerated,m,k,n,threads,runs,median_ms,min_ms,max_ms,q1_ms,q3_ms,mad_ms,mean_ms,"
          "weight_bytes,weight_copies,gbs,gflops,bw_pct,membw_gbs,speedup_vs_scalar,"
-         "speedup_vs_best_other,best_other,cycles,instructions,ipc,llc_misses,task_clock_ms,cpu_share");
+         "speedup_vs_best_other,best_other,cycles,instructions,ipc,llc_misses,task_clock_ms,cpu_share,layout");
     for (int i = 0; i < c->n_rows; i++) {
         const bench_row *r = &c->rows[i];
         printf("%s,%s,%d,%" PRId64 ",%" PRId64 ",%" PRId64 ",%d,%d", qp_kernels_name(r->v),
@@ -729,7 +759,7 @@ static void print_csv(const bench_ctx *c)
         csv_num(per_run(r, QP_PERF_LLC_MISSES), "%.0f");
         csv_num(per_run(r, QP_PERF_TASK_CLOCK) / 1e6, "%.3f");
         csv_num(row_cpu_share(r), "%.3f");
-        putchar('\n');
+        printf(",%s\n", r->layout);
     }
 }
 
@@ -790,6 +820,7 @@ static int print_json(const bench_ctx *c)
     cJSON_AddNumberToObject(cfg, "max_time_s", o->max_time);
     cJSON_AddStringToObject(cfg, "timed", o->prequantized ? "qp_matmul_q" : "qp_matmul");
     cJSON_AddStringToObject(cfg, "weights", o->hot ? "hot" : "rotated");
+    cJSON_AddStringToObject(cfg, "layout", o->rows_only ? "rows" : "packed where the variant has a layout");
 
     cJSON *ctr = cJSON_AddObjectToObject(root, "counters");
     for (int e = 0; e < QP_PERF_N_EVENTS; e++) {
@@ -807,6 +838,7 @@ static int print_json(const bench_ctx *c)
         cJSON_AddStringToObject(x, "variant", qp_kernels_name(r->v));
         cJSON_AddStringToObject(x, "type", type_name(r->type));
         cJSON_AddBoolToObject(x, "accelerated", r->accelerated);
+        cJSON_AddStringToObject(x, "layout", r->layout);
         cJSON_AddNumberToObject(x, "m", (double)r->m);
         cJSON_AddNumberToObject(x, "k", (double)r->k);
         cJSON_AddNumberToObject(x, "n", (double)r->n);
@@ -946,6 +978,14 @@ static qp_status run_all(bench_ctx *c, qp_error *err)
         st = weights_make(&ws, t, o->m, o->k, c->llc, o->hot, err);
         if (st != QP_OK)
             break;
+        /* packed copies, one per variant that packs t (unless --rows) */
+        weight_set pws[MAX_VARIANTS];
+        int has_pws[MAX_VARIANTS] = {0};
+        for (int vi = 0; vi < o->n_variants && st == QP_OK && !o->rows_only; vi++)
+            if (qp_pack_rows(o->variants[vi], t)) {
+                st = weights_pack(&pws[vi], &ws, o->variants[vi], o->m, o->k, err);
+                has_pws[vi] = st == QP_OK;
+            }
         for (int ni = 0; ni < o->n_ns && st == QP_OK; ni++) {
             const int64_t n = o->ns[ni];
             act_set a;
@@ -979,6 +1019,8 @@ static qp_status run_all(bench_ctx *c, qp_error *err)
                     r->n = n;
                     r->threads = o->threads[hi];
                     r->accelerated = qp_kernels_accelerates(v, t);
+                    r->layout = has_pws[vi] ? qp_pack_name(v, t) : "rows";
+                    r->ws = has_pws[vi] ? &pws[vi] : &ws;
                     r->copies = ws.copies;
                     r->weight_bytes = ws.bytes;
                 }
@@ -986,7 +1028,7 @@ static qp_status run_all(bench_ctx *c, qp_error *err)
                 snprintf(what, sizeof what, "%s n=%" PRId64 " threads=%d", type_name(t), n, o->threads[hi]);
                 qp_progress_update(&prog, done, what);
                 if (st == QP_OK && ng > 0)
-                    st = bench_group(c, group, ng, &ws, &a, c->pools[hi], err);
+                    st = bench_group(c, group, ng, &a, c->pools[hi], err);
                 for (int g = 0; g < ng && st == QP_OK; g++)
                     st = add_row(c, &group[g], err);
                 done++;
@@ -996,6 +1038,9 @@ static qp_status run_all(bench_ctx *c, qp_error *err)
             free(a.y);
         }
         free(ws.data);
+        for (int vi = 0; vi < o->n_variants; vi++)
+            if (has_pws[vi])
+                free(pws[vi].data);
     }
     qp_progress_update(&prog, done, NULL);
     qp_progress_end(&prog);
@@ -1066,6 +1111,7 @@ static int bench_kernels_main(int argc, char **argv)
         {"max-time", required_argument, NULL, 'M'},
         {"prequantized", no_argument, NULL, 'P'},
         {"hot", no_argument, NULL, 'H'},
+        {"rows", no_argument, NULL, 'R'},
         {"no-counters", no_argument, NULL, 'N'},
         {"membw-mib", required_argument, NULL, 'B'},
         {"csv", no_argument, NULL, 'c'},
@@ -1131,6 +1177,7 @@ static int bench_kernels_main(int argc, char **argv)
             break;
         case 'P': o.prequantized = 1; break;
         case 'H': o.hot = 1; break;
+        case 'R': o.rows_only = 1; break;
         case 'N': o.counters = 0; break;
         case 'c': o.format = FMT_CSV; break;
         case 'j': o.format = FMT_JSON; break;
@@ -1236,6 +1283,9 @@ const qp_command qp_cmd_bench = {
         "  --hot             one copy of W, not rotated: with a shape that fits in cache\n"
         "                    (e.g. --shape 32x14336) this times decoding alone, the\n"
         "                    ceiling a matvec could reach with infinite bandwidth\n"
+        "  --rows            plain GGUF rows for every variant; by default a variant\n"
+        "                    with a packed layout for the type (avx2: q4_K) reads the\n"
+        "                    weights packed, as the forward pass gives them to it\n"
         "  --no-counters     do not open perf counters\n"
         "  --membw-mib N     bandwidth buffer size (default max(8x LLC, 64 MiB))\n"
         "  -c, --csv         CSV on stdout (header lines start with '#')\n"
