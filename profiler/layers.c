@@ -453,6 +453,8 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
     qp_state_opts so = {.n_ctx = n, .n_batch = n, .n_threads = o->threads, .kernels = kern,
                         .precision = QP_PREC_REF, .logits_all = true};
     qp_state *state = NULL;
+    const qp_kernels *prev_kernels = NULL;
+    int kernels_set = 0;
     capture cap = {.n_layers = L};
     run_ctx c = {.n_layers = L, .cap = &cap};
     size_t lb = (size_t)L * QP_BLOCK_COUNT;
@@ -486,8 +488,13 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
     if ((st = qp_state_create(m, &so, &state, err)) != QP_OK)
         goto done;
     qp_state_set_hook(state, hook, &c);
-    /* quantize on the state's pool too (idle between passes) */
+    /* quantize on the state's pool too (idle between passes), and keep the
+     * packed copies the forward pass multiplies with these kernels */
     qp_model_set_threads(m, qp_state_pool(state));
+    prev_kernels = qp_model_kernels(m);
+    if ((st = qp_model_set_kernels(m, kern, err)) != QP_OK)
+        goto done;
+    kernels_set = 1;
 
     qp_progress prog;
     int64_t units = 1 + (int64_t)o->n_types * (1 + L), unit = 0;
@@ -616,6 +623,9 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
                     if (lin->q_type == QP_LINEAR_REF)
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)lin->rows, (int)lin->cols,
                                     1.0f, in, (int)lin->cols, lin->ref, (int)lin->cols, 0.0f, scratch, (int)lin->rows);
+                    else if (lin->q_packed) /* as the forward pass multiplies it */
+                        st = qp_matmul_packed(kern, qp_state_pool(state), lin->q_type, lin->q_packed, lin->rows,
+                                              lin->cols, in, n, scratch, err);
                     else
                         st = qp_matmul(kern, qp_state_pool(state), lin->q_type, lin->q_data, lin->rows, lin->cols, in, n, scratch, err);
                     if (lin->bias)
@@ -645,6 +655,8 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
 done:
     if (st != QP_OK && prog.enabled)
         qp_progress_end(&prog);
+    if (kernels_set && prev_kernels != kern)
+        qp_model_set_kernels(m, prev_kernels, NULL); /* as the caller had it (on failure: none) */
     qp_model_set_threads(m, NULL);
     qp_state_free(state);
     if (cap.data)

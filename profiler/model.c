@@ -41,6 +41,7 @@ struct qp_model {
 
     bool *used;                 /* [n_tensors]: claimed by a slot while loading */
     qp_threadpool *pool;        /* borrowed (qp_model_set_threads); NULL: one thread */
+    const qp_kernels *kernels;  /* packed copies are for it (qp_model_set_kernels) */
 };
 
 static const char *const lin_kind_names[] = {
@@ -486,6 +487,7 @@ void qp_model_free(qp_model *m)
     for (int i = 0; m->lin && i < m->n_linears; i++) {
         free(m->lin[i].ref_owned_);
         free(m->lin[i].q_owned_);
+        free(m->lin[i].q_packed_owned_);
         free(m->lin[i].bias_owned_);
     }
     free(m->lin);
@@ -562,6 +564,8 @@ size_t qp_model_owned_bytes(const qp_model *m)
             b += (size_t)l->rows * (size_t)l->cols * sizeof(float);
         if (l->q_owned_)
             b += (size_t)l->rows * qp_row_size(l->q_type, l->cols);
+        if (l->q_packed_owned_)
+            b += (size_t)l->rows * qp_row_size(l->q_type, l->cols);
         if (l->bias_owned_)
             b += (size_t)l->rows * sizeof(float);
     }
@@ -585,6 +589,55 @@ const char *qp_linear_describe(const qp_linear *l, bool quantized, char *buf, si
 /* ======================================================================== */
 
 void qp_model_set_threads(qp_model *m, qp_threadpool *tp) { m->pool = tp; }
+
+/* The packed copy of `data` (rows x cols of `type`) for m->kernels, in
+ * *out; NULL when the variant has no packed layout for the type. */
+static qp_status pack_form(const qp_model *m, const qp_linear *l, int type, const void *data,
+                           void **out, qp_error *err)
+{
+    *out = NULL;
+    if (!m->kernels || type == QP_LINEAR_REF || !qp_pack_rows(m->kernels, (enum qp_type)type))
+        return QP_OK;
+    void *p = malloc((size_t)l->rows * qp_row_size(type, l->cols));
+    if (!p)
+        return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "out of memory packing %s for %s",
+                            l->name, qp_kernels_name(m->kernels));
+    qp_status st = qp_pack_weights(m->kernels, (enum qp_type)type, data, p, l->rows, l->cols, err);
+    if (st != QP_OK) {
+        free(p);
+        return st;
+    }
+    *out = p;
+    return QP_OK;
+}
+
+static void drop_packed(qp_linear *l)
+{
+    free(l->q_packed_owned_);
+    l->q_packed_owned_ = NULL;
+    l->q_packed = NULL;
+}
+
+qp_status qp_model_set_kernels(qp_model *m, const qp_kernels *v, qp_error *err)
+{
+    for (int i = 0; i < m->n_linears; i++)
+        drop_packed(&m->lin[i]);
+    m->kernels = v;
+    for (int i = 0; v && i < m->n_linears; i++) {
+        qp_linear *l = &m->lin[i];
+        qp_status st = pack_form(m, l, l->q_type, l->q_data, &l->q_packed_owned_, err);
+        if (st != QP_OK) {
+            for (int j = 0; j <= i; j++)
+                drop_packed(&m->lin[j]);
+            m->kernels = NULL;
+            return st;
+        }
+        l->q_packed = l->q_packed_owned_;
+    }
+    return QP_OK;
+}
+
+const qp_kernels *qp_model_kernels(const qp_model *m) { return m->kernels; }
 
 /* Rows [begin, end) of one linear quantized to `type`: rows are
  * independent (each quantizer reads one row, writes one row, keeps no
@@ -626,6 +679,7 @@ qp_status qp_model_set_tensor_type(qp_model *m, int i, int type, qp_error *err)
                             m->n_linears);
     qp_linear *l = &m->lin[i];
     if (type == QP_LINEAR_REF) {
+        drop_packed(l);
         free(l->q_owned_);
         l->q_owned_ = NULL;
         l->q_data = NULL;
@@ -665,6 +719,15 @@ qp_status qp_model_set_tensor_type(qp_model *m, int i, int type, qp_error *err)
         }
         data = q;
     }
+    void *packed = NULL;
+    qp_status st = pack_form(m, l, type, data, &packed, err);
+    if (st != QP_OK) {
+        free(q);
+        return st;
+    }
+    drop_packed(l);
+    l->q_packed_owned_ = packed;
+    l->q_packed = packed;
     free(l->q_owned_);
     l->q_owned_ = q;
     l->q_data = data;

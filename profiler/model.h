@@ -105,17 +105,22 @@ typedef struct qp_linear {
     int q_type;              /* enum qp_type, or QP_LINEAR_REF: no quantized form */
     const void *q_data;      /* rows * qp_row_size(q_type, cols) bytes, or NULL */
     bool q_from_file;        /* q_data are the file's bytes (q_type == file_type) */
+    /* q_data in the packed layout of the model's kernel variant, when it
+     * has one for q_type (qp_model_set_kernels), else NULL */
+    const void *q_packed;
 
     const float *bias;       /* [rows], or NULL (qwen2: Q, K, V have one) */
 
     /* owned storage behind ref / q_data / bias (private) */
     float *ref_owned_;
     void *q_owned_;
+    void *q_packed_owned_;
     float *bias_owned_;
 } qp_linear;
 
 typedef struct qp_model qp_model;
 typedef struct qp_threadpool qp_threadpool; /* kernels/kernels.h */
+typedef struct qp_kernels qp_kernels;       /* kernels/kernels.h */
 
 /* Opens `path` (mapped read-only) and loads it. On failure *out = NULL. */
 qp_status qp_model_open(const char *path, qp_model **out, qp_error *err);
@@ -165,6 +170,19 @@ const char *qp_linear_describe(const qp_linear *l, bool quantized, char *buf, si
  * pool of a qp_state (or any other) as long as nothing else runs on it at
  * the same time. */
 void qp_model_set_threads(qp_model *m, qp_threadpool *tp);
+
+/* Prepares the quantized forms for kernel variant v (NULL: none, the
+ * default). A linear whose type v reads packed (qp_pack_rows: avx2 packs
+ * Q4_K as groups of 8 rows) also keeps a packed copy, q_packed: made here
+ * for every linear, and by qp_model_set_tensor_type from then on. The
+ * forward pass of a qp_state using the same v multiplies q_packed instead
+ * of q_data: the same products up to float summation order, faster (the
+ * layout, kernels/pack.c). Costs the packed linears' quantized bytes once
+ * more (q_data stays: the profiler dequantizes it). QP_ERR_RUNTIME if out
+ * of memory: the model is then left with no packed copy. */
+qp_status qp_model_set_kernels(qp_model *m, const qp_kernels *v, qp_error *err);
+/* The variant set by qp_model_set_kernels, or NULL. */
+const qp_kernels *qp_model_kernels(const qp_model *m);
 
 /* Sets the quantized form of linear i to `type`:
  *   QP_LINEAR_REF   - drop it (the linear runs FP32 at every precision);

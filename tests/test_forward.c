@@ -656,6 +656,131 @@ static void capture_linears(const qp_hook_event *ev, void *user)
     c->quantized[ev->linear] = ev->quantized;
 }
 
+/* Packed weights (qp_model_set_kernels): with a variant that packs Q4_K,
+ * every Q4_K linear gets a packed copy, the forward pass of a state on that
+ * variant multiplies it (zeroing one copy changes the logits) and gives the
+ * plain rows' results, and type changes repack or drop the copy. V = 43
+ * output rows leave a plain tail after 5 groups of 8.
+ *
+ * Tolerances: Q, K and V of layer 0 read the same input bytes on both paths,
+ * so they agree to float summation order (< 1e-5). Every later linear reads
+ * activations that went through Q8_K quantization, where a 1e-7 difference
+ * can move a value across a rounding boundary: one step of 1/127 of the
+ * row's max, which this small random model amplifies (scalar vs avx2 on
+ * plain rows, no packing at all: logits 1.3e-2 apart in relative L2). So
+ * the packed logits are held only to 2e-2 (measured: 3e-7, no value moved),
+ * another variant's not at all, and the exactness of the packed products
+ * is test_kernels' job. */
+static qp_state *packed_state(const qp_model *m, const qp_kernels *v)
+{
+    qp_state_opts o = { .n_ctx = 64, .logits_all = true, .kernels = v, .precision = QP_PREC_QUANT };
+    qp_state *s;
+    qp_error err;
+    assert_int_equal(qp_state_create(m, &o, &s, &err), QP_OK);
+    return s;
+}
+
+/* Logits and the linears' outputs of one pass. */
+static void packed_run(qp_state *s, float *logits, lin_capture *cap)
+{
+    qp_error err;
+    memset(cap, 0, sizeof *cap);
+    qp_state_set_hook(s, capture_linears, cap);
+    assert_int_equal(qp_forward(s, k_tokens, N_TOK, 0, logits, &err), QP_OK);
+    qp_state_set_hook(s, NULL, NULL);
+}
+
+static void packed_compare(const char *what, const float *logits, const lin_capture *cap,
+                           const float *ref_logits, const lin_capture *ref, size_t nl, double l2_bound)
+{
+    double first = 0;
+    for (int i = 0; i < 3; i++) { /* layer 0's Q, K, V */
+        assert_int_equal(cap->size[i], ref->size[i]);
+        const double d = max_rel_diff_f(cap->out[i], ref->out[i], cap->size[i]);
+        first = d > first ? d : first;
+    }
+    const double r = rel_l2(logits, ref_logits, nl);
+    printf("  %s: layer-0 QKV max rel diff %.3g (bound 1e-5), logits rel L2 %.3g (bound %g)\n", what,
+           first, r, l2_bound);
+    assert_true(first < 1e-5);
+    assert_true(r < l2_bound);
+}
+
+static void capture_free(lin_capture *c)
+{
+    for (int i = 0; i < TINY_MAX_LAYERS * 7 + 1; i++)
+        free(c->out[i]);
+}
+
+static void test_packed_forward(void **state)
+{
+    (void)state;
+    const qp_kernels *all[8], *v = NULL;
+    const int na = qp_kernels_all(all, 8);
+    for (int i = 0; i < na; i++)
+        if (qp_kernels_usable(all[i]) && qp_pack_rows(all[i], QP_TYPE_Q4_K))
+            v = all[i];
+    if (!v) {
+        printf("skipped: no kernel variant on this CPU packs q4_K\n");
+        skip();
+    }
+    tiny_cfg c = llama_cfg();
+    c.E = 256, c.H = 4, c.KV = 2, c.HD = 64, c.n_rot = 64, c.F = 512, c.V = 43;
+    tiny t;
+    qp_error err;
+    assert_int_equal(tiny_build(&t, c, &err), QP_OK);
+    assert_int_equal(qp_model_set_all(t.m, QP_TYPE_Q4_K, NULL, 0, NULL, &err), QP_OK);
+    const size_t nl = (size_t)N_TOK * t.c.V, before = qp_model_owned_bytes(t.m);
+    float *plain = malloc(nl * sizeof(float)), *logits = malloc(nl * sizeof(float));
+    assert_true(plain && logits);
+    lin_capture ref, got;
+    qp_state *s = packed_state(t.m, v);
+    packed_run(s, plain, &ref);
+
+    assert_int_equal(qp_model_set_kernels(t.m, v, &err), QP_OK);
+    assert_ptr_equal(qp_model_kernels(t.m), v);
+    size_t q_bytes = 0;
+    for (int i = 0; i < qp_model_n_linears(t.m); i++) {
+        const qp_linear *l = qp_model_linear(t.m, i);
+        assert_non_null(l->q_packed);
+        q_bytes += (size_t)l->rows * qp_row_size(QP_TYPE_Q4_K, l->cols);
+    }
+    assert_int_equal(qp_model_owned_bytes(t.m), before + q_bytes);
+    packed_run(s, logits, &got);
+    packed_compare(qp_kernels_name(v), logits, &got, plain, &ref, nl, 2e-2);
+    capture_free(&got);
+
+    /* a state on another variant multiplies the plain rows */
+    qp_state *s2 = packed_state(t.m, qp_kernels_by_name("scalar", NULL));
+    packed_run(s2, logits, &got);
+    packed_compare("scalar state, plain rows", logits, &got, plain, &ref, nl, INFINITY);
+    capture_free(&got);
+    qp_state_free(s2);
+
+    /* the copy is what runs: zero the output projection's (the test owns
+     * the model, so writing through the const view is safe here) */
+    const qp_linear *out = qp_model_linear(t.m, qp_model_n_linears(t.m) - 1);
+    memset((void *)out->q_packed, 0, (size_t)out->rows * qp_row_size(QP_TYPE_Q4_K, out->cols));
+    assert_int_equal(qp_forward(s, k_tokens, N_TOK, 0, logits, &err), QP_OK);
+    assert_true(rel_l2(logits, plain, nl) > 0.5);
+
+    /* a type the variant reads as rows drops the copy; Q4_K again packs */
+    assert_int_equal(qp_model_set_tensor_type(t.m, 0, QP_TYPE_Q8_0, &err), QP_OK);
+    assert_null(qp_model_linear(t.m, 0)->q_packed);
+    assert_int_equal(qp_model_set_tensor_type(t.m, 0, QP_TYPE_Q4_K, &err), QP_OK);
+    assert_non_null(qp_model_linear(t.m, 0)->q_packed);
+    assert_int_equal(qp_model_set_tensor_type(t.m, 0, QP_LINEAR_REF, &err), QP_OK);
+    assert_null(qp_model_linear(t.m, 0)->q_packed);
+
+    assert_int_equal(qp_model_set_kernels(t.m, NULL, &err), QP_OK);
+    for (int i = 0; i < qp_model_n_linears(t.m); i++)
+        assert_null(qp_model_linear(t.m, i)->q_packed);
+    capture_free(&ref);
+    qp_state_free(s);
+    free(plain), free(logits);
+    tiny_free(&t);
+}
+
 static void test_per_tensor_choice(void **state)
 {
     (void)state;
@@ -1191,6 +1316,7 @@ int main(void)
         cmocka_unit_test(test_llama_vs_fp64),
         cmocka_unit_test(test_qwen2_vs_fp64),
         cmocka_unit_test(test_partial_rope_vs_fp64),
+        cmocka_unit_test(test_packed_forward),
         cmocka_unit_test(test_batched_equals_decode),
         cmocka_unit_test(test_decode_long_context),
         cmocka_unit_test(test_q8_0_close_to_fp32),

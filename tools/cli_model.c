@@ -118,6 +118,8 @@ int qp_cli_model_load(qp_cli_model *c, const char *cmd, const char *path)
         if (n_fb > MAX_FB)
             fprintf(stderr, "qprof: %s: ... and %d more fallbacks\n", cmd, n_fb - MAX_FB);
     }
+    if (st == QP_OK) /* packed copies for the kernels the states will use */
+        st = qp_model_set_kernels(c->model, c->kernels, &err);
     if (st) {
         qp_model_free(c->model);
         c->model = NULL;
