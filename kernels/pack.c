@@ -1,7 +1,7 @@
 /* kernels/pack.c - packed weight layouts: GGUF rows interleaved in groups,
  * so that one SIMD register holds the same weights of several rows.
  *
- * Why: in a plain Q4_K row, a 32-weight sub-block's products come out of
+ * Why (Q4_K; Q8_0 gains the same way on its scales): in a plain Q4_K row, a 32-weight sub-block's products come out of
  * vpmaddubsw in 16 lanes that must be summed horizontally before its scale
  * applies (vphaddw, or one vpmaddwd per sub-block), and each row unpacks its
  * own 6-bit scales in scalar code. With 8 rows interleaved 4 bytes at a time
@@ -59,6 +59,42 @@ static void q4kx8_unpack(const void *src, void *dst, size_t row_bytes, int64_t k
                 memcpy(out->qs + 4 * g, &in[b].qs[g][4 * r], 4);
         }
 }
+
+/* Layout Q8_0 x8 (block_q8_0x8): for block b of the group, 272 bytes = 8 x 34:
+ *   d[r]               fp16 scale of row r (16 bytes);
+ *   qs[j][4 r + i]     weight 4 j + i (i < 4) of row r, j = 0..7. */
+static void q8_0x8_pack(const void *src, size_t row_bytes, void *dst, int64_t k)
+{
+    const int64_t nb = k / QK8_0;
+    block_q8_0x8 *out = dst;
+    for (int64_t b = 0; b < nb; b++)
+        for (int r = 0; r < 8; r++) {
+            const block_q8_0 *in = (const block_q8_0 *)((const char *)src + (size_t)r * row_bytes) + b;
+            out[b].d[r] = in->d;
+            for (int j = 0; j < 8; j++)
+                memcpy(&out[b].qs[j][4 * r], in->qs + 4 * j, 4);
+        }
+}
+
+static void q8_0x8_unpack(const void *src, void *dst, size_t row_bytes, int64_t k)
+{
+    const int64_t nb = k / QK8_0;
+    const block_q8_0x8 *in = src;
+    for (int64_t b = 0; b < nb; b++)
+        for (int r = 0; r < 8; r++) {
+            block_q8_0 *out = (block_q8_0 *)((char *)dst + (size_t)r * row_bytes) + b;
+            out->d = in[b].d[r];
+            for (int j = 0; j < 8; j++)
+                memcpy(out->qs + 4 * j, &in[b].qs[j][4 * r], 4);
+        }
+}
+
+const struct qp_pack_layout qp_pack_q8_0_x8 = {
+    .name = "q8_0 x8",
+    .rows = 8,
+    .pack = q8_0x8_pack,
+    .unpack = q8_0x8_unpack,
+};
 
 const struct qp_pack_layout qp_pack_q4_K_x8 = {
     .name = "q4_K x8",

@@ -783,7 +783,10 @@ static void test_packed_variants(void **state)
     /* the variants that must pack, where this CPU runs them */
     for (int v = 0; v < nu; v++)
         if (!strcmp(qp_kernels_name(u[v]), "avx2") || !strcmp(qp_kernels_name(u[v]), "avx512"))
+        {
             assert_int_equal(qp_pack_rows(u[v], QP_TYPE_Q4_K), 8);
+            assert_int_equal(qp_pack_rows(u[v], QP_TYPE_Q8_0), 8);
+        }
     printf("packed: %d products checked\n", cases);
     for (int i = 0; i < 4; i++)
         qp_threadpool_free(pools[i]);

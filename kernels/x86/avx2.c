@@ -812,6 +812,68 @@ static void avx2_ptile_q4_K(int64_t k, const void *g, const void *xq, size_t xs,
     }
 }
 
+/* Q8_0 x8 (packed, pack.c): one group of 8 interleaved rows x RN
+ * activation rows. As for Q4_K x8, a load holds 4 weights of each of 8
+ * rows, so one int32 lane per row accumulates a whole block and the 8
+ * rows' scales apply with one vcvtph2ps and one FMA per block, where
+ * vec_dot converts, broadcasts and multiplies two scalar scales per row.
+ * The products stay |w| * sign(x, w) (maddubs would saturate on signed
+ * weights) and are widened by vpmaddwd at every load: two maddubs pair
+ * sums can reach 2 * 127 * 127 * 2 > 32767, so int16 sums cannot be
+ * chained as Q4_K's are. */
+QP_INLINE void q8_0x8_rc(int RN, int64_t k, const block_q8_0x8 *g, const char *xq, size_t xs, float *y,
+                         size_t ldy)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < RN; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < k / QK8_0; b++) {
+        const block_q8_0x8 *o = g + b;
+        prefetch_ahead(o, sizeof *o); /* 272 bytes: 5 lines */
+        __m256i isum[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < RN; c++)
+            isum[c] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)o->qs[j]);
+            const __m256i aw = _mm256_abs_epi8(q);
+#pragma GCC unroll 4
+            for (int c = 0; c < RN; c++) {
+                const block_q8_0 *xb = (const block_q8_0 *)(xq + (size_t)c * xs) + b;
+                const __m256i sx = _mm256_sign_epi8(bcast32(xb->qs + 4 * j), q);
+                isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), ones));
+            }
+        }
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)o->d));
+#pragma GCC unroll 4
+        for (int c = 0; c < RN; c++) {
+            const block_q8_0 *xb = (const block_q8_0 *)(xq + (size_t)c * xs) + b;
+            acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(fp16(xb->d))), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < RN; c++)
+        _mm256_storeu_ps(y + (size_t)c * ldy, acc[c]);
+}
+
+#ifndef QP_Q80X8_RN
+#define QP_Q80X8_RN 4
+#endif
+static void avx2_ptile_q8_0(int64_t k, const void *g, const void *xq, size_t xs, float *y, size_t ldy, int nc)
+{
+    switch (nc) {
+    case 1: q8_0x8_rc(1, k, g, xq, xs, y, ldy); break;
+    case 2: q8_0x8_rc(2, k, g, xq, xs, y, ldy); break;
+#if QP_Q80X8_RN > 3
+    case 3: q8_0x8_rc(3, k, g, xq, xs, y, ldy); break;
+#endif
+    default: q8_0x8_rc(QP_Q80X8_RN, k, g, xq, xs, y, ldy); break;
+    }
+}
+
 /* Float weights: RM x RN tiles of FMAs; each 8 weights are widened once
  * (vcvtph2ps / shift) for RN activation rows. 4 x 2 = 8 accumulators + 4
  * weight vectors + 1 activation vector fit AVX2's 16 registers. */
@@ -1089,7 +1151,7 @@ QP_KQ_TILE(avx2_tile_q6_K, avx2_dot_q6_K, tile_q6k_rc, 3)
 #define QP_SLOT(dot, tile, tm, tn) { dot, tile, tm, tn, 1, NULL, NULL, 0 }
 const struct qp_x86_slots qp_avx2_slots = {
     .w = {
-        [QP_TYPE_Q8_0] = QP_SLOT(avx2_dot_q8_0, avx2_tile_q8_0, 4, 2),
+        [QP_TYPE_Q8_0] = { avx2_dot_q8_0, avx2_tile_q8_0, 4, 2, 1, &qp_pack_q8_0_x8, avx2_ptile_q8_0, QP_Q80X8_RN },
         [QP_TYPE_Q4_0] = QP_SLOT(avx2_dot_q4_0, avx2_tile_q4_0, 4, 2),
         [QP_TYPE_Q5_0] = QP_SLOT(avx2_dot_q5_0, avx2_tile_q5_0, 4, 2),
         [QP_TYPE_Q4_1] = QP_SLOT(avx2_dot_q4_1, avx2_tile_q4_1, 4, 2),
