@@ -573,6 +573,32 @@ static void test_smoke_layout(void **state)
         free(out);
     }
     printf("layout: %d packed rows\n", packed_rows);
+
+    /* --list names each variant's packed layouts */
+    char *out;
+    assert_int_equal(qp_cli_run(NULL, QP_CLI_STDERR_INHERIT, &out, NULL, "bench kernels --list --json"), 0);
+    cJSON *root = cJSON_Parse(out);
+    assert_true(cJSON_IsArray(root) && cJSON_GetArraySize(root) >= 1);
+    for (int i = 0; i < cJSON_GetArraySize(root); i++) {
+        const cJSON *o = cJSON_GetArrayItem(root, i);
+        const qp_kernels *v = qp_kernels_by_name(cJSON_GetObjectItemCaseSensitive(o, "variant")->valuestring, NULL);
+        const cJSON *pk = cJSON_GetObjectItemCaseSensitive(o, "packed_layouts");
+        assert_true(cJSON_IsArray(pk));
+        if (!v) /* compiled in, not usable here: by_name refuses it */
+            continue;
+        int want = 0;
+        for (int t = 0; t < QP_TYPE_COUNT; t++)
+            want += qp_pack_name(v, (enum qp_type)t) != NULL;
+        assert_int_equal(cJSON_GetArraySize(pk), want);
+        if (qp_pack_name(v, QP_TYPE_Q4_K)) {
+            int found = 0;
+            for (int j = 0; j < cJSON_GetArraySize(pk); j++)
+                found += strcmp(cJSON_GetArrayItem(pk, j)->valuestring, qp_pack_name(v, QP_TYPE_Q4_K)) == 0;
+            assert_int_equal(found, 1);
+        }
+    }
+    cJSON_Delete(root);
+    free(out);
 }
 
 int main(void)

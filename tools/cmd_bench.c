@@ -250,11 +250,17 @@ static int list_variants(enum bench_format format)
         if (!usable)
             why_unusable(v, why, sizeof why);
         /* weight types with kernels: those with a pairing activation type */
-        char acc[256] = "", fb[256] = "";
-        cJSON *jacc = cJSON_CreateArray(), *jfb = cJSON_CreateArray();
+        char acc[256] = "", fb[256] = "", pk[256] = "";
+        cJSON *jacc = cJSON_CreateArray(), *jfb = cJSON_CreateArray(), *jpk = cJSON_CreateArray();
         for (int t = 0; t < QP_TYPE_COUNT; t++) {
             if (!qp_type_info(t) || qp_act_type((enum qp_type)t) < 0)
                 continue;
+            const char *layout = qp_pack_name(v, (enum qp_type)t);
+            if (layout) {
+                strncat(pk, pk[0] ? ", " : "", sizeof pk - strlen(pk) - 1);
+                strncat(pk, layout, sizeof pk - strlen(pk) - 1);
+                cJSON_AddItemToArray(jpk, cJSON_CreateString(layout));
+            }
             const int a = is_scalar || qp_kernels_accelerates(v, (enum qp_type)t);
             char *dst = a ? acc : fb;
             const size_t cap = sizeof acc;
@@ -272,10 +278,12 @@ static int list_variants(enum bench_format format)
             cJSON_AddBoolToObject(o, "default", v == def);
             cJSON_AddItemToObject(o, "own_kernels", jacc);
             cJSON_AddItemToObject(o, "scalar_fallback", jfb);
+            cJSON_AddItemToObject(o, "packed_layouts", jpk);
             cJSON_AddItemToArray(root, o);
         } else {
             cJSON_Delete(jacc);
             cJSON_Delete(jfb);
+            cJSON_Delete(jpk);
             printf("%s%s  [%s]\n", qp_kernels_name(v), v == def ? " (default)" : "",
                    qp_kernels_describe(v));
             if (usable)
@@ -287,6 +295,7 @@ static int list_variants(enum bench_format format)
             } else {
                 printf("  own kernels:     %s\n", acc[0] ? acc : "none yet");
                 printf("  scalar fallback: %s\n", fb[0] ? fb : "none");
+                printf("  packed layouts:  %s\n", pk[0] ? pk : "none");
             }
         }
     }
