@@ -24,7 +24,9 @@
  *                      g = 0..31: a 32-byte register of group g holds
  *                      weights 4g'..4g'+3 of two sub-blocks for all 8 rows.
  */
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "kernels_impl.h"
 
@@ -104,6 +106,21 @@ const struct qp_pack_layout qp_pack_q4_K_x8 = {
 };
 
 /* ---- public entry points ---- */
+
+void *qp_pack_alloc(size_t bytes)
+{
+    const size_t huge = (size_t)2 << 20;
+    if (bytes == 0 || bytes > SIZE_MAX - huge)
+        return NULL;
+    /* aligned_alloc wants a multiple of the alignment */
+    const size_t rounded = (bytes + huge - 1) & ~(huge - 1);
+    void *p = aligned_alloc(huge, rounded);
+#ifdef MADV_HUGEPAGE
+    if (p) /* advice only: with THP off the pages stay small, which is fine */
+        (void)madvise(p, rounded, MADV_HUGEPAGE);
+#endif
+    return p;
+}
 
 int qp_pack_rows(const qp_kernels *v, enum qp_type w)
 {

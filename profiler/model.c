@@ -598,7 +598,7 @@ static qp_status pack_form(const qp_model *m, const qp_linear *l, int type, cons
     *out = NULL;
     if (!m->kernels || type == QP_LINEAR_REF || !qp_pack_rows(m->kernels, (enum qp_type)type))
         return QP_OK;
-    void *p = malloc((size_t)l->rows * qp_row_size(type, l->cols));
+    void *p = qp_pack_alloc((size_t)l->rows * qp_row_size(type, l->cols));
     if (!p)
         return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "out of memory packing %s for %s",
                             l->name, qp_kernels_name(m->kernels));

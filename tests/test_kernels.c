@@ -825,6 +825,14 @@ static void test_packed_errors(void **state)
     }
     free(W);
     free(P);
+    /* the allocator of packed copies: 2 MiB-aligned, writable, NULL for 0 */
+    assert_null(qp_pack_alloc(0));
+    assert_null(qp_pack_alloc(SIZE_MAX));
+    char *h = qp_pack_alloc(3000);
+    assert_non_null(h);
+    assert_int_equal((uintptr_t)h % ((uintptr_t)2 << 20), 0);
+    memset(h, 1, 3000);
+    free(h);
 }
 
 /* Which types each usable variant accelerates (informational, and a check

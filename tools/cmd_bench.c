@@ -405,7 +405,8 @@ static qp_status weights_pack(weight_set *dst, const weight_set *src, const qp_k
 {
     *dst = *src;
     dst->next = 0;
-    dst->data = qp_membw_alloc((size_t)src->copies * src->bytes, 0);
+    /* the model's allocator for packed copies (huge pages where allowed) */
+    dst->data = qp_pack_alloc((size_t)src->copies * src->bytes);
     if (!dst->data)
         return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "out of memory for packed %s weights",
                             type_name(src->type));
