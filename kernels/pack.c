@@ -91,6 +91,43 @@ static void q8_0x8_unpack(const void *src, void *dst, size_t row_bytes, int64_t 
         }
 }
 
+/* Layout Q4_0 x8 (block_q4_0x8): for block b of the group, 144 bytes = 8 x 18:
+ *   d[r]               fp16 scale of row r (16 bytes);
+ *   qs[j][4 r + i]     nibble byte 4 j + i (i < 4) of row r, j = 0..3 (low
+ *                      nibble weight 4j + i, high nibble weight 16 + 4j + i). */
+static void q4_0x8_pack(const void *src, size_t row_bytes, void *dst, int64_t k)
+{
+    const int64_t nb = k / QK4_0;
+    block_q4_0x8 *out = dst;
+    for (int64_t b = 0; b < nb; b++)
+        for (int r = 0; r < 8; r++) {
+            const block_q4_0 *in = (const block_q4_0 *)((const char *)src + (size_t)r * row_bytes) + b;
+            out[b].d[r] = in->d;
+            for (int j = 0; j < 4; j++)
+                memcpy(&out[b].qs[j][4 * r], in->qs + 4 * j, 4);
+        }
+}
+
+static void q4_0x8_unpack(const void *src, void *dst, size_t row_bytes, int64_t k)
+{
+    const int64_t nb = k / QK4_0;
+    const block_q4_0x8 *in = src;
+    for (int64_t b = 0; b < nb; b++)
+        for (int r = 0; r < 8; r++) {
+            block_q4_0 *out = (block_q4_0 *)((char *)dst + (size_t)r * row_bytes) + b;
+            out->d = in[b].d[r];
+            for (int j = 0; j < 4; j++)
+                memcpy(out->qs + 4 * j, &in[b].qs[j][4 * r], 4);
+        }
+}
+
+const struct qp_pack_layout qp_pack_q4_0_x8 = {
+    .name = "q4_0 x8",
+    .rows = 8,
+    .pack = q4_0x8_pack,
+    .unpack = q4_0x8_unpack,
+};
+
 const struct qp_pack_layout qp_pack_q8_0_x8 = {
     .name = "q8_0 x8",
     .rows = 8,
