@@ -91,34 +91,49 @@ static void q8_0x8_unpack(const void *src, void *dst, size_t row_bytes, int64_t 
         }
 }
 
-/* Layout Q4_0 x8 (block_q4_0x8): for block b of the group, 144 bytes = 8 x 18:
- *   d[r]               fp16 scale of row r (16 bytes);
+/* Layouts Q4_0 x8 and Q4_1 x8 (block_q4_0x8, block_q4_1x8): for block b of
+ * the group, 144 bytes = 8 x 18 (Q4_0) or 160 = 8 x 20 (Q4_1):
+ *   d[r] (, m[r])      fp16 scale (and Q4_1's min) of row r, 16 bytes each;
  *   qs[j][4 r + i]     nibble byte 4 j + i (i < 4) of row r, j = 0..3 (low
- *                      nibble weight 4j + i, high nibble weight 16 + 4j + i). */
-static void q4_0x8_pack(const void *src, size_t row_bytes, void *dst, int64_t k)
+ *                      nibble weight 4j + i, high nibble weight 16 + 4j + i).
+ * One function moves both directions for both formats: the plain block is
+ * d (, m), qs[16]. */
+static void q4x8_move(const char *src, char *dst, size_t row_bytes, int64_t k, int has_m, int unpack)
 {
-    const int64_t nb = k / QK4_0;
-    block_q4_0x8 *out = dst;
-    for (int64_t b = 0; b < nb; b++)
+    const size_t pb = has_m ? sizeof(block_q4_1) : sizeof(block_q4_0); /* plain block */
+    const size_t gb = 8 * pb;                                             /* packed block */
+    const size_t p_qs = has_m ? 4 : 2, g_qs = has_m ? 32 : 16;
+    for (int64_t b = 0; b < k / QK4_0; b++)
         for (int r = 0; r < 8; r++) {
-            const block_q4_0 *in = (const block_q4_0 *)((const char *)src + (size_t)r * row_bytes) + b;
-            out[b].d[r] = in->d;
+            const size_t pl = (size_t)r * row_bytes + (size_t)b * pb, gr = (size_t)b * gb;
+            /* (plain offset, packed offset, bytes): d, m, then 4 x 4 nibble bytes */
+            size_t mv[6][3] = { { pl, gr + 2 * (size_t)r, 2 } };
+            int n = 1;
+            if (has_m)
+                mv[n][0] = pl + 2, mv[n][1] = gr + 16 + 2 * (size_t)r, mv[n++][2] = 2;
             for (int j = 0; j < 4; j++)
-                memcpy(&out[b].qs[j][4 * r], in->qs + 4 * j, 4);
+                mv[n][0] = pl + p_qs + 4 * (size_t)j, mv[n][1] = gr + g_qs + 32 * (size_t)j + 4 * (size_t)r,
+                mv[n++][2] = 4;
+            for (int e = 0; e < n; e++)
+                memcpy(dst + mv[e][unpack ? 0 : 1], src + mv[e][unpack ? 1 : 0], mv[e][2]);
         }
 }
 
+static void q4_0x8_pack(const void *src, size_t row_bytes, void *dst, int64_t k)
+{
+    q4x8_move(src, dst, row_bytes, k, 0, 0);
+}
 static void q4_0x8_unpack(const void *src, void *dst, size_t row_bytes, int64_t k)
 {
-    const int64_t nb = k / QK4_0;
-    const block_q4_0x8 *in = src;
-    for (int64_t b = 0; b < nb; b++)
-        for (int r = 0; r < 8; r++) {
-            block_q4_0 *out = (block_q4_0 *)((char *)dst + (size_t)r * row_bytes) + b;
-            out->d = in[b].d[r];
-            for (int j = 0; j < 4; j++)
-                memcpy(out->qs + 4 * j, &in[b].qs[j][4 * r], 4);
-        }
+    q4x8_move(src, dst, row_bytes, k, 0, 1);
+}
+static void q4_1x8_pack(const void *src, size_t row_bytes, void *dst, int64_t k)
+{
+    q4x8_move(src, dst, row_bytes, k, 1, 0);
+}
+static void q4_1x8_unpack(const void *src, void *dst, size_t row_bytes, int64_t k)
+{
+    q4x8_move(src, dst, row_bytes, k, 1, 1);
 }
 
 const struct qp_pack_layout qp_pack_q4_0_x8 = {
@@ -126,6 +141,13 @@ const struct qp_pack_layout qp_pack_q4_0_x8 = {
     .rows = 8,
     .pack = q4_0x8_pack,
     .unpack = q4_0x8_unpack,
+};
+
+const struct qp_pack_layout qp_pack_q4_1_x8 = {
+    .name = "q4_1 x8",
+    .rows = 8,
+    .pack = q4_1x8_pack,
+    .unpack = q4_1x8_unpack,
 };
 
 const struct qp_pack_layout qp_pack_q8_0_x8 = {

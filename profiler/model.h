@@ -173,7 +173,7 @@ void qp_model_set_threads(qp_model *m, qp_threadpool *tp);
 
 /* Prepares the quantized forms for kernel variant v (NULL: none, the
  * default). A linear whose type v reads packed (qp_pack_rows: avx2 packs
- * Q4_K, Q8_0 and Q4_0 as groups of 8 rows) also keeps a packed copy, q_packed: made here
+ * Q4_K, Q8_0, Q4_0 and Q4_1 as groups of 8 rows) also keeps a packed copy, q_packed: made here
  * for every linear, and by qp_model_set_tensor_type from then on. The
  * forward pass of a qp_state using the same v multiplies q_packed instead
  * of q_data: the same products up to float summation order, faster (the

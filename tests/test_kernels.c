@@ -787,6 +787,7 @@ static void test_packed_variants(void **state)
             assert_int_equal(qp_pack_rows(u[v], QP_TYPE_Q4_K), 8);
             assert_int_equal(qp_pack_rows(u[v], QP_TYPE_Q8_0), 8);
             assert_int_equal(qp_pack_rows(u[v], QP_TYPE_Q4_0), 8);
+            assert_int_equal(qp_pack_rows(u[v], QP_TYPE_Q4_1), 8);
         }
     printf("packed: %d products checked\n", cases);
     for (int i = 0; i < 4; i++)

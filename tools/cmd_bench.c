@@ -1294,7 +1294,7 @@ const qp_command qp_cmd_bench = {
         "                    (e.g. --shape 32x14336) this times decoding alone, the\n"
         "                    ceiling a matvec could reach with infinite bandwidth\n"
         "  --rows            plain GGUF rows for every variant; by default a variant\n"
-        "                    with a packed layout for the type (avx2: q4_K, q8_0, q4_0) reads the\n"
+        "                    with a packed layout for the type (avx2: q4_K, q8_0, q4_0, q4_1) reads the\n"
         "                    weights packed, as the forward pass gives them to it\n"
         "  --no-counters     do not open perf counters\n"
         "  --membw-mib N     bandwidth buffer size (default max(8x LLC, 64 MiB))\n"

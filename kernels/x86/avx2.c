@@ -874,49 +874,66 @@ static void avx2_ptile_q8_0(int64_t k, const void *g, const void *xq, size_t xs,
     }
 }
 
-/* Q4_0 x8 (packed, pack.c): one group of 8 interleaved rows x RN
- * activation rows. The nibbles go into maddubs unsigned (0..15), not as
- * q - 8, so the products of a block can be chained in int16 as Q4_K's are
- * (|lane| <= 8 * 2 * 15 * 128 = 30720) and widened once per block; the
- * offset comes back as 8 * sum(x) of the block, one value per activation
- * row shared by the 8 rows. */
-QP_INLINE void q4_0x8_rc(int RN, int64_t k, const block_q4_0x8 *g, const char *xq, size_t xs, float *y,
-                         size_t ldy)
+/* Q4_0 x8 and Q4_1 x8 (packed, pack.c): one group of 8 interleaved rows x
+ * RN activation rows. The nibbles go into maddubs unsigned (0..15), so a
+ * block's products chain in int16 as Q4_K's do (|lane| <= 8 * 2 * 15 *
+ * 128 = 30720) and are widened once per block. What the unsigned nibble
+ * leaves out comes back per activation block, one value shared by the 8
+ * rows: Q4_0's -8 offset as 8 * sum(x), Q4_1's min as m * s (s = d * sum
+ * of the Q8_1 activation block, stored by the format). */
+QP_INLINE void q4x8_rc(int RN, int is_q4_1, int64_t k, const uint8_t *g, const char *xq, size_t xs, float *y,
+                       size_t ldy)
 {
+    /* the two layouts: d[8], (m[8],) qs[4][32]; activations Q8_0 / Q8_1 */
+    const size_t gb = is_q4_1 ? sizeof(block_q4_1x8) : sizeof(block_q4_0x8);
+    const size_t off_qs = is_q4_1 ? offsetof(block_q4_1x8, qs) : offsetof(block_q4_0x8, qs);
+    const size_t xb_size = is_q4_1 ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const size_t x_qs = is_q4_1 ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs);
     const __m256i m4 = _mm256_set1_epi8(0x0F), ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
     __m256 acc[4];
 #pragma GCC unroll 4
     for (int c = 0; c < RN; c++)
         acc[c] = _mm256_setzero_ps();
     for (int64_t b = 0; b < k / QK4_0; b++) {
-        const block_q4_0x8 *o = g + b;
-        prefetch_ahead(o, 3 * 64); /* 144 bytes: up to 3 lines */
+        const uint8_t *o = g + (size_t)b * gb;
+        prefetch_ahead(o, 3 * 64); /* 144 / 160 bytes: up to 3 lines */
         __m256i a[4];
 #pragma GCC unroll 4
         for (int c = 0; c < RN; c++)
             a[c] = _mm256_setzero_si256();
 #pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)o->qs[j]);
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(o + off_qs + 32 * j));
             const __m256i wl = _mm256_and_si256(q, m4), wh = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
 #pragma GCC unroll 4
             for (int c = 0; c < RN; c++) {
-                const int8_t *x8 = ((const block_q8_0 *)(xq + (size_t)c * xs) + b)->qs + 4 * j;
+                const int8_t *x8 = (const int8_t *)(xq + (size_t)c * xs + (size_t)b * xb_size + x_qs) + 4 * j;
                 a[c] = _mm256_add_epi16(a[c], _mm256_maddubs_epi16(wl, bcast32(x8)));
                 a[c] = _mm256_add_epi16(a[c], _mm256_maddubs_epi16(wh, bcast32(x8 + 16)));
             }
         }
-        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)o->d));
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)o));
 #pragma GCC unroll 4
         for (int c = 0; c < RN; c++) {
-            const block_q8_0 *xb = (const block_q8_0 *)(xq + (size_t)c * xs) + b;
-            /* sum(x) of the block, in every lane */
-            __m256i sx = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, _mm256_loadu_si256((const __m256i *)xb->qs)), ones16);
-            sx = _mm256_add_epi32(sx, _mm256_permute2x128_si256(sx, sx, 1));
-            sx = _mm256_add_epi32(sx, _mm256_shuffle_epi32(sx, 0x4E));
-            sx = _mm256_add_epi32(sx, _mm256_shuffle_epi32(sx, 0xB1));
-            const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(a[c], ones16), _mm256_slli_epi32(sx, 3));
-            acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(fp16(xb->d))), _mm256_cvtepi32_ps(isum), acc[c]);
+            const uint8_t *xb = (const uint8_t *)xq + (size_t)c * xs + (size_t)b * xb_size;
+            qp_half xd;
+            memcpy(&xd, xb, 2);
+            __m256i isum = _mm256_madd_epi16(a[c], ones16);
+            if (is_q4_1) {
+                qp_half s;
+                memcpy(&s, xb + offsetof(block_q8_1, s), 2);
+                const __m256 m = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(o + offsetof(block_q4_1x8, m))));
+                acc[c] = _mm256_fmadd_ps(m, _mm256_set1_ps(fp16(s)), acc[c]);
+            } else {
+                /* sum(x) of the block, in every lane */
+                __m256i sx = _mm256_madd_epi16(
+                    _mm256_maddubs_epi16(ones8, _mm256_loadu_si256((const __m256i *)(xb + x_qs))), ones16);
+                sx = _mm256_add_epi32(sx, _mm256_permute2x128_si256(sx, sx, 1));
+                sx = _mm256_add_epi32(sx, _mm256_shuffle_epi32(sx, 0x4E));
+                sx = _mm256_add_epi32(sx, _mm256_shuffle_epi32(sx, 0xB1));
+                isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(sx, 3));
+            }
+            acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(fp16(xd))), _mm256_cvtepi32_ps(isum), acc[c]);
         }
     }
 #pragma GCC unroll 4
@@ -924,15 +941,18 @@ QP_INLINE void q4_0x8_rc(int RN, int64_t k, const block_q4_0x8 *g, const char *x
         _mm256_storeu_ps(y + (size_t)c * ldy, acc[c]);
 }
 
-static void avx2_ptile_q4_0(int64_t k, const void *g, const void *xq, size_t xs, float *y, size_t ldy, int nc)
-{
-    switch (nc) {
-    case 1: q4_0x8_rc(1, k, g, xq, xs, y, ldy); break;
-    case 2: q4_0x8_rc(2, k, g, xq, xs, y, ldy); break;
-    case 3: q4_0x8_rc(3, k, g, xq, xs, y, ldy); break;
-    default: q4_0x8_rc(4, k, g, xq, xs, y, ldy); break;
+#define QP_Q4X8_PTILE(NAME, IS_Q41)                                                                    \
+    static void NAME(int64_t k, const void *g, const void *xq, size_t xs, float *y, size_t ldy, int nc) \
+    {                                                                                                  \
+        switch (nc) {                                                                                  \
+        case 1: q4x8_rc(1, IS_Q41, k, g, xq, xs, y, ldy); break;                                       \
+        case 2: q4x8_rc(2, IS_Q41, k, g, xq, xs, y, ldy); break;                                       \
+        case 3: q4x8_rc(3, IS_Q41, k, g, xq, xs, y, ldy); break;                                       \
+        default: q4x8_rc(4, IS_Q41, k, g, xq, xs, y, ldy); break;                                      \
+        }                                                                                              \
     }
-}
+QP_Q4X8_PTILE(avx2_ptile_q4_0, 0)
+QP_Q4X8_PTILE(avx2_ptile_q4_1, 1)
 
 /* Float weights: RM x RN tiles of FMAs; each 8 weights are widened once
  * (vcvtph2ps / shift) for RN activation rows. 4 x 2 = 8 accumulators + 4
@@ -1214,7 +1234,7 @@ const struct qp_x86_slots qp_avx2_slots = {
         [QP_TYPE_Q8_0] = { avx2_dot_q8_0, avx2_tile_q8_0, 4, 2, 1, &qp_pack_q8_0_x8, avx2_ptile_q8_0, QP_Q80X8_RN },
         [QP_TYPE_Q4_0] = { avx2_dot_q4_0, avx2_tile_q4_0, 4, 2, 1, &qp_pack_q4_0_x8, avx2_ptile_q4_0, 4 },
         [QP_TYPE_Q5_0] = QP_SLOT(avx2_dot_q5_0, avx2_tile_q5_0, 4, 2),
-        [QP_TYPE_Q4_1] = QP_SLOT(avx2_dot_q4_1, avx2_tile_q4_1, 4, 2),
+        [QP_TYPE_Q4_1] = { avx2_dot_q4_1, avx2_tile_q4_1, 4, 2, 1, &qp_pack_q4_1_x8, avx2_ptile_q4_1, 4 },
         [QP_TYPE_Q5_1] = QP_SLOT(avx2_dot_q5_1, avx2_tile_q5_1, 4, 2),
         [QP_TYPE_Q2_K] = QP_SLOT(avx2_dot_q2_K, avx2_tile_q2_K, 1, QP_Q23K_RN),
         [QP_TYPE_Q3_K] = QP_SLOT(avx2_dot_q3_K, avx2_tile_q3_K, 1, QP_Q23K_RN),
