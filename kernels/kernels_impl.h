@@ -72,13 +72,21 @@ typedef void (*qp_tile_fn)(int64_t k, const void *w, size_t w_stride,
 typedef void (*qp_quantize_act_fn)(const float *x, void *xq, int64_t k);
 
 /* A packed weight layout (pack.c): groups of `rows` plain rows interleaved.
- * pack: `rows` plain rows of k weights, row_bytes apart, into one group of
- * the same size at dst; unpack: the inverse. */
+ * Every layout is a permutation of the same kind, described as data: each
+ * plain block is cut into fields (scale, min, scale words, weight bytes),
+ * and a field of `count` units of `bytes` each, at `plain` in the plain
+ * block, goes to `packed` + i * rows * bytes + r * bytes in the group's
+ * block (unit i of row r): the units of one index sit side by side for the
+ * `rows` rows. A packed block is `rows` plain blocks long. */
+struct qp_pack_field {
+    uint16_t plain, packed, bytes, count;
+};
 struct qp_pack_layout {
-    const char *name; /* "q4_K x8" */
+    const char *name;    /* "q4_K x8" */
     int rows;
-    void (*pack)(const void *src, size_t row_bytes, void *dst, int64_t k);
-    void (*unpack)(const void *src, void *dst, size_t row_bytes, int64_t k);
+    int type;            /* enum qp_type of the plain rows */
+    int n_fields;
+    struct qp_pack_field fields[4];
 };
 extern const struct qp_pack_layout qp_pack_q4_K_x8;
 extern const struct qp_pack_layout qp_pack_q8_0_x8;

@@ -692,6 +692,22 @@ QP_INLINE void tile_q4k_rc_q5(int RN, int64_t k, const char *w, const char *xq, 
                 ldy);
 }
 
+/* The packed tiles: one group of 8 rows x nc <= QP_PTILE_N activation rows,
+ * RC specialised for each nc. 4 rows: for Q4_K 3 and 4 measured the same
+ * (1024 x 4096, n = 512, one thread: 52.2 and 52.1 GFLOP/s) and 2 slower
+ * (49.2); for Q8_0 4 was best (31.4 / 30.9 / 29.3 GFLOP/s for 4 / 3 / 2). */
+#define QP_PTILE_N 4
+#define QP_PTILE(NAME, RC)                                                                             \
+    static void NAME(int64_t k, const void *g, const void *xq, size_t xs, float *y, size_t ldy, int nc) \
+    {                                                                                                  \
+        switch (nc) {                                                                                  \
+        case 1: RC(1, k, g, xq, xs, y, ldy); break;                                                    \
+        case 2: RC(2, k, g, xq, xs, y, ldy); break;                                                    \
+        case 3: RC(3, k, g, xq, xs, y, ldy); break;                                                    \
+        default: RC(QP_PTILE_N, k, g, xq, xs, y, ldy); break;                                          \
+        }                                                                                              \
+    }
+
 /* Q4_K x8 (packed, pack.c): one group of 8 interleaved rows x RN
  * activation rows, matvec included (RN = 1). A 32-byte load holds 4 bytes
  * of each of the 8 rows, so maddubs lanes (2r, 2r+1) belong to row r for
@@ -795,22 +811,7 @@ QP_INLINE void q4kx8_rc(int RN, int64_t k, const block_q4_Kx8 *g, const char *xq
         _mm256_storeu_ps(y + (size_t)c * ldy, acc[c]);
 }
 
-/* Activation rows per packed tile: 3 and 4 measured the same (1024 x 4096,
- * n = 512, one thread: 52.2 and 52.1 GFLOP/s), 2 slower (49.2). */
-#ifndef QP_Q4KX8_RN
-#define QP_Q4KX8_RN 4
-#endif
-static void avx2_ptile_q4_K(int64_t k, const void *g, const void *xq, size_t xs, float *y, size_t ldy, int nc)
-{
-    switch (nc) {
-    case 1: q4kx8_rc(1, k, g, xq, xs, y, ldy); break;
-    case 2: q4kx8_rc(2, k, g, xq, xs, y, ldy); break;
-#if QP_Q4KX8_RN > 3
-    case 3: q4kx8_rc(3, k, g, xq, xs, y, ldy); break;
-#endif
-    default: q4kx8_rc(QP_Q4KX8_RN, k, g, xq, xs, y, ldy); break;
-    }
-}
+QP_PTILE(avx2_ptile_q4_K, q4kx8_rc)
 
 /* Q8_0 x8 (packed, pack.c): one group of 8 interleaved rows x RN
  * activation rows. As for Q4_K x8, a load holds 4 weights of each of 8
@@ -859,20 +860,7 @@ QP_INLINE void q8_0x8_rc(int RN, int64_t k, const block_q8_0x8 *g, const char *x
         _mm256_storeu_ps(y + (size_t)c * ldy, acc[c]);
 }
 
-#ifndef QP_Q80X8_RN
-#define QP_Q80X8_RN 4
-#endif
-static void avx2_ptile_q8_0(int64_t k, const void *g, const void *xq, size_t xs, float *y, size_t ldy, int nc)
-{
-    switch (nc) {
-    case 1: q8_0x8_rc(1, k, g, xq, xs, y, ldy); break;
-    case 2: q8_0x8_rc(2, k, g, xq, xs, y, ldy); break;
-#if QP_Q80X8_RN > 3
-    case 3: q8_0x8_rc(3, k, g, xq, xs, y, ldy); break;
-#endif
-    default: q8_0x8_rc(QP_Q80X8_RN, k, g, xq, xs, y, ldy); break;
-    }
-}
+QP_PTILE(avx2_ptile_q8_0, q8_0x8_rc)
 
 /* Q4_0 x8 and Q4_1 x8 (packed, pack.c): one group of 8 interleaved rows x
  * RN activation rows. The nibbles go into maddubs unsigned (0..15), so a
@@ -941,18 +929,16 @@ QP_INLINE void q4x8_rc(int RN, int is_q4_1, int64_t k, const uint8_t *g, const c
         _mm256_storeu_ps(y + (size_t)c * ldy, acc[c]);
 }
 
-#define QP_Q4X8_PTILE(NAME, IS_Q41)                                                                    \
-    static void NAME(int64_t k, const void *g, const void *xq, size_t xs, float *y, size_t ldy, int nc) \
-    {                                                                                                  \
-        switch (nc) {                                                                                  \
-        case 1: q4x8_rc(1, IS_Q41, k, g, xq, xs, y, ldy); break;                                       \
-        case 2: q4x8_rc(2, IS_Q41, k, g, xq, xs, y, ldy); break;                                       \
-        case 3: q4x8_rc(3, IS_Q41, k, g, xq, xs, y, ldy); break;                                       \
-        default: q4x8_rc(4, IS_Q41, k, g, xq, xs, y, ldy); break;                                      \
-        }                                                                                              \
-    }
-QP_Q4X8_PTILE(avx2_ptile_q4_0, 0)
-QP_Q4X8_PTILE(avx2_ptile_q4_1, 1)
+QP_INLINE void q4_0x8_rc(int RN, int64_t k, const void *g, const char *xq, size_t xs, float *y, size_t ldy)
+{
+    q4x8_rc(RN, 0, k, g, xq, xs, y, ldy);
+}
+QP_INLINE void q4_1x8_rc(int RN, int64_t k, const void *g, const char *xq, size_t xs, float *y, size_t ldy)
+{
+    q4x8_rc(RN, 1, k, g, xq, xs, y, ldy);
+}
+QP_PTILE(avx2_ptile_q4_0, q4_0x8_rc)
+QP_PTILE(avx2_ptile_q4_1, q4_1x8_rc)
 
 /* Float weights: RM x RN tiles of FMAs; each 8 weights are widened once
  * (vcvtph2ps / shift) for RN activation rows. 4 x 2 = 8 accumulators + 4
@@ -1231,14 +1217,14 @@ QP_KQ_TILE(avx2_tile_q6_K, avx2_dot_q6_K, tile_q6k_rc, 3)
 #define QP_SLOT(dot, tile, tm, tn) { dot, tile, tm, tn, 1, NULL, NULL, 0 }
 const struct qp_x86_slots qp_avx2_slots = {
     .w = {
-        [QP_TYPE_Q8_0] = { avx2_dot_q8_0, avx2_tile_q8_0, 4, 2, 1, &qp_pack_q8_0_x8, avx2_ptile_q8_0, QP_Q80X8_RN },
-        [QP_TYPE_Q4_0] = { avx2_dot_q4_0, avx2_tile_q4_0, 4, 2, 1, &qp_pack_q4_0_x8, avx2_ptile_q4_0, 4 },
+        [QP_TYPE_Q8_0] = { avx2_dot_q8_0, avx2_tile_q8_0, 4, 2, 1, &qp_pack_q8_0_x8, avx2_ptile_q8_0, QP_PTILE_N },
+        [QP_TYPE_Q4_0] = { avx2_dot_q4_0, avx2_tile_q4_0, 4, 2, 1, &qp_pack_q4_0_x8, avx2_ptile_q4_0, QP_PTILE_N },
         [QP_TYPE_Q5_0] = QP_SLOT(avx2_dot_q5_0, avx2_tile_q5_0, 4, 2),
-        [QP_TYPE_Q4_1] = { avx2_dot_q4_1, avx2_tile_q4_1, 4, 2, 1, &qp_pack_q4_1_x8, avx2_ptile_q4_1, 4 },
+        [QP_TYPE_Q4_1] = { avx2_dot_q4_1, avx2_tile_q4_1, 4, 2, 1, &qp_pack_q4_1_x8, avx2_ptile_q4_1, QP_PTILE_N },
         [QP_TYPE_Q5_1] = QP_SLOT(avx2_dot_q5_1, avx2_tile_q5_1, 4, 2),
         [QP_TYPE_Q2_K] = QP_SLOT(avx2_dot_q2_K, avx2_tile_q2_K, 1, QP_Q23K_RN),
         [QP_TYPE_Q3_K] = QP_SLOT(avx2_dot_q3_K, avx2_tile_q3_K, 1, QP_Q23K_RN),
-        [QP_TYPE_Q4_K] = { avx2_dot_q4_K, avx2_tile_q4_K, 1, 3, 1, &qp_pack_q4_K_x8, avx2_ptile_q4_K, QP_Q4KX8_RN },
+        [QP_TYPE_Q4_K] = { avx2_dot_q4_K, avx2_tile_q4_K, 1, 3, 1, &qp_pack_q4_K_x8, avx2_ptile_q4_K, QP_PTILE_N },
         [QP_TYPE_Q5_K] = QP_SLOT(avx2_dot_q5_K, avx2_tile_q5_K, 1, 3),
         [QP_TYPE_Q6_K] = QP_SLOT(avx2_dot_q6_K, avx2_tile_q6_K, 1, 3),
         [QP_TYPE_F16] = QP_SLOT(avx2_dot_f16, avx2_tile_f16, 4, 2),
