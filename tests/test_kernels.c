@@ -626,6 +626,21 @@ static void test_vec_dot_variants(void **state)
     }
 }
 
+/* Pools of 1..4 threads: pools[i] has i + 1. */
+static void pools_create(qp_threadpool *pools[4])
+{
+    for (int i = 0; i < 4; i++) {
+        pools[i] = qp_threadpool_create(i + 1);
+        assert_non_null(pools[i]);
+    }
+}
+
+static void pools_free(qp_threadpool *pools[4])
+{
+    for (int i = 0; i < 4; i++)
+        qp_threadpool_free(pools[i]);
+}
+
 /* qp_matmul over m x n sub-problems of one problem: every variant, 1..4
  * threads, against scalar vec_dot. The scalar variant itself goes through
  * the driver's tiling and threading too, so its result must equal scalar
@@ -636,10 +651,7 @@ static void test_matmul_variants(void **state)
     const qp_kernels *u[16];
     const int nu = usable_variants(u, 0);
     qp_threadpool *pools[4];
-    for (int i = 0; i < 4; i++) {
-        pools[i] = qp_threadpool_create(i + 1);
-        assert_non_null(pools[i]);
-    }
+    pools_create(pools);
     const int64_t ms[] = { 1, 3, 17, 67 };
     /* n = 5 leaves a tile of one activation row when tile_n is 2 or 4
      * (n % tile_n == 1), a shape no other n gives with tile_n = 4 */
@@ -704,8 +716,7 @@ static void test_matmul_variants(void **state)
             problem_free(&p);
         }
     }
-    for (int i = 0; i < 4; i++)
-        qp_threadpool_free(pools[i]);
+    pools_free(pools);
 }
 
 /* Packed weights (qp_pack_weights, qp_matmul_packed): for every usable
@@ -720,10 +731,7 @@ static void test_packed_variants(void **state)
     const qp_kernels *u[16];
     const int nu = usable_variants(u, 0);
     qp_threadpool *pools[4];
-    for (int i = 0; i < 4; i++) {
-        pools[i] = qp_threadpool_create(i + 1);
-        assert_non_null(pools[i]);
-    }
+    pools_create(pools);
     const int64_t ms[] = { 1, 7, 8, 9, 17, 67 };
     const int64_t ns[] = { 1, 2, 3, 5, 7, 64 };
     int cases = 0;
@@ -790,8 +798,7 @@ static void test_packed_variants(void **state)
             assert_int_equal(qp_pack_rows(u[v], QP_TYPE_Q4_1), 8);
         }
     printf("packed: %d products checked\n", cases);
-    for (int i = 0; i < 4; i++)
-        qp_threadpool_free(pools[i]);
+    pools_free(pools);
 }
 
 /* What packing refuses: a variant without a layout, overlapping buffers. */
