@@ -81,21 +81,28 @@ static void group_move(const struct qp_pack_layout *L, const char *src, char *ds
     size_t bb;
     qp_kernels_block(L->type, &bs, &bb);
     const size_t gb = (size_t)L->rows * bb; /* packed block */
-    for (int64_t b = 0; b < k / bs; b++)
-        for (int r = 0; r < L->rows; r++) {
-            const size_t pl = (size_t)r * row_bytes + (size_t)b * bb, gr = (size_t)b * gb;
-            for (int f = 0; f < L->n_fields; f++) {
-                const struct qp_pack_field *F = &L->fields[f];
-                for (size_t i = 0; i < F->count; i++) {
-                    const size_t po = pl + F->plain + i * F->bytes;
-                    const size_t go = gr + F->packed + (i * (size_t)L->rows + (size_t)r) * F->bytes;
-                    if (unpack)
-                        memcpy(dst + po, src + go, F->bytes);
+    /* packed order (field, unit, row): the packed side is walked straight
+     * through, the plain side in 8 streams, one per row */
+    for (int64_t b = 0; b < k / bs; b++) {
+        const size_t pb = (size_t)b * bb, gr = (size_t)b * gb;
+        for (int f = 0; f < L->n_fields; f++) {
+            const struct qp_pack_field *F = &L->fields[f];
+            const size_t n = F->bytes; /* 2 or 4: constant-size copies */
+            for (size_t i = 0; i < F->count; i++)
+                for (int r = 0; r < L->rows; r++) {
+                    const size_t po = (size_t)r * row_bytes + pb + F->plain + i * n;
+                    const size_t go = gr + F->packed + (i * (size_t)L->rows + (size_t)r) * n;
+                    const char *from = src + (unpack ? go : po);
+                    char *to = dst + (unpack ? po : go);
+                    if (n == 4)
+                        memcpy(to, from, 4);
+                    else if (n == 2)
+                        memcpy(to, from, 2);
                     else
-                        memcpy(dst + go, src + po, F->bytes);
+                        memcpy(to, from, n);
                 }
-            }
         }
+    }
 }
 
 /* ---- public entry points ---- */
