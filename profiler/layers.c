@@ -359,6 +359,23 @@ static qp_status timed_runs(qp_state *st, run_ctx *c, enum hook_mode first, enum
 
 /* ==== the profile ========================================================== */
 
+/* Adds the packed layouts the model's linears now run on to the profile's
+ * list (latencies depend on them: packed Q4_K runs ~1.5x the plain rows'
+ * speed), fallback types included. */
+static void note_layouts(qp_profile *p, const qp_model *m, const qp_kernels *kern)
+{
+    for (int i = 0; i < qp_model_n_linears(m); i++) {
+        const qp_linear *l = qp_model_linear(m, i);
+        const char *name = l->q_packed ? qp_pack_name(kern, (enum qp_type)l->q_type) : NULL;
+        if (!name || strstr(p->packed_layouts, name))
+            continue;
+        if (!strcmp(p->packed_layouts, "none"))
+            p->packed_layouts[0] = '\0';
+        const size_t len = strlen(p->packed_layouts);
+        snprintf(p->packed_layouts + len, sizeof p->packed_layouts - len, "%s%s", len ? ", " : "", name);
+    }
+}
+
 static qp_status check_resume(const qp_profile *old, const qp_profile *p, const char *path, qp_error *err)
 {
     if (strcmp(old->model_sha256, p->model_sha256) != 0)
@@ -392,6 +409,8 @@ static void adopt(qp_profile *p, const qp_profile *old)
     for (int m = 0; m < QP_W_METRIC_COUNT; m++)
         CP(w_err[m], tt);
 #undef CP
+    /* the first run's layouts; the resumed one adds its own (note_layouts) */
+    snprintf(p->packed_layouts, sizeof p->packed_layouts, "%s", old->packed_layouts);
 }
 
 qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_error *err)
@@ -420,6 +439,7 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
     }
     const qp_kernels *kern = o->kernels ? o->kernels : qp_kernels_default();
     snprintf(p->kernel_variant, sizeof p->kernel_variant, "%s", qp_kernels_name(kern));
+    snprintf(p->packed_layouts, sizeof p->packed_layouts, "none"); /* note_layouts adds them */
     qp_cpu_model(p->cpu_model, sizeof p->cpu_model);
     time_t now = time(NULL);
     strftime(p->date, sizeof p->date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
@@ -537,7 +557,9 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
         snprintf(label, sizeof label, "%s", p->type_names[t]);
         qp_fallback fb[64];
         int n_fb = 0;
-        if ((st = qp_model_set_all(m, o->types[t], fb, 64, &n_fb, err)) != QP_OK)
+        if ((st = qp_model_set_all(m, o->types[t], fb, 64, &n_fb, err)) == QP_OK)
+            note_layouts(p, m, kern);
+        if (st != QP_OK)
             goto done;
         for (int i = 0; i < n_fb && i < 64; i++) {
             const qp_type_traits *w = qp_type_info(fb[i].wanted), *g = qp_type_info(fb[i].got);

@@ -44,6 +44,7 @@ typedef struct qp_profile {
     char architecture[32];
     char reference[128];     /* what the FP32 reference was made from */
     char kernel_variant[32];
+    char packed_layouts[128];/* the variant's packed layouts the run used ("q4_K x8, ..."), or "none" */
     char cpu_model[128];
     char date[32];           /* ISO 8601, UTC */
     char text_source[1024];  /* file name, "--prompt", or "built-in" */

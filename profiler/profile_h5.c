@@ -129,6 +129,7 @@ static void write_all(h5w *w, const qp_profile *p)
     set_str_attr(w, root, "architecture", p->architecture);
     set_str_attr(w, root, "reference", p->reference);
     set_str_attr(w, root, "kernel_variant", p->kernel_variant);
+    set_str_attr(w, root, "packed_layouts", p->packed_layouts);
     set_str_attr(w, root, "cpu_model", p->cpu_model);
     set_str_attr(w, root, "date", p->date);
     set_str_attr(w, root, "text_source", p->text_source);
@@ -488,6 +489,11 @@ qp_status qp_profile_read_h5(qp_profile *p, const char *path, qp_error *err)
     read_str_attr(&r, "architecture", p->architecture, sizeof p->architecture);
     read_str_attr(&r, "reference", p->reference, sizeof p->reference);
     read_str_attr(&r, "kernel_variant", p->kernel_variant, sizeof p->kernel_variant);
+    /* added in session 3: a file without it was written before packing existed */
+    if (r.st == QP_OK && H5Aexists(r.file, "packed_layouts") > 0)
+        read_str_attr(&r, "packed_layouts", p->packed_layouts, sizeof p->packed_layouts);
+    else
+        snprintf(p->packed_layouts, sizeof p->packed_layouts, "none");
     read_str_attr(&r, "cpu_model", p->cpu_model, sizeof p->cpu_model);
     read_str_attr(&r, "date", p->date, sizeof p->date);
     read_str_attr(&r, "text_source", p->text_source, sizeof p->text_source);

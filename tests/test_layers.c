@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <hdf5.h>
 
 #include <math.h>
 #include <signal.h>
@@ -191,6 +192,20 @@ static void test_h5_round_trip(void **state)
     assert_int_equal(r.done[4], 1);
     assert_int_equal(r.done[3], 0);
     qp_profile_free(&r);
+
+    /* a file from before packing (no packed_layouts attribute) reads as "none" */
+    snprintf(p.packed_layouts, sizeof p.packed_layouts, "q4_K x8");
+    assert_int_equal(qp_profile_write_h5(&p, path, &err), QP_OK);
+    assert_int_equal(qp_profile_read_h5(&r, path, &err), QP_OK);
+    assert_string_equal(r.packed_layouts, "q4_K x8");
+    qp_profile_free(&r);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(f >= 0);
+    assert_true(H5Adelete(f, "packed_layouts") >= 0);
+    H5Fclose(f);
+    assert_int_equal(qp_profile_read_h5(&r, path, &err), QP_OK);
+    assert_string_equal(r.packed_layouts, "none");
+    qp_profile_free(&r);
     qp_profile_free(&p);
 
     /* not HDF5, and absent: clear input errors naming the file */
@@ -284,6 +299,18 @@ static void test_profile_end_to_end(void **state)
     for (size_t i = 0; i < (size_t)3 * LAYERS * QP_BLOCK_COUNT; i++)
         assert_true(r.err[QP_ERR_REL_L2][QP_LOCAL][i] == p.err[QP_ERR_REL_L2][QP_LOCAL][i]);
     assert_true(r.kld_mean[2] == p.kld_mean[2]);
+    /* the layouts the run used: the default variant's for q8_0 and q4_K
+     * (q2_K has none anywhere), in the file too */
+    const qp_kernels *kv = qp_kernels_default();
+    for (int t = 0; t < 3; t++) {
+        const char *name = qp_pack_name(kv, (enum qp_type)types[t]);
+        if (name)
+            assert_non_null(strstr(p.packed_layouts, name));
+    }
+    if (!qp_pack_name(kv, QP_TYPE_Q8_0) && !qp_pack_name(kv, QP_TYPE_Q4_K))
+        assert_string_equal(p.packed_layouts, "none");
+    printf("packed_layouts: %s\n", p.packed_layouts);
+    assert_string_equal(r.packed_layouts, p.packed_layouts);
 
     /* heatmaps render from it */
     char prefix[160], *written[32];

@@ -105,6 +105,8 @@ static void print_summary(FILE *out, const qp_profile *p, double total_s)
     fprintf(out, "\nqprof layers: %s\n", p->model_path);
     fprintf(out, "  %d tokens, %d reps, %s kernels, %d threads; reference: %s\n", p->n_tokens, p->reps,
             p->kernel_variant, p->threads, p->reference);
+    if (p->packed_layouts[0] && strcmp(p->packed_layouts, "none") != 0)
+        fprintf(out, "  packed weight layouts: %s\n", p->packed_layouts);
     fprintf(out, "  reference forward: %.1f ms\n\n", p->ref_forward_ms[0]);
     fprintf(out, "  %-6s %10s %8s %10s %8s %12s %12s %10s\n", "type", "fwd ms", "vs ref", "KLD", "top1 %",
             "worst local", "final acc.", "blocks/fwd");
