@@ -512,7 +512,7 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
      * packed copies the forward pass multiplies with these kernels */
     qp_model_set_threads(m, qp_state_pool(state));
     prev_kernels = qp_model_kernels(m);
-    if ((st = qp_model_set_kernels(m, kern, err)) != QP_OK)
+    if ((st = qp_model_set_kernels(m, o->rows_only ? NULL : kern, err)) != QP_OK)
         goto done;
     kernels_set = 1;
 
@@ -677,7 +677,7 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
 done:
     if (st != QP_OK && prog.enabled)
         qp_progress_end(&prog);
-    if (kernels_set && prev_kernels != kern)
+    if (kernels_set && prev_kernels != (o->rows_only ? NULL : kern))
         qp_model_set_kernels(m, prev_kernels, NULL); /* as the caller had it (on failure: none) */
     qp_model_set_threads(m, NULL);
     qp_state_free(state);

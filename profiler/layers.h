@@ -39,6 +39,7 @@ typedef struct qp_layers_opts {
     const qp_kernels *kernels; /* NULL: qp_kernels_default() */
     const char *out_path;      /* HDF5 checkpoint/final file; NULL: no file */
     bool resume;               /* continue out_path's profile */
+    bool rows_only;            /* no packed copies: plain GGUF rows (kernels/pack.c) */
     const char *model_path;    /* recorded, and hashed (sha256) */
     const char *text_source;   /* recorded */
     volatile sig_atomic_t *stop; /* set (e.g. by SIGINT) to stop at the next layer; may be NULL */

@@ -364,6 +364,18 @@ static void test_cli_run(void **state)
     assert_int_equal(rc, 0);
     assert_non_null(strstr(err, "blk.4.ffn_down.weight (rows of 172) cannot be q8_0: f16 instead"));
     assert_non_null(strstr(err, "31 x q8_0 (quantized from f32), 5 x f16 (quantized from f32)"));
+    /* the q8_0 linears run packed where the variant has the layout... */
+    const char *q8_layout = qp_pack_name(qp_kernels_default(), QP_TYPE_Q8_0);
+    if (q8_layout)
+        assert_non_null(strstr(err, "(packed: q8_0 x8)"));
+    else
+        assert_null(strstr(err, "(packed:"));
+    free(out), free(err);
+    /* ...and as plain rows with --rows */
+    rc = run_qprof(&out, &err, "run %s -p Zoo -n 8 --type q8_0 -t 1 --rows", model);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(err, "31 x q8_0 (quantized from f32)"));
+    assert_null(strstr(err, "(packed:"));
     free(out), free(err);
 
     /* sampling: the same seed gives the same text, another seed another */

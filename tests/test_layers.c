@@ -225,6 +225,8 @@ static void test_h5_round_trip(void **state)
 
 static int32_t tokens[NTOK];
 
+static bool g_rows_only; /* profile() with --rows */
+
 static qp_status profile(const int *types, int n_types, const char *out, bool resume,
                          volatile sig_atomic_t *stop, qp_profile *p, qp_error *err)
 {
@@ -234,7 +236,8 @@ static qp_status profile(const int *types, int n_types, const char *out, bool re
         tokens[i] = (int32_t)((i * 7 + 3) % VOCAB);
     qp_layers_opts o = {.types = types, .n_types = n_types, .tokens = tokens, .n_tokens = NTOK,
                         .reps = 3, .threads = 2, .out_path = out, .resume = resume,
-                        .model_path = model_path, .text_source = "test", .stop = stop};
+                        .model_path = model_path, .text_source = "test", .stop = stop,
+                        .rows_only = g_rows_only};
     qp_status st = qp_layers_run(m, &o, p, err);
     qp_model_free(m);
     return st;
@@ -379,6 +382,36 @@ static void test_interrupt_before_any_layer(void **state)
     qp_profile_free(&p);
 }
 
+/* --rows: the same profile on plain rows records no packed layout, and its
+ * errors match the packed run's up to the summation order's rounding flips */
+static void test_profile_rows(void **state)
+{
+    (void)state;
+    const int types[1] = {QP_TYPE_Q8_0};
+    char out[128];
+    qp_profile p, q;
+    qp_error err;
+    qp_error_clear(&err);
+    snprintf(out, sizeof out, "%s/packed.h5", tmpdir);
+    assert_int_equal(profile(types, 1, out, false, NULL, &p, &err), QP_OK);
+    g_rows_only = true;
+    snprintf(out, sizeof out, "%s/rows.h5", tmpdir);
+    qp_status st = profile(types, 1, out, false, NULL, &q, &err);
+    g_rows_only = false;
+    assert_int_equal(st, QP_OK);
+    assert_string_equal(q.packed_layouts, "none");
+    if (qp_pack_name(qp_kernels_default(), QP_TYPE_Q8_0))
+        assert_string_equal(p.packed_layouts, "q8_0 x8");
+    for (int l = 0; l < LAYERS; l++)
+        for (int b = 0; b < QP_BLOCK_COUNT; b++) {
+            const size_t i = qp_profile_tlb(&p, 0, l, b);
+            assert_float_equal(p.err[QP_ERR_REL_L2][QP_LOCAL][i], q.err[QP_ERR_REL_L2][QP_LOCAL][i],
+                               0.05 * q.err[QP_ERR_REL_L2][QP_LOCAL][i]);
+        }
+    qp_profile_free(&p);
+    qp_profile_free(&q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_logits_kld),
         cmocka_unit_test(test_h5_round_trip),
         cmocka_unit_test(test_profile_end_to_end),
+        cmocka_unit_test(test_profile_rows),
         cmocka_unit_test(test_interrupt_before_any_layer),
     };
     return cmocka_run_group_tests_name("layers", tests, setup, teardown);

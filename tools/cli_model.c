@@ -58,6 +58,9 @@ int qp_cli_model_option(qp_cli_model *c, const char *cmd, int opt, const char *a
             return -2;
         }
         return 1;
+    case 0x204:
+        c->rows_only = true;
+        return 1;
     default:
         return 0;
     }
@@ -118,7 +121,7 @@ int qp_cli_model_load(qp_cli_model *c, const char *cmd, const char *path)
         if (n_fb > MAX_FB)
             fprintf(stderr, "qprof: %s: ... and %d more fallbacks\n", cmd, n_fb - MAX_FB);
     }
-    if (st == QP_OK) /* packed copies for the kernels the states will use */
+    if (st == QP_OK && !c->rows_only) /* packed copies for the kernels the states will use */
         st = qp_model_set_kernels(c->model, c->kernels, &err);
     if (st) {
         qp_model_free(c->model);
@@ -159,8 +162,19 @@ void qp_cli_model_describe(const qp_cli_model *c, FILE *out)
     fprintf(out, "linears:");
     for (int k = 0; k < n_kinds; k++)
         fprintf(out, "%s %d x %s", k ? "," : "", counts[k], kinds[k]);
-    fprintf(out, " | precision %s | kernels %s | %d thread%s\n", quant ? "quant" : "ref",
-            qp_kernels_name(c->kernels), c->n_threads, c->n_threads == 1 ? "" : "s");
+    /* the packed layouts the quantized linears run on */
+    char packed[128] = "";
+    for (int i = 0; quant && i < qp_model_n_linears(c->model); i++) {
+        const qp_linear *l = qp_model_linear(c->model, i);
+        const char *name = l->q_packed ? qp_pack_name(c->kernels, (enum qp_type)l->q_type) : NULL;
+        if (name && !strstr(packed, name)) {
+            const size_t len = strlen(packed);
+            snprintf(packed + len, sizeof packed - len, "%s%s", len ? ", " : "", name);
+        }
+    }
+    fprintf(out, " | precision %s | kernels %s%s%s%s | %d thread%s\n", quant ? "quant" : "ref",
+            qp_kernels_name(c->kernels), packed[0] ? " (packed: " : "", packed, packed[0] ? ")" : "",
+            c->n_threads, c->n_threads == 1 ? "" : "s");
 }
 
 qp_state_opts qp_cli_state_opts(const qp_cli_model *c, int n_ctx, int n_batch)

@@ -31,6 +31,7 @@ typedef struct qp_cli_model {
     const char *kernels_name;   /* NULL: default */
     enum qp_precision precision;
     int type;                   /* QP_CLI_TYPE_FILE, or a qp_type */
+    bool rows_only;             /* --rows: no packed copies */
     /* results of qp_cli_model_load */
     qp_model *model;
     const qp_kernels *kernels;
@@ -38,15 +39,16 @@ typedef struct qp_cli_model {
 
 #define QP_CLI_TYPE_FILE (-2)
 
-/* getopt_long entries (ids >= 0x200) for the four options; append to a
+/* getopt_long entries (ids >= 0x200) for the model options; append to a
  * command's table. */
 #define QP_CLI_MODEL_OPTIONS                                           \
     { "threads", required_argument, NULL, 't' },                       \
     { "kernels", required_argument, NULL, 0x201 },                     \
     { "precision", required_argument, NULL, 0x202 },                   \
-    { "type", required_argument, NULL, 0x203 }
+    { "type", required_argument, NULL, 0x203 },                        \
+    { "rows", no_argument, NULL, 0x204 }
 
-/* Usage lines for the four options. */
+/* Usage lines for the model options. */
 #define QP_CLI_MODEL_USAGE                                                                  \
     "  -t, --threads N      threads (default: the online CPUs)\n"                           \
     "      --kernels NAME   kernel variant: scalar, avx2, avx512, neon (default: best)\n"   \
@@ -54,7 +56,9 @@ typedef struct qp_cli_model {
     "                       ref: every linear in FP32 (dequantized weights, OpenBLAS)\n"    \
     "      --type T         file (default): each linear in its file type (F32 ones in\n"    \
     "                       FP32); q8_0, q4_k, ...: requantize every linear to T from\n"    \
-    "                       FP32, with llama.cpp's fallbacks (reported on stderr)\n"
+    "                       FP32, with llama.cpp's fallbacks (reported on stderr)\n"    \
+    "      --rows           multiply plain GGUF rows even where the kernel variant\n"     \
+    "                       has a packed layout (default: packed, see kernels/pack.c)\n"
 
 void qp_cli_model_defaults(qp_cli_model *c);
 

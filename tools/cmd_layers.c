@@ -193,11 +193,13 @@ static int layers_main(int argc, char **argv)
         {"kernels", required_argument, NULL, 'k'}, {"threads", required_argument, NULL, 'j'},
         {"reps", required_argument, NULL, 'r'}, {"output", required_argument, NULL, 'o'},
         {"png", required_argument, NULL, 'g'}, {"no-png", no_argument, NULL, 'G'},
-        {"resume", no_argument, NULL, 'R'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+        {"resume", no_argument, NULL, 'R'}, {"rows", no_argument, NULL, 'W'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
     };
     const char *types_arg = NULL, *text_path = NULL, *prompt = NULL, *kernels_name = NULL;
     const char *out_path = "profile.h5", *png_dir = NULL;
     int n_tokens = 512, threads = (int)sysconf(_SC_NPROCESSORS_ONLN), reps = 3, no_png = 0, resume = 0;
+    bool rows_only = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "t:f:p:n:k:j:r:o:h", opts, NULL)) != -1) {
@@ -213,6 +215,7 @@ static int layers_main(int argc, char **argv)
         case 'o': out_path = optarg; break;
         case 'g': png_dir = optarg; break;
         case 'G': no_png = 1; break;
+        case 'W': rows_only = true; break;
         case 'R': resume = 1; break;
         case 'h': fputs(qp_cmd_layers.usage, stdout); return 0;
         default: return qp_usage_error("layers", "bad option");
@@ -319,7 +322,7 @@ static int layers_main(int argc, char **argv)
             n_tokens, reps, qp_kernels_name(kern), threads, out_path);
     qp_layers_opts lo = {.types = types, .n_types = n_types, .tokens = ids, .n_tokens = n_tokens,
                          .reps = reps, .threads = threads, .kernels = kern, .out_path = out_path,
-                         .resume = resume, .model_path = model_path, .text_source = source,
+                         .resume = resume, .rows_only = rows_only, .model_path = model_path, .text_source = source,
                          .stop = &stop_flag, .log = log_line, .progress = true};
     qp_profile prof;
     qp_status st = qp_layers_run(m, &lo, &prof, &err);
@@ -390,7 +393,9 @@ const qp_command qp_cmd_layers = {
         "  -o, --output FILE   HDF5 profile (default profile.h5; layout: docs/profile-h5.md)\n"
         "      --png DIR       write the heatmaps into DIR (default: beside FILE, FILE-*.png)\n"
         "      --no-png        no heatmaps (qprof heatmap draws them later)\n"
-        "      --resume        continue an interrupted FILE (same model, types and tokens)\n\n"
+        "      --resume        continue an interrupted FILE (same model, types and tokens)\n"
+        "      --rows          plain GGUF rows even where the kernels have a packed layout\n"
+        "                      (recorded in FILE as packed_layouts = none)\n\n"
         "The file is rewritten atomically after every layer: an interrupt (Ctrl-C) leaves\n"
         "nothing or a valid file holding every finished layer.\n",
     .run = layers_main,
