@@ -405,6 +405,13 @@ static void neon_set(struct qp_kernels *t, enum qp_type w, qp_vec_dot_fn dot, qp
     t->w[w].accelerated = 1;
 }
 
+static void neon_set_packed(struct qp_kernels *t, enum qp_type w, const struct qp_pack_layout *L, qp_ptile_fn f)
+{
+    t->w[w].packed = L;
+    t->w[w].ptile = f;
+    t->w[w].ptile_n = QP_NEON_PTILE_N;
+}
+
 /* The integer kernels of one code path (PATH: sdot or base, the two
  * instances of neon_kernels.h): legacy types 4x4 tiles, Q2_K/Q3_K the
  * generic one-output tile, Q4_K..Q6_K 1 x KTN. */
@@ -431,6 +438,8 @@ void qp_kernels_init_neon(struct qp_kernels *t)
     if (neon_dotprod()) {
         t->describe = "ASIMD+dotprod";
         NEON_SET_INTEGER(t, sdot, QP_NEON_K_TILE_N_SDOT);
+        neon_set_packed(t, QP_TYPE_Q8_0, &qp_pack_q8_0_x8, qp_neon_ptile_q8_0_sdot);
+        neon_set_packed(t, QP_TYPE_Q4_0, &qp_pack_q4_0_x8, qp_neon_ptile_q4_0_sdot);
     } else {
         t->describe = "ASIMD (no dotprod)";
         NEON_SET_INTEGER(t, base, QP_NEON_K_TILE_N_BASE);

@@ -139,4 +139,13 @@ QP_NEON_SDOT_DECLARE(q5_K)
 QP_NEON_SDOT_DECLARE(q6_K)
 #undef QP_NEON_SDOT_DECLARE
 
+/* Packed tiles (qp_ptile_fn, kernels_impl.h) of the Q8_0 x8 and Q4_0 x8
+ * layouts (kernels/pack.c), dotprod only: SDOT's lane i is the dot of bytes
+ * 4i..4i+3, which in these layouts is row i of a group. */
+#define QP_NEON_PTILE_N 4
+void qp_neon_ptile_q8_0_sdot(int64_t k, const void *g, const void *xq, size_t xs, float *y, size_t ldy,
+                             int nc);
+void qp_neon_ptile_q4_0_sdot(int64_t k, const void *g, const void *xq, size_t xs, float *y, size_t ldy,
+                             int nc);
+
 #endif
