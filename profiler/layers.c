@@ -466,6 +466,18 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
         say(o, "resuming %s", o->out_path);
         for (int t = 0; t < o->n_types; t++)
             keep_ref |= p->done_model[t];
+        /* latencies of packed and plain layouts differ by up to 2x */
+        const bool was_rows = strcmp(p->packed_layouts, "none") == 0;
+        bool packs = false; /* this run will pack some type (fallbacks aside) */
+        for (int t = 0; t < o->n_types && !o->rows_only; t++)
+            packs |= qp_pack_name(kern, (enum qp_type)o->types[t]) != NULL;
+        if (o->rows_only && !was_rows)
+            say(o, "warning: the interrupted run used packed layouts (%s) and this one plain rows "
+                   "(--rows): latencies from the two runs are not comparable", p->packed_layouts);
+        else if (packs && was_rows)
+            say(o, "warning: the interrupted run used plain rows (--rows or another variant) and this "
+                   "one the packed layouts of %s: latencies from the two runs are not comparable",
+                qp_kernels_name(kern));
     }
 
     /* ---- buffers ---- */

@@ -226,6 +226,14 @@ static void test_h5_round_trip(void **state)
 static int32_t tokens[NTOK];
 
 static bool g_rows_only; /* profile() with --rows */
+static char g_log[4096];  /* what profile()'s run said */
+
+static void log_line(void *user, const char *line)
+{
+    (void)user;
+    const size_t n = strlen(g_log);
+    snprintf(g_log + n, sizeof g_log - n, "%s\n", line);
+}
 
 static qp_status profile(const int *types, int n_types, const char *out, bool resume,
                          volatile sig_atomic_t *stop, qp_profile *p, qp_error *err)
@@ -237,7 +245,8 @@ static qp_status profile(const int *types, int n_types, const char *out, bool re
     qp_layers_opts o = {.types = types, .n_types = n_types, .tokens = tokens, .n_tokens = NTOK,
                         .reps = 3, .threads = 2, .out_path = out, .resume = resume,
                         .model_path = model_path, .text_source = "test", .stop = stop,
-                        .rows_only = g_rows_only};
+                        .rows_only = g_rows_only, .log = log_line};
+    g_log[0] = '\0';
     qp_status st = qp_layers_run(m, &o, p, err);
     qp_model_free(m);
     return st;
@@ -400,8 +409,26 @@ static void test_profile_rows(void **state)
     g_rows_only = false;
     assert_int_equal(st, QP_OK);
     assert_string_equal(q.packed_layouts, "none");
-    if (qp_pack_name(qp_kernels_default(), QP_TYPE_Q8_0))
+    if (qp_pack_name(qp_kernels_default(), QP_TYPE_Q8_0)) {
         assert_string_equal(p.packed_layouts, "q8_0 x8");
+        /* resuming the plain-rows file with packing, and the packed one
+         * with --rows, says the latencies would mix layouts */
+        qp_profile r;
+        assert_int_equal(profile(types, 1, out, true, NULL, &r, &err), QP_OK);
+        assert_non_null(strstr(g_log, "not comparable"));
+        qp_profile_free(&r);
+        snprintf(out, sizeof out, "%s/packed.h5", tmpdir);
+        g_rows_only = true;
+        st = profile(types, 1, out, true, NULL, &r, &err);
+        g_rows_only = false;
+        assert_int_equal(st, QP_OK);
+        assert_non_null(strstr(g_log, "not comparable"));
+        assert_string_equal(r.packed_layouts, "q8_0 x8"); /* the first run's */
+        qp_profile_free(&r);
+        assert_int_equal(profile(types, 1, out, true, NULL, &r, &err), QP_OK); /* same layout: quiet */
+        assert_null(strstr(g_log, "not comparable"));
+        qp_profile_free(&r);
+    }
     for (int l = 0; l < LAYERS; l++)
         for (int b = 0; b < QP_BLOCK_COUNT; b++) {
             const size_t i = qp_profile_tlb(&p, 0, l, b);
