@@ -307,10 +307,7 @@ static qp_status linear(qp_state *s, int layer, enum qp_lin_kind kind, enum qp_p
     const bool quantized = prec == QP_PREC_QUANT && w->q_type != QP_LINEAR_REF;
     const int64_t t0 = tick(s);
     if (quantized) {
-        /* the packed copy when the model was prepared for these kernels */
-        const bool packed = w->q_packed && qp_model_kernels(s->model) == s->kernels;
-        qp_status st = (packed ? qp_matmul_packed : qp_matmul)(s->kernels, s->pool, (enum qp_type)w->q_type,
-                                                              packed ? w->q_packed : w->q_data, m, k, x, n, y, err);
+        qp_status st = qp_linear_matmul(s->model, w, s->kernels, s->pool, x, n, y, err);
         if (st)
             return st;
     } else {

@@ -359,23 +359,6 @@ static qp_status timed_runs(qp_state *st, run_ctx *c, enum hook_mode first, enum
 
 /* ==== the profile ========================================================== */
 
-/* Adds the packed layouts the model's linears now run on to the profile's
- * list (latencies depend on them: packed Q4_K runs ~1.5x the plain rows'
- * speed), fallback types included. */
-static void note_layouts(qp_profile *p, const qp_model *m, const qp_kernels *kern)
-{
-    for (int i = 0; i < qp_model_n_linears(m); i++) {
-        const qp_linear *l = qp_model_linear(m, i);
-        const char *name = l->q_packed ? qp_pack_name(kern, (enum qp_type)l->q_type) : NULL;
-        if (!name || strstr(p->packed_layouts, name))
-            continue;
-        if (!strcmp(p->packed_layouts, "none"))
-            p->packed_layouts[0] = '\0';
-        const size_t len = strlen(p->packed_layouts);
-        snprintf(p->packed_layouts + len, sizeof p->packed_layouts - len, "%s%s", len ? ", " : "", name);
-    }
-}
-
 static qp_status check_resume(const qp_profile *old, const qp_profile *p, const char *path, qp_error *err)
 {
     if (strcmp(old->model_sha256, p->model_sha256) != 0)
@@ -409,7 +392,7 @@ static void adopt(qp_profile *p, const qp_profile *old)
     for (int m = 0; m < QP_W_METRIC_COUNT; m++)
         CP(w_err[m], tt);
 #undef CP
-    /* the first run's layouts; the resumed one adds its own (note_layouts) */
+    /* the first run's layouts; the resumed one adds its own */
     snprintf(p->packed_layouts, sizeof p->packed_layouts, "%s", old->packed_layouts);
 }
 
@@ -439,7 +422,7 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
     }
     const qp_kernels *kern = o->kernels ? o->kernels : qp_kernels_default();
     snprintf(p->kernel_variant, sizeof p->kernel_variant, "%s", qp_kernels_name(kern));
-    snprintf(p->packed_layouts, sizeof p->packed_layouts, "none"); /* note_layouts adds them */
+    snprintf(p->packed_layouts, sizeof p->packed_layouts, "none"); /* added per type below */
     qp_cpu_model(p->cpu_model, sizeof p->cpu_model);
     time_t now = time(NULL);
     strftime(p->date, sizeof p->date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
@@ -570,7 +553,8 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
         qp_fallback fb[64];
         int n_fb = 0;
         if ((st = qp_model_set_all(m, o->types[t], fb, 64, &n_fb, err)) == QP_OK)
-            note_layouts(p, m, kern);
+            /* latencies depend on the layout: packed Q4_K runs ~1.5x the plain rows */
+            qp_model_packed_layouts(m, p->packed_layouts, sizeof p->packed_layouts);
         if (st != QP_OK)
             goto done;
         for (int i = 0; i < n_fb && i < 64; i++) {
@@ -657,11 +641,8 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
                     if (lin->q_type == QP_LINEAR_REF)
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)lin->rows, (int)lin->cols,
                                     1.0f, in, (int)lin->cols, lin->ref, (int)lin->cols, 0.0f, scratch, (int)lin->rows);
-                    else if (lin->q_packed) /* as the forward pass multiplies it */
-                        st = qp_matmul_packed(kern, qp_state_pool(state), lin->q_type, lin->q_packed, lin->rows,
-                                              lin->cols, in, n, scratch, err);
-                    else
-                        st = qp_matmul(kern, qp_state_pool(state), lin->q_type, lin->q_data, lin->rows, lin->cols, in, n, scratch, err);
+                    else /* as the forward pass multiplies it */
+                        st = qp_linear_matmul(m, lin, kern, qp_state_pool(state), in, n, scratch, err);
                     if (lin->bias)
                         for (int i = 0; i < n; i++)
                             for (int64_t j = 0; j < lin->rows; j++)

@@ -639,6 +639,28 @@ qp_status qp_model_set_kernels(qp_model *m, const qp_kernels *v, qp_error *err)
 
 const qp_kernels *qp_model_kernels(const qp_model *m) { return m->kernels; }
 
+void qp_model_packed_layouts(const qp_model *m, char *buf, size_t size)
+{
+    for (int i = 0; m->kernels && i < m->n_linears; i++) {
+        const qp_linear *l = &m->lin[i];
+        const char *name = l->q_packed ? qp_pack_name(m->kernels, (enum qp_type)l->q_type) : NULL;
+        if (!name || strstr(buf, name))
+            continue;
+        if (!strcmp(buf, "none"))
+            buf[0] = '\0';
+        const size_t len = strlen(buf);
+        snprintf(buf + len, size - len, "%s%s", len ? ", " : "", name);
+    }
+}
+
+qp_status qp_linear_matmul(const qp_model *m, const qp_linear *l, const qp_kernels *v,
+                           qp_threadpool *tp, const float *x, int64_t n, float *y, qp_error *err)
+{
+    if (l->q_packed && m->kernels == v)
+        return qp_matmul_packed(v, tp, (enum qp_type)l->q_type, l->q_packed, l->rows, l->cols, x, n, y, err);
+    return qp_matmul(v, tp, (enum qp_type)l->q_type, l->q_data, l->rows, l->cols, x, n, y, err);
+}
+
 /* Rows [begin, end) of one linear quantized to `type`: rows are
  * independent (each quantizer reads one row, writes one row, keeps no
  * state), so any split gives the same bytes. The K-quants' scale searches

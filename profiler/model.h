@@ -184,6 +184,18 @@ qp_status qp_model_set_kernels(qp_model *m, const qp_kernels *v, qp_error *err);
 /* The variant set by qp_model_set_kernels, or NULL. */
 const qp_kernels *qp_model_kernels(const qp_model *m);
 
+/* Appends to buf (a NUL-terminated list, "" or "none" when empty) the
+ * names of the packed layouts the model's linears now have, each once,
+ * separated by ", " ("q4_1 x8, q8_0 x8"); buf is left as it was when there
+ * are none. */
+void qp_model_packed_layouts(const qp_model *m, char *buf, size_t size);
+
+/* y[n][rows] = x[n][cols] . W^T for linear l's quantized form (q_type must
+ * not be QP_LINEAR_REF) on kernels v and pool tp: the packed copy when the
+ * model was prepared for v (qp_model_set_kernels), else q_data. No bias. */
+qp_status qp_linear_matmul(const qp_model *m, const qp_linear *l, const qp_kernels *v,
+                           qp_threadpool *tp, const float *x, int64_t n, float *y, qp_error *err);
+
 /* Sets the quantized form of linear i to `type`:
  *   QP_LINEAR_REF   - drop it (the linear runs FP32 at every precision);
  *   the file's type - use the file's bytes (no copy, no requantization);

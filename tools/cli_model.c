@@ -164,14 +164,8 @@ void qp_cli_model_describe(const qp_cli_model *c, FILE *out)
         fprintf(out, "%s %d x %s", k ? "," : "", counts[k], kinds[k]);
     /* the packed layouts the quantized linears run on */
     char packed[128] = "";
-    for (int i = 0; quant && i < qp_model_n_linears(c->model); i++) {
-        const qp_linear *l = qp_model_linear(c->model, i);
-        const char *name = l->q_packed ? qp_pack_name(c->kernels, (enum qp_type)l->q_type) : NULL;
-        if (name && !strstr(packed, name)) {
-            const size_t len = strlen(packed);
-            snprintf(packed + len, sizeof packed - len, "%s%s", len ? ", " : "", name);
-        }
-    }
+    if (quant)
+        qp_model_packed_layouts(c->model, packed, sizeof packed);
     fprintf(out, " | precision %s | kernels %s%s%s%s | %d thread%s\n", quant ? "quant" : "ref",
             qp_kernels_name(c->kernels), packed[0] ? " (packed: " : "", packed, packed[0] ? ")" : "",
             c->n_threads, c->n_threads == 1 ? "" : "s");
