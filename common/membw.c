@@ -96,24 +96,32 @@ size_t qp_llc_bytes(const char *dir, int *found)
 /* Buffer                                                                   */
 /* ======================================================================== */
 
-void *qp_membw_alloc(size_t bytes, int huge_pages)
+#define QP_HUGE_PAGE ((size_t)2 << 20)
+
+void *qp_huge_alloc(size_t bytes, int huge_pages)
 {
-    const size_t huge = (size_t)2 << 20;
-    bytes = (bytes + 63) & ~(size_t)63;
-    /* aligned_alloc wants a size that is a multiple of the alignment */
-    const size_t rounded = (bytes + huge - 1) & ~(huge - 1);
-    void *p = aligned_alloc(huge, rounded);
-    if (!p)
+    if (bytes == 0 || bytes > SIZE_MAX - QP_HUGE_PAGE)
         return NULL;
+    /* aligned_alloc wants a size that is a multiple of the alignment */
+    const size_t rounded = (bytes + QP_HUGE_PAGE - 1) & ~(QP_HUGE_PAGE - 1);
+    void *p = aligned_alloc(QP_HUGE_PAGE, rounded);
 #ifdef MADV_HUGEPAGE
     /* advice only: transparent huge pages may be off, which is fine */
-    if (huge_pages)
+    if (p && huge_pages)
         (void)madvise(p, rounded, MADV_HUGEPAGE);
 #else
     (void)huge_pages;
 #endif
-    /* a non-zero pattern: the kernel backs every page on first write */
-    memset(p, 0x5A, rounded);
+    return p;
+}
+
+void *qp_membw_alloc(size_t bytes, int huge_pages)
+{
+    void *p = qp_huge_alloc(bytes, huge_pages);
+    /* a non-zero pattern over every page (qp_huge_alloc rounds up to them):
+     * the kernel backs each on first write */
+    if (p)
+        memset(p, 0x5A, (bytes + QP_HUGE_PAGE - 1) & ~(QP_HUGE_PAGE - 1));
     return p;
 }
 

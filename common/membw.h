@@ -36,6 +36,12 @@ typedef struct qp_membw_result {
     const char *method;  /* "avx2" (256-bit loads) or "c" (compiler-vectorized) */
 } qp_membw_result;
 
+/* Allocates `bytes` aligned to 2 MiB (the size rounded up to that), with
+ * huge_pages advised for transparent huge pages (madvise; nothing changes
+ * where THP is off), without touching it. Free with free(). NULL if out of
+ * memory or bytes is 0. */
+void *qp_huge_alloc(size_t bytes, int huge_pages);
+
 /* Allocates `bytes` (rounded up to 64) aligned to 2 MiB and writes every
  * byte, so the pages are really backed (reading untouched anonymous memory
  * reads the shared zero page, which is cached and far too fast). With

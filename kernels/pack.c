@@ -31,8 +31,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
+#include "../common/membw.h"
 #include "kernels_impl.h"
 
 /* The layouts above as field tables (struct qp_pack_field: plain offset,
@@ -107,20 +107,7 @@ static void group_move(const struct qp_pack_layout *L, const char *src, char *ds
 
 /* ---- public entry points ---- */
 
-void *qp_pack_alloc(size_t bytes)
-{
-    const size_t huge = (size_t)2 << 20;
-    if (bytes == 0 || bytes > SIZE_MAX - huge)
-        return NULL;
-    /* aligned_alloc wants a multiple of the alignment */
-    const size_t rounded = (bytes + huge - 1) & ~(huge - 1);
-    void *p = aligned_alloc(huge, rounded);
-#ifdef MADV_HUGEPAGE
-    if (p) /* advice only: with THP off the pages stay small, which is fine */
-        (void)madvise(p, rounded, MADV_HUGEPAGE);
-#endif
-    return p;
-}
+void *qp_pack_alloc(size_t bytes) { return qp_huge_alloc(bytes, 1); }
 
 int qp_pack_rows(const qp_kernels *v, enum qp_type w)
 {
