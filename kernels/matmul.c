@@ -240,6 +240,8 @@ static qp_status mm_common(const qp_kernels *v, qp_threadpool *tp, enum qp_type 
                            const void *W, int64_t m, int64_t k, const float *X, const void *Xq,
                            int64_t n, float *Y, qp_error *err)
 {
+    if (!X && !Xq && m > 0 && n > 0)
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "NULL activation matrix");
     size_t w_row = 0, x_row = 0;
     qp_status st = mm_check(&v, w, packed, W, m, k, X ? (const void *)X : Xq, n, Y, &w_row,
                             &x_row, err);
@@ -303,16 +305,12 @@ static qp_status mm_common(const qp_kernels *v, qp_threadpool *tp, enum qp_type 
 qp_status qp_matmul(const qp_kernels *v, qp_threadpool *tp, enum qp_type w, const void *W,
                     int64_t m, int64_t k, const float *X, int64_t n, float *Y, qp_error *err)
 {
-    if (!X && m > 0 && n > 0)
-        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "NULL activation matrix");
     return mm_common(v, tp, w, 0, W, m, k, X, NULL, n, Y, err);
 }
 
 qp_status qp_matmul_q(const qp_kernels *v, qp_threadpool *tp, enum qp_type w, const void *W,
                       int64_t m, int64_t k, const void *Xq, int64_t n, float *Y, qp_error *err)
 {
-    if (!Xq && m > 0 && n > 0)
-        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "NULL activation matrix");
     return mm_common(v, tp, w, 0, W, m, k, NULL, Xq, n, Y, err);
 }
 
@@ -320,8 +318,6 @@ qp_status qp_matmul_packed(const qp_kernels *v, qp_threadpool *tp, enum qp_type 
                            int64_t m, int64_t k, const float *X, int64_t n, float *Y,
                            qp_error *err)
 {
-    if (!X && m > 0 && n > 0)
-        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "NULL activation matrix");
     return mm_common(v, tp, w, 1, W, m, k, X, NULL, n, Y, err);
 }
 
@@ -329,7 +325,5 @@ qp_status qp_matmul_q_packed(const qp_kernels *v, qp_threadpool *tp, enum qp_typ
                              const void *W, int64_t m, int64_t k, const void *Xq, int64_t n,
                              float *Y, qp_error *err)
 {
-    if (!Xq && m > 0 && n > 0)
-        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "NULL activation matrix");
     return mm_common(v, tp, w, 1, W, m, k, NULL, Xq, n, Y, err);
 }
