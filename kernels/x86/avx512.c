@@ -14,7 +14,9 @@
  *     since AVX-512VL gives 32 ymm registers;
  *   - Q4_K/Q5_K/Q6_K dot: 64 weights (two sub-blocks) per zmm; the s16
  *     pair sums of vpmaddubsw are scaled and accumulated by one vpdpwssd;
- *   - F16 dot: 16 halves per vcvtph2ps.
+ *   - F16 dot: 16 halves per vcvtph2ps;
+ *   - the tiles over packed Q8_0, Q4_0, Q4_1 and Q4_K (x86_packed.h): the
+ *     AVX2 ones with vpdpbusd.
  * Each function names its scalar twin in scalar.c.
  */
 #include <immintrin.h>
@@ -201,6 +203,21 @@ static float avx512_dot_f16(int64_t k, const void *wv, const void *xv)
 }
 
 /* ======================================================================== */
+/* packed weights (x86_packed.h; twins: the vec_dots of the types)          */
+/* ======================================================================== */
+
+/* The AVX2 tiles with VNNI: vpdpbusd sums four u8 x s8 products straight
+ * into each row's s32 lane, where AVX2 needs vpmaddubsw + vpaddw (and a
+ * vpmaddwd to widen). With s32 lanes a Q4_K sub-block scale is a vpmulld
+ * (|sum| <= 32 * 15 * 128 * 63, far from 2^31). Still 256-bit: a group is 8
+ * rows x 4 bytes, one ymm. */
+#define QP_PK_DOT16(a, u, s) _mm256_dpbusd_epi32((a), (u), (s))
+#define QP_PK_WIDEN(a) (a)
+#define QP_PK_DOT32(a, u, s) _mm256_dpbusd_epi32((a), (u), (s))
+#define QP_PK_SCALE_S32 1
+#include "x86_packed.h"
+
+/* ======================================================================== */
 /* the table                                                                */
 /* ======================================================================== */
 
@@ -208,10 +225,11 @@ static float avx512_dot_f16(int64_t k, const void *wv, const void *xv)
  * avx2.c). A NULL tile keeps avx2's: the K-quant tiles stay AVX2 (2 x 2). */
 const struct qp_x86_slots qp_avx512_slots = {
     .w = {
-        [QP_TYPE_Q8_0] = { avx512_dot_q8_0, avx512_tile_q8_0, 4, 4, 1 },
-        [QP_TYPE_Q4_0] = { avx512_dot_q4_0, avx512_tile_q4_0, 4, 4, 1 },
+        [QP_TYPE_Q8_0] = { avx512_dot_q8_0, avx512_tile_q8_0, 4, 4, 1, &qp_pack_q8_0_x8, ptile_q8_0, QP_PTILE_N },
+        [QP_TYPE_Q4_0] = { avx512_dot_q4_0, avx512_tile_q4_0, 4, 4, 1, &qp_pack_q4_0_x8, ptile_q4_0, QP_PTILE_N },
         [QP_TYPE_Q5_0] = { avx512_dot_q5_0, avx512_tile_q5_0, 4, 4, 1 },
-        [QP_TYPE_Q4_K] = { avx512_dot_q4_K, NULL, 0, 0, 1 },
+        [QP_TYPE_Q4_1] = { NULL, NULL, 0, 0, 0, &qp_pack_q4_1_x8, ptile_q4_1, QP_PTILE_N }, /* avx2's dot */
+        [QP_TYPE_Q4_K] = { avx512_dot_q4_K, NULL, 0, 0, 1, &qp_pack_q4_K_x8, ptile_q4_K, QP_PTILE_N },
         [QP_TYPE_Q5_K] = { avx512_dot_q5_K, NULL, 0, 0, 1 },
         [QP_TYPE_Q6_K] = { avx512_dot_q6_K, NULL, 0, 0, 1 },
         [QP_TYPE_F16] = { avx512_dot_f16, NULL, 0, 0, 1 },

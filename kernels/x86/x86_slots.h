@@ -8,7 +8,9 @@
 #include "../kernels_impl.h"
 
 /* The slots one x86 kernel file provides, as constant data: entries with a
- * NULL vec_dot are left as they were, a NULL tile keeps the previous tile.
+ * NULL vec_dot keep their vec_dot and tiles, a NULL tile keeps the previous
+ * tile, and a packed layout (with its ptile) applies on its own, so a file
+ * can add one to another file's vec_dot.
  * x86_tables.c applies them; a function inside avx2.c (compiled with
  * -mavx2) could contain AVX instructions anywhere, and the tables are built
  * on every CPU, so no code of the SIMD files runs until dispatch picks one. */

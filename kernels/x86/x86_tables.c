@@ -16,14 +16,14 @@ float qp_x86_fp16_lut[1 << 16]; /* fp16 -> fp32 of every half, for block scales 
 static void apply(struct qp_kernels *t, const struct qp_x86_slots *s)
 {
     for (int w = 0; w < QP_TYPE_COUNT; w++) {
-        if (!s->w[w].vec_dot)
-            continue;
-        t->w[w].vec_dot = s->w[w].vec_dot;
-        t->w[w].accelerated = s->w[w].accelerated;
-        if (s->w[w].tile) {
-            t->w[w].tile = s->w[w].tile;
-            t->w[w].tile_m = s->w[w].tile_m;
-            t->w[w].tile_n = s->w[w].tile_n;
+        if (s->w[w].vec_dot) {
+            t->w[w].vec_dot = s->w[w].vec_dot;
+            t->w[w].accelerated = s->w[w].accelerated;
+            if (s->w[w].tile) {
+                t->w[w].tile = s->w[w].tile;
+                t->w[w].tile_m = s->w[w].tile_m;
+                t->w[w].tile_n = s->w[w].tile_n;
+            }
         }
         if (s->w[w].packed) {
             t->w[w].packed = s->w[w].packed;

@@ -1,0 +1,281 @@
+/* kernels/x86/x86_packed.h - private to kernels/x86/: the tiles over packed
+ * weights (kernels/pack.c: 8 rows interleaved 4 bytes at a time), included
+ * by avx2.c and avx512.c.
+ *
+ * A 32-byte load holds 4 consecutive weights of each of the 8 rows, so
+ * 32-bit lane r belongs to row r for the whole block and the 8 rows' scales
+ * apply lane-wise, with no horizontal sums. What differs between the two
+ * variants is how 4-weight groups are multiplied and summed, which the
+ * including file defines before the #include:
+ *
+ *   QP_PK_DOT16(a, u, s)  a + the u8 x s8 products of u and s, for a that
+ *                         sums at most 8 such calls of small (4-bit) u:
+ *                         s16 pairs for AVX2 (vpmaddubsw + vpaddw, |lane|
+ *                         <= 8 * 2 * 15 * 128 = 30720), s32 for VNNI
+ *                         (vpdpbusd)
+ *   QP_PK_WIDEN(a)        such an a as 8 s32 lanes, one per row (vpmaddwd
+ *                         with 1s / nothing)
+ *   QP_PK_DOT32(a, u, s)  a (s32 lanes) + the products of any u8 u, s8 s
+ *                         (vpmaddubsw + vpmaddwd + vpaddd / vpdpbusd)
+ *   QP_PK_SCALE_S32       0: a Q4_K sub-block scale multiplies DOT16's s16
+ *                         pairs (vpmaddwd); 1: its s32 lanes (vpmulld)
+ *
+ * Every tile twins scalar.c's vec_dot of its type, row by row.
+ */
+#ifndef QP_KERNELS_X86_PACKED_H
+#define QP_KERNELS_X86_PACKED_H
+
+#if !defined(QP_PK_DOT16) || !defined(QP_PK_WIDEN) || !defined(QP_PK_DOT32) || !defined(QP_PK_SCALE_S32)
+#error "define QP_PK_DOT16, QP_PK_WIDEN, QP_PK_DOT32 and QP_PK_SCALE_S32 before including x86_packed.h"
+#endif
+
+/* The packed tiles: one group of 8 rows x nc <= QP_PTILE_N activation rows,
+ * RC specialised for each nc. 4 rows: for Q4_K 3 and 4 measured the same
+ * (1024 x 4096, n = 512, one thread: 52.2 and 52.1 GFLOP/s) and 2 slower
+ * (49.2); for Q8_0 4 was best (31.4 / 30.9 / 29.3 GFLOP/s for 4 / 3 / 2). */
+#define QP_PTILE_N 4
+#define QP_PTILE(NAME, RC)                                                                             \
+    static void NAME(int64_t k, const void *g, const void *xq, size_t xs, float *y, size_t ldy, int nc) \
+    {                                                                                                  \
+        switch (nc) {                                                                                  \
+        case 1: RC(1, k, g, xq, xs, y, ldy); break;                                                    \
+        case 2: RC(2, k, g, xq, xs, y, ldy); break;                                                    \
+        case 3: RC(3, k, g, xq, xs, y, ldy); break;                                                    \
+        default: RC(QP_PTILE_N, k, g, xq, xs, y, ldy); break;                                          \
+        }                                                                                              \
+    }
+
+/* Q4_K x8 (packed, pack.c): one group of 8 interleaved rows x RN
+ * activation rows, matvec included (RN = 1). The 8 loads of a sub-block
+ * are summed by DOT16 in lanes that belong to one row each, and ONE
+ * multiply (vpmaddwd / vpmulld) applies the 8 rows' scales, which a vpshufb
+ * picks out of the scale bytes unpacked for the 8 rows at once. Per row
+ * and super-block that is (AVX2) 8 maddubs + 1 vpmaddwd, against vec_dot's
+ * 8 maddubs + 6 vphaddw + 2, and no scalar scale unpacking. Every 64-byte
+ * line is prefetched: without that a prototype was slower than vec_dot
+ * from DRAM. */
+QP_INLINE __m256i q4kx8_scale_pick(int s)
+{
+    const char a = (char)s, z = (char)-128;
+#if QP_PK_SCALE_S32 /* s32 lane r: scale s of row r */
+    return _mm256_setr_epi8(a, z, z, z, 4 + a, z, z, z, 8 + a, z, z, z, 12 + a, z, z, z,
+                            a, z, z, z, 4 + a, z, z, z, 8 + a, z, z, z, 12 + a, z, z, z);
+#else /* s16 lanes 2r, 2r + 1: scale s of row r, twice */
+    return _mm256_setr_epi8(a, z, a, z, 4 + a, z, 4 + a, z, 8 + a, z, 8 + a, z, 12 + a, z, 12 + a, z,
+                            a, z, a, z, 4 + a, z, 4 + a, z, 8 + a, z, 8 + a, z, 12 + a, z, 12 + a, z);
+#endif
+}
+
+QP_INLINE __m256i bcast32(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+QP_INLINE void q4kx8_rc(int RN, int64_t k, const block_q4_Kx8 *g, const char *xq, size_t xs, float *y,
+                        size_t ldy)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m6 = _mm256_set1_epi8(0x3F), m2 = _mm256_set1_epi8(3);
+    const __m256i zero = _mm256_setzero_si256();
+    __m256 acc[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < RN; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        const block_q4_Kx8 *o = g + b;
+        prefetch_ahead(o, 2 * 64); /* d, dmin, scales; qs below */
+        /* 32-bit lane r = row r: scales 0..3 and 4..7, mins 0..3 and 4..7
+         * (qp_q4k_scale_min on the three words of 8 rows at once) */
+        const __m256i u0 = _mm256_loadu_si256((const __m256i *)o->scales[0]);
+        const __m256i u1 = _mm256_loadu_si256((const __m256i *)o->scales[1]);
+        const __m256i u2 = _mm256_loadu_si256((const __m256i *)o->scales[2]);
+        const __m256i s03 = _mm256_and_si256(u0, m6), m03 = _mm256_and_si256(u1, m6);
+        const __m256i s47 = _mm256_or_si256(_mm256_and_si256(u2, m4),
+                                            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 6), m2), 4));
+        const __m256i m47 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 4), m4),
+                                            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 6), m2), 4));
+        __m256i isum[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < RN; c++)
+            isum[c] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int h = 0; h < 4; h++) {
+#pragma GCC unroll 2
+            for (int nib = 0; nib < 2; nib++) { /* sub-block 2h + nib */
+                __m256i a[4];
+#pragma GCC unroll 4
+                for (int c = 0; c < RN; c++)
+                    a[c] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++) {
+                    const uint8_t *q = o->qs[8 * h + j];
+                    if (nib == 0 && j % 2 == 0)
+                        prefetch_ahead(q, 64);
+                    const __m256i qq = _mm256_loadu_si256((const __m256i *)q);
+                    const __m256i wv = nib ? _mm256_and_si256(_mm256_srli_epi16(qq, 4), m4) : _mm256_and_si256(qq, m4);
+#pragma GCC unroll 4
+                    for (int c = 0; c < RN; c++) {
+                        const int8_t *x8 = ((const block_q8_K *)(xq + (size_t)c * xs) + b)->qs;
+                        a[c] = QP_PK_DOT16(a[c], wv, bcast32(x8 + 64 * h + 32 * nib + 4 * j));
+                    }
+                }
+                const __m256i sc = _mm256_shuffle_epi8(h < 2 ? s03 : s47, q4kx8_scale_pick((2 * h + nib) % 4));
+#pragma GCC unroll 4
+                for (int c = 0; c < RN; c++)
+                    isum[c] = _mm256_add_epi32(isum[c], QP_PK_SCALE_S32 ? _mm256_mullo_epi32(a[c], sc) : _mm256_madd_epi16(a[c], sc));
+            }
+        }
+        /* min terms: sum_s min[r][s] * (sum of sub-block s's activations) */
+        const __m256i m03l = _mm256_unpacklo_epi8(m03, zero), m03h = _mm256_unpackhi_epi8(m03, zero);
+        const __m256i m47l = _mm256_unpacklo_epi8(m47, zero), m47h = _mm256_unpackhi_epi8(m47, zero);
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)o->d));
+        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)o->dmin));
+#pragma GCC unroll 4
+        for (int c = 0; c < RN; c++) {
+            const block_q8_K *xb = (const block_q8_K *)(xq + (size_t)c * xs) + b;
+            const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)xb->bsums),
+                                              _mm_loadu_si128((const __m128i *)(xb->bsums + 8)));
+            const __m256i b03 = _mm256_broadcastsi128_si256(_mm_shuffle_epi32(bs, 0x44));
+            const __m256i b47 = _mm256_broadcastsi128_si256(_mm_shuffle_epi32(bs, 0xEE));
+            const __m256i lo = _mm256_add_epi32(_mm256_madd_epi16(m03l, b03), _mm256_madd_epi16(m47l, b47));
+            const __m256i hi = _mm256_add_epi32(_mm256_madd_epi16(m03h, b03), _mm256_madd_epi16(m47h, b47));
+            /* lanes: rows 0-3 in the low 128 bits, 4-7 in the high */
+            const __m256i msum = _mm256_hadd_epi32(lo, hi);
+            const __m256 xd = _mm256_set1_ps(xb->d);
+            acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(d, xd), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+            acc[c] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, xd), _mm256_cvtepi32_ps(msum), acc[c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < RN; c++)
+        _mm256_storeu_ps(y + (size_t)c * ldy, acc[c]);
+}
+
+QP_PTILE(ptile_q4_K, q4kx8_rc)
+
+/* Q8_0 x8 (packed, pack.c): one group of 8 interleaved rows x RN
+ * activation rows. As for Q4_K x8, a load holds 4 weights of each of 8
+ * rows, so one int32 lane per row accumulates a whole block and the 8
+ * rows' scales apply with one vcvtph2ps and one FMA per block, where
+ * vec_dot converts, broadcasts and multiplies two scalar scales per row.
+ * The products stay |w| * sign(x, w) (u8 x s8 instructions) and go to s32
+ * at every load (DOT32): two maddubs pair sums can reach 2 * 127 * 127 * 2
+ * > 32767, so s16 sums cannot be chained as Q4_K's are. */
+QP_INLINE void q8_0x8_rc(int RN, int64_t k, const block_q8_0x8 *g, const char *xq, size_t xs, float *y,
+                         size_t ldy)
+{
+    __m256 acc[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < RN; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < k / QK8_0; b++) {
+        const block_q8_0x8 *o = g + b;
+        prefetch_ahead(o, sizeof *o); /* 272 bytes: 5 lines */
+        __m256i isum[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < RN; c++)
+            isum[c] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)o->qs[j]);
+            const __m256i aw = _mm256_abs_epi8(q);
+#pragma GCC unroll 4
+            for (int c = 0; c < RN; c++) {
+                const block_q8_0 *xb = (const block_q8_0 *)(xq + (size_t)c * xs) + b;
+                const __m256i sx = _mm256_sign_epi8(bcast32(xb->qs + 4 * j), q);
+                isum[c] = QP_PK_DOT32(isum[c], aw, sx);
+            }
+        }
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)o->d));
+#pragma GCC unroll 4
+        for (int c = 0; c < RN; c++) {
+            const block_q8_0 *xb = (const block_q8_0 *)(xq + (size_t)c * xs) + b;
+            acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(fp16(xb->d))), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < RN; c++)
+        _mm256_storeu_ps(y + (size_t)c * ldy, acc[c]);
+}
+
+QP_PTILE(ptile_q8_0, q8_0x8_rc)
+
+/* Q4_0 x8 and Q4_1 x8 (packed, pack.c): one group of 8 interleaved rows x
+ * RN activation rows. The nibbles go in unsigned (0..15), so a block's 8
+ * products chain in DOT16 as Q4_K's do and are widened once per block. What the unsigned nibble
+ * leaves out comes back per activation block, one value shared by the 8
+ * rows: Q4_0's -8 offset as 8 * sum(x), Q4_1's min as m * s (s = d * sum
+ * of the Q8_1 activation block, stored by the format). */
+QP_INLINE void q4x8_rc(int RN, int is_q4_1, int64_t k, const uint8_t *g, const char *xq, size_t xs, float *y,
+                       size_t ldy)
+{
+    /* the two layouts: d[8], (m[8],) qs[4][32]; activations Q8_0 / Q8_1 */
+    const size_t gb = is_q4_1 ? sizeof(block_q4_1x8) : sizeof(block_q4_0x8);
+    const size_t off_qs = is_q4_1 ? offsetof(block_q4_1x8, qs) : offsetof(block_q4_0x8, qs);
+    const size_t xb_size = is_q4_1 ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const size_t x_qs = is_q4_1 ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
+    __m256 acc[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < RN; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < k / QK4_0; b++) {
+        const uint8_t *o = g + (size_t)b * gb;
+        prefetch_ahead(o, 3 * 64); /* 144 / 160 bytes: up to 3 lines */
+        __m256i a[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < RN; c++)
+            a[c] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(o + off_qs + 32 * j));
+            const __m256i wl = _mm256_and_si256(q, m4), wh = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+#pragma GCC unroll 4
+            for (int c = 0; c < RN; c++) {
+                const int8_t *x8 = (const int8_t *)(xq + (size_t)c * xs + (size_t)b * xb_size + x_qs) + 4 * j;
+                a[c] = QP_PK_DOT16(a[c], wl, bcast32(x8));
+                a[c] = QP_PK_DOT16(a[c], wh, bcast32(x8 + 16));
+            }
+        }
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)o));
+#pragma GCC unroll 4
+        for (int c = 0; c < RN; c++) {
+            const uint8_t *xb = (const uint8_t *)xq + (size_t)c * xs + (size_t)b * xb_size;
+            qp_half xd;
+            memcpy(&xd, xb, 2);
+            __m256i isum = QP_PK_WIDEN(a[c]);
+            if (is_q4_1) {
+                qp_half s;
+                memcpy(&s, xb + offsetof(block_q8_1, s), 2);
+                const __m256 m = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(o + offsetof(block_q4_1x8, m))));
+                acc[c] = _mm256_fmadd_ps(m, _mm256_set1_ps(fp16(s)), acc[c]);
+            } else {
+                /* sum(x) of the block, in every lane */
+                __m256i sx = _mm256_madd_epi16(
+                    _mm256_maddubs_epi16(ones8, _mm256_loadu_si256((const __m256i *)(xb + x_qs))), ones16);
+                sx = _mm256_add_epi32(sx, _mm256_permute2x128_si256(sx, sx, 1));
+                sx = _mm256_add_epi32(sx, _mm256_shuffle_epi32(sx, 0x4E));
+                sx = _mm256_add_epi32(sx, _mm256_shuffle_epi32(sx, 0xB1));
+                isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(sx, 3));
+            }
+            acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(fp16(xd))), _mm256_cvtepi32_ps(isum), acc[c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < RN; c++)
+        _mm256_storeu_ps(y + (size_t)c * ldy, acc[c]);
+}
+
+QP_INLINE void q4_0x8_rc(int RN, int64_t k, const void *g, const char *xq, size_t xs, float *y, size_t ldy)
+{
+    q4x8_rc(RN, 0, k, g, xq, xs, y, ldy);
+}
+QP_INLINE void q4_1x8_rc(int RN, int64_t k, const void *g, const char *xq, size_t xs, float *y, size_t ldy)
+{
+    q4x8_rc(RN, 1, k, g, xq, xs, y, ldy);
+}
+QP_PTILE(ptile_q4_0, q4_0x8_rc)
+QP_PTILE(ptile_q4_1, q4_1x8_rc)
+
+#endif
