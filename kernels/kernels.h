@@ -93,8 +93,9 @@ qp_status qp_matmul_q(const qp_kernels *v, qp_threadpool *tp, enum qp_type w,
 
 /* A variant may read a weight type faster from rows interleaved in groups
  * (kernels/pack.c; llama.cpp calls this "repack"): avx2 and avx512 read Q4_K,
- * Q8_0, Q4_0 and Q4_1 as groups of 8 rows, neon with dotprod Q8_0 and Q4_0. The layout belongs to the variant, so weights are
- * packed for one variant and multiplied with that variant:
+ * Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 as groups of 8 rows, neon with dotprod Q8_0
+ * and Q4_0. The layout belongs to the variant, so weights are packed for one
+ * variant and multiplied with that variant:
  *
  *     if (qp_pack_rows(v, t)) {                      // 0: plain rows only
  *         qp_pack_weights(v, t, W, Wp, m, k, err);   // once, at load time

@@ -92,6 +92,8 @@ extern const struct qp_pack_layout qp_pack_q4_K_x8;
 extern const struct qp_pack_layout qp_pack_q8_0_x8;
 extern const struct qp_pack_layout qp_pack_q4_0_x8;
 extern const struct qp_pack_layout qp_pack_q4_1_x8;
+extern const struct qp_pack_layout qp_pack_q5_0_x8;
+extern const struct qp_pack_layout qp_pack_q5_1_x8;
 
 /* Q4_K x8: super-block b of 8 interleaved Q4_K rows (layout: pack.c). */
 typedef struct {
@@ -121,6 +123,22 @@ typedef struct {
     uint8_t qs[4][32];
 } block_q4_1x8;
 static_assert(sizeof(block_q4_1x8) == 8 * sizeof(block_q4_1), "block_q4_1x8 size");
+
+/* Q5_0 x8: block b of 8 interleaved Q5_0 rows (layout: pack.c). */
+typedef struct {
+    qp_half d[8];
+    uint8_t qh[8][4];
+    uint8_t qs[4][32];
+} block_q5_0x8;
+static_assert(sizeof(block_q5_0x8) == 8 * sizeof(block_q5_0), "block_q5_0x8 size");
+
+/* Q5_1 x8: block b of 8 interleaved Q5_1 rows (layout: pack.c). */
+typedef struct {
+    qp_half d[8], m[8];
+    uint8_t qh[8][4];
+    uint8_t qs[4][32];
+} block_q5_1x8;
+static_assert(sizeof(block_q5_1x8) == 8 * sizeof(block_q5_1), "block_q5_1x8 size");
 
 /* The micro-kernel over one packed group g of R = layout rows rows: for
  * r < R and c < nc, y[c * ldy + r] = dot(row r of g, xq + c * x_stride),

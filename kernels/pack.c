@@ -73,6 +73,25 @@ const struct qp_pack_layout qp_pack_q4_1_x8 = {
     },
 };
 
+const struct qp_pack_layout qp_pack_q5_0_x8 = {
+    .name = "q5_0 x8", .rows = 8, .type = QP_TYPE_Q5_0, .n_fields = 3,
+    .fields = {
+        { offsetof(block_q5_0, d), offsetof(block_q5_0x8, d), 2, 1 },
+        { offsetof(block_q5_0, qh), offsetof(block_q5_0x8, qh), 4, 1 },
+        { offsetof(block_q5_0, qs), offsetof(block_q5_0x8, qs), 4, 4 },
+    },
+};
+
+const struct qp_pack_layout qp_pack_q5_1_x8 = {
+    .name = "q5_1 x8", .rows = 8, .type = QP_TYPE_Q5_1, .n_fields = 4,
+    .fields = {
+        { offsetof(block_q5_1, d), offsetof(block_q5_1x8, d), 2, 1 },
+        { offsetof(block_q5_1, m), offsetof(block_q5_1x8, m), 2, 1 },
+        { offsetof(block_q5_1, qh), offsetof(block_q5_1x8, qh), 4, 1 },
+        { offsetof(block_q5_1, qs), offsetof(block_q5_1x8, qs), 4, 4 },
+    },
+};
+
 /* One group: `rows` plain rows (row_bytes apart) <-> their packed blocks. */
 static void group_move(const struct qp_pack_layout *L, const char *src, char *dst, size_t row_bytes,
                        int64_t k, int unpack)

@@ -201,41 +201,91 @@ QP_INLINE void q8_0x8_rc(int RN, int64_t k, const block_q8_0x8 *g, const char *x
 
 QP_PTILE(ptile_q8_0, q8_0x8_rc)
 
-/* Q4_0 x8 and Q4_1 x8 (packed, pack.c): one group of 8 interleaved rows x
- * RN activation rows. The nibbles go in unsigned (0..15), so a block's 8
- * products chain in DOT16 as Q4_K's do and are widened once per block. What the unsigned nibble
- * leaves out comes back per activation block, one value shared by the 8
- * rows: Q4_0's -8 offset as 8 * sum(x), Q4_1's min as m * s (s = d * sum
- * of the Q8_1 activation block, stored by the format). */
-QP_INLINE void q4x8_rc(int RN, int is_q4_1, int64_t k, const uint8_t *g, const char *xq, size_t xs, float *y,
-                       size_t ldy)
+/* Q4_0, Q4_1, Q5_0 and Q5_1 x8 (packed, pack.c): one group of 8
+ * interleaved rows x RN activation rows. The weights go in unsigned (0..15,
+ * 0..31), so a block's products chain in DOT16 as Q4_K's do (for 5 bits the
+ * low and high nibbles in two chains of 4 maddubs: 4 * 2 * 31 * 127 =
+ * 31496) and are widened once per block. What the unsigned weight leaves
+ * out comes back per activation block, one value shared by the 8 rows:
+ * Q4_0's -8 and Q5_0's -16 offsets as 8 or 16 * sum(x), Q4_1's and Q5_1's
+ * min as m * s (s = d * sum of the Q8_1 activation block, stored by the
+ * format).
+ *
+ * Q5's fifth bits: qh is the rows' 32-bit words as GGUF stores them (lane
+ * r = row r), and load j needs bits 4j..4j+3 (low nibbles, weights 4j..)
+ * and 16+4j.. (high nibbles) as 0x10 in bytes t = 0..3 of lane r. One
+ * vpshufb copies the byte that holds them to the lane's 4 bytes, an AND
+ * keeps bit t in byte t, and a second vpshufb maps {0, 1, 2, 4, 8} to
+ * {0, 0x10}: 3 operations per nibble vector, the bits of odd j coming from
+ * qh >> 4, computed once per block. */
+enum { QX_M = 1, QX_QH = 2 }; /* has a min (Q4_1, Q5_1); has fifth bits (Q5_0, Q5_1) */
+
+QP_INLINE __m256i qx8_byte_copy(int byte) /* each 32-bit lane: its byte `byte`, 4 times */
 {
-    /* the two layouts: d[8], (m[8],) qs[4][32]; activations Q8_0 / Q8_1 */
-    const size_t gb = is_q4_1 ? sizeof(block_q4_1x8) : sizeof(block_q4_0x8);
-    const size_t off_qs = is_q4_1 ? offsetof(block_q4_1x8, qs) : offsetof(block_q4_0x8, qs);
-    const size_t xb_size = is_q4_1 ? sizeof(block_q8_1) : sizeof(block_q8_0);
-    const size_t x_qs = is_q4_1 ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs);
+    const char a = (char)byte;
+    return _mm256_setr_epi8(a, a, a, a, 4 + a, 4 + a, 4 + a, 4 + a, 8 + a, 8 + a, 8 + a, 8 + a, 12 + a, 12 + a,
+                            12 + a, 12 + a, a, a, a, a, 4 + a, 4 + a, 4 + a, 4 + a, 8 + a, 8 + a, 8 + a, 8 + a,
+                            12 + a, 12 + a, 12 + a, 12 + a);
+}
+
+QP_INLINE void qx8_rc(int RN, int kind, int64_t k, const uint8_t *g, const char *xq, size_t xs, float *y,
+                      size_t ldy)
+{
+    /* the four layouts: d[8], (m[8],) (qh[8][4],) qs[4][32]; activations
+     * Q8_0 for the offset types, Q8_1 for the min types */
+    const int has_m = kind & QX_M, has_qh = kind & QX_QH;
+    const size_t gb = kind == 0      ? sizeof(block_q4_0x8)
+                      : kind == QX_M  ? sizeof(block_q4_1x8)
+                      : kind == QX_QH ? sizeof(block_q5_0x8)
+                                      : sizeof(block_q5_1x8);
+    const size_t off_qs = kind == 0      ? offsetof(block_q4_0x8, qs)
+                          : kind == QX_M  ? offsetof(block_q4_1x8, qs)
+                          : kind == QX_QH ? offsetof(block_q5_0x8, qs)
+                                          : offsetof(block_q5_1x8, qs);
+    const size_t off_qh = has_m ? offsetof(block_q5_1x8, qh) : offsetof(block_q5_0x8, qh);
+    const size_t off_m = offsetof(block_q4_1x8, m);
+    static_assert(offsetof(block_q4_1x8, m) == offsetof(block_q5_1x8, m), "Q4_1 x8 and Q5_1 x8 mins");
+    const size_t xb_size = has_m ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const size_t x_qs = has_m ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs);
     const __m256i m4 = _mm256_set1_epi8(0x0F), ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
+    const __m256i bit_t = _mm256_set1_epi32(0x08040201);
+    const __m256i to_16 = _mm256_setr_epi8(0, 16, 16, 0, 16, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0,
+                                           0, 16, 16, 0, 16, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0);
     __m256 acc[4];
 #pragma GCC unroll 4
     for (int c = 0; c < RN; c++)
         acc[c] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < k / QK4_0; b++) {
+    for (int64_t b = 0; b < k / 32; b++) {
         const uint8_t *o = g + (size_t)b * gb;
-        prefetch_ahead(o, 3 * 64); /* 144 / 160 bytes: up to 3 lines */
-        __m256i a[4];
+        prefetch_ahead(o, 4 * 64); /* 144 to 192 bytes: up to 4 lines */
+        __m256i qh = _mm256_setzero_si256(), qh4 = qh;
+        if (has_qh) {
+            qh = _mm256_loadu_si256((const __m256i *)(o + off_qh));
+            qh4 = _mm256_srli_epi32(qh, 4);
+        }
+        __m256i a[4], a2[4];
 #pragma GCC unroll 4
         for (int c = 0; c < RN; c++)
-            a[c] = _mm256_setzero_si256();
+            a[c] = a2[c] = _mm256_setzero_si256();
 #pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
             const __m256i q = _mm256_loadu_si256((const __m256i *)(o + off_qs + 32 * j));
-            const __m256i wl = _mm256_and_si256(q, m4), wh = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            __m256i wl = _mm256_and_si256(q, m4), wh = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            if (has_qh) {
+                const __m256i src = j % 2 ? qh4 : qh;
+                const __m256i bl = _mm256_and_si256(_mm256_shuffle_epi8(src, qx8_byte_copy(j / 2)), bit_t);
+                const __m256i bh = _mm256_and_si256(_mm256_shuffle_epi8(src, qx8_byte_copy(2 + j / 2)), bit_t);
+                wl = _mm256_or_si256(wl, _mm256_shuffle_epi8(to_16, bl));
+                wh = _mm256_or_si256(wh, _mm256_shuffle_epi8(to_16, bh));
+            }
 #pragma GCC unroll 4
             for (int c = 0; c < RN; c++) {
                 const int8_t *x8 = (const int8_t *)(xq + (size_t)c * xs + (size_t)b * xb_size + x_qs) + 4 * j;
                 a[c] = QP_PK_DOT16(a[c], wl, bcast32(x8));
-                a[c] = QP_PK_DOT16(a[c], wh, bcast32(x8 + 16));
+                if (has_qh)
+                    a2[c] = QP_PK_DOT16(a2[c], wh, bcast32(x8 + 16));
+                else
+                    a[c] = QP_PK_DOT16(a[c], wh, bcast32(x8 + 16));
             }
         }
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)o));
@@ -245,10 +295,12 @@ QP_INLINE void q4x8_rc(int RN, int is_q4_1, int64_t k, const uint8_t *g, const c
             qp_half xd;
             memcpy(&xd, xb, 2);
             __m256i isum = QP_PK_WIDEN(a[c]);
-            if (is_q4_1) {
+            if (has_qh)
+                isum = _mm256_add_epi32(isum, QP_PK_WIDEN(a2[c]));
+            if (has_m) {
                 qp_half s;
                 memcpy(&s, xb + offsetof(block_q8_1, s), 2);
-                const __m256 m = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(o + offsetof(block_q4_1x8, m))));
+                const __m256 m = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(o + off_m)));
                 acc[c] = _mm256_fmadd_ps(m, _mm256_set1_ps(fp16(s)), acc[c]);
             } else {
                 /* sum(x) of the block, in every lane */
@@ -257,7 +309,7 @@ QP_INLINE void q4x8_rc(int RN, int is_q4_1, int64_t k, const uint8_t *g, const c
                 sx = _mm256_add_epi32(sx, _mm256_permute2x128_si256(sx, sx, 1));
                 sx = _mm256_add_epi32(sx, _mm256_shuffle_epi32(sx, 0x4E));
                 sx = _mm256_add_epi32(sx, _mm256_shuffle_epi32(sx, 0xB1));
-                isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(sx, 3));
+                isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(sx, has_qh ? 4 : 3));
             }
             acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(fp16(xd))), _mm256_cvtepi32_ps(isum), acc[c]);
         }
@@ -267,15 +319,18 @@ QP_INLINE void q4x8_rc(int RN, int is_q4_1, int64_t k, const uint8_t *g, const c
         _mm256_storeu_ps(y + (size_t)c * ldy, acc[c]);
 }
 
-QP_INLINE void q4_0x8_rc(int RN, int64_t k, const void *g, const char *xq, size_t xs, float *y, size_t ldy)
-{
-    q4x8_rc(RN, 0, k, g, xq, xs, y, ldy);
-}
-QP_INLINE void q4_1x8_rc(int RN, int64_t k, const void *g, const char *xq, size_t xs, float *y, size_t ldy)
-{
-    q4x8_rc(RN, 1, k, g, xq, xs, y, ldy);
-}
+#define QX8_RC(NAME, KIND)                                                                              \
+    QP_INLINE void NAME(int RN, int64_t k, const void *g, const char *xq, size_t xs, float *y, size_t ldy) \
+    {                                                                                                   \
+        qx8_rc(RN, KIND, k, g, xq, xs, y, ldy);                                                         \
+    }
+QX8_RC(q4_0x8_rc, 0)
+QX8_RC(q4_1x8_rc, QX_M)
+QX8_RC(q5_0x8_rc, QX_QH)
+QX8_RC(q5_1x8_rc, QX_M | QX_QH)
 QP_PTILE(ptile_q4_0, q4_0x8_rc)
 QP_PTILE(ptile_q4_1, q4_1x8_rc)
+QP_PTILE(ptile_q5_0, q5_0x8_rc)
+QP_PTILE(ptile_q5_1, q5_1x8_rc)
 
 #endif
