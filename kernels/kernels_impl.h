@@ -89,6 +89,7 @@ struct qp_pack_layout {
     struct qp_pack_field fields[4];
 };
 extern const struct qp_pack_layout qp_pack_q4_K_x8;
+extern const struct qp_pack_layout qp_pack_q6_K_x8;
 extern const struct qp_pack_layout qp_pack_q8_0_x8;
 extern const struct qp_pack_layout qp_pack_q4_0_x8;
 extern const struct qp_pack_layout qp_pack_q4_1_x8;
@@ -102,6 +103,15 @@ typedef struct {
     uint8_t qs[32][32];
 } block_q4_Kx8;
 static_assert(sizeof(block_q4_Kx8) == 8 * sizeof(block_q4_K), "block_q4_Kx8 size");
+
+/* Q6_K x8: super-block b of 8 interleaved Q6_K rows (layout: pack.c). */
+typedef struct {
+    qp_half d[8];
+    int8_t scales[4][32];
+    uint8_t ql[32][32];
+    uint8_t qh[16][32];
+} block_q6_Kx8;
+static_assert(sizeof(block_q6_Kx8) == 8 * sizeof(block_q6_K), "block_q6_Kx8 size");
 
 /* Q8_0 x8: block b of 8 interleaved Q8_0 rows (layout: pack.c). */
 typedef struct {

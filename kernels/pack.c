@@ -7,8 +7,9 @@
  * own 6-bit scales in scalar code. With 8 rows interleaved 4 bytes at a time
  * the lanes of one register are 8 rows, so the sums become vertical adds,
  * one vpmaddwd per sub-block serves 8 rows, and the scales of 8 rows unpack
- * in one set of vector operations. Q8_0, Q4_0 and Q4_1 gain the same way on
- * their per-block scales (one vcvtph2ps + FMA per block for 8 rows).
+ * in one set of vector operations (Q6_K likewise, with 16-weight sub-blocks).
+ * Q8_0 and the 4- and 5-bit legacy types gain the same way on their
+ * per-block scales (one vcvtph2ps + FMA per block for 8 rows).
  * llama.cpp does the same at load time ("repack", block_q4_Kx8 and others);
  * these layouts are qprof's own.
  *
@@ -27,6 +28,12 @@
  *   Q4_0 x8, 144 bytes:  d[r]; qs[j][4r..4r+3] = nibble bytes 4j..4j+3, j < 4
  *            (low nibbles weights 4j.., high nibbles 16 + 4j..).
  *   Q4_1 x8, 160 bytes:  d[r], m[r]; qs as Q4_0.
+ *   Q5_0 x8, 176 bytes:  d[r]; qh[r] (row r's 32 fifth bits, as GGUF
+ *            stores them); qs as Q4_0.
+ *   Q5_1 x8, 192 bytes:  d[r], m[r]; qh[r]; qs as Q4_0.
+ *   Q6_K x8, 1680 bytes: d[r]; scales[c][4r..4r+3] = scales 4c..4c+3 of
+ *            row r, c < 4; ql[g][4r..] = ql bytes 4g.., g < 32; qh[g][4r..]
+ *            = qh bytes 4g.., g < 16.
  */
 #include <stddef.h>
 #include <stdlib.h>
@@ -45,6 +52,16 @@ const struct qp_pack_layout qp_pack_q4_K_x8 = {
         { offsetof(block_q4_K, dmin), offsetof(block_q4_Kx8, dmin), 2, 1 },
         { offsetof(block_q4_K, scales), offsetof(block_q4_Kx8, scales), 4, 3 },
         { offsetof(block_q4_K, qs), offsetof(block_q4_Kx8, qs), 4, 32 },
+    },
+};
+
+const struct qp_pack_layout qp_pack_q6_K_x8 = {
+    .name = "q6_K x8", .rows = 8, .type = QP_TYPE_Q6_K, .n_fields = 4,
+    .fields = {
+        { offsetof(block_q6_K, d), offsetof(block_q6_Kx8, d), 2, 1 },
+        { offsetof(block_q6_K, scales), offsetof(block_q6_Kx8, scales), 4, 4 },
+        { offsetof(block_q6_K, ql), offsetof(block_q6_Kx8, ql), 4, 32 },
+        { offsetof(block_q6_K, qh), offsetof(block_q6_Kx8, qh), 4, 16 },
     },
 };
 

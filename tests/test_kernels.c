@@ -798,6 +798,7 @@ static void test_packed_variants(void **state)
             assert_int_equal(qp_pack_rows(u[v], QP_TYPE_Q4_1), 8);
             assert_int_equal(qp_pack_rows(u[v], QP_TYPE_Q5_0), 8);
             assert_int_equal(qp_pack_rows(u[v], QP_TYPE_Q5_1), 8);
+            assert_int_equal(qp_pack_rows(u[v], QP_TYPE_Q6_K), 8);
         }
     printf("packed: %d products checked\n", cases);
     pools_free(pools);

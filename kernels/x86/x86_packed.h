@@ -154,6 +154,120 @@ QP_INLINE void q4kx8_rc(int RN, int64_t k, const block_q4_Kx8 *g, const char *xq
 
 QP_PTILE(ptile_q4_K, q4kx8_rc)
 
+/* Q6_K x8 (packed, pack.c): one group of 8 interleaved rows x RN
+ * activation rows. Weight i = 128h + 32j + l of a row (h < 2, j < 4, l <
+ * 32) is the low (j < 2) or high nibble of ql[64h + 32(j % 2) + l] with bits
+ * 2j, 2j+1 of qh[32h + l] on top, minus 32, in sub-block i / 16. The 6-bit
+ * weights go in unsigned (0..63), so DOT16 chains 2 loads (2 * 2 * 63 * 127
+ * = 32004), then the sub-block's signed scale applies; the -32 comes back
+ * per super-block as 32 * sum_s scale_s * bsum_s, bsums being the Q8_K
+ * activation's sums of 16. The two high bits reach bits 4-5 without a
+ * shift for j = 0, 1 (a vpshufb of the qh nibble through a table) and j = 2
+ * (an AND): Zen 1 runs 256-bit shifts on one pipe at 2 cycles. */
+QP_INLINE __m256i q6kx8_scale_pick(int t) /* byte t of each lane, at the top of its s16 pair / s32 lane */
+{
+    const char a = (char)t, z = (char)-128;
+#if QP_PK_SCALE_S32
+    return _mm256_setr_epi8(z, z, z, a, z, z, z, 4 + a, z, z, z, 8 + a, z, z, z, 12 + a,
+                            z, z, z, a, z, z, z, 4 + a, z, z, z, 8 + a, z, z, z, 12 + a);
+#else
+    return _mm256_setr_epi8(z, a, z, a, z, 4 + a, z, 4 + a, z, 8 + a, z, 8 + a, z, 12 + a, z, 12 + a,
+                            z, a, z, a, z, 4 + a, z, 4 + a, z, 8 + a, z, 8 + a, z, 12 + a, z, 12 + a);
+#endif
+}
+
+/* the sign-extended scale of sub-block s, for DOT16's lanes */
+QP_INLINE __m256i q6kx8_scale(const block_q6_Kx8 *o, int s)
+{
+    const __m256i v = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)o->scales[s / 4]),
+                                          q6kx8_scale_pick(s % 4));
+    return QP_PK_SCALE_S32 ? _mm256_srai_epi32(v, 24) : _mm256_srai_epi16(v, 8);
+}
+
+QP_INLINE void q6kx8_rc(int RN, int64_t k, const block_q6_Kx8 *g, const char *xq, size_t xs, float *y,
+                        size_t ldy)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    /* qh nibble -> its bits 0-1 (hb01) or 2-3 (hb23) at bits 4-5 */
+    const __m256i hb01 = _mm256_setr_epi8(0, 16, 32, 48, 0, 16, 32, 48, 0, 16, 32, 48, 0, 16, 32, 48,
+                                          0, 16, 32, 48, 0, 16, 32, 48, 0, 16, 32, 48, 0, 16, 32, 48);
+    const __m256i hb23 = _mm256_setr_epi8(0, 0, 0, 0, 16, 16, 16, 16, 32, 32, 32, 32, 48, 48, 48, 48,
+                                          0, 0, 0, 0, 16, 16, 16, 16, 32, 32, 32, 32, 48, 48, 48, 48);
+    __m256 acc[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < RN; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        const block_q6_Kx8 *o = g + b;
+        prefetch_ahead(o, 27 * 64); /* 1680 bytes */
+        __m256i isum[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < RN; c++)
+            isum[c] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++)
+#pragma GCC unroll 4
+            for (int lp = 0; lp < 4; lp++)
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) {
+                    __m256i w[2];
+#pragma GCC unroll 2
+                    for (int e = 0; e < 2; e++) { /* l = 4 lg .. 4 lg + 3 */
+                        const int lg = 2 * lp + e;
+                        const __m256i q = _mm256_loadu_si256((const __m256i *)o->ql[16 * h + 8 * (j % 2) + lg]);
+                        const __m256i qh = _mm256_loadu_si256((const __m256i *)o->qh[8 * h + lg]);
+                        const __m256i lo = j < 2 ? _mm256_and_si256(q, m4)
+                                                 : _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                        const __m256i hi = j == 0 ? _mm256_shuffle_epi8(hb01, _mm256_and_si256(qh, m4))
+                                         : j == 1 ? _mm256_shuffle_epi8(hb23, _mm256_and_si256(qh, m4))
+                                         : j == 2 ? _mm256_and_si256(qh, m30)
+                                                  : _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30);
+                        w[e] = _mm256_or_si256(lo, hi);
+                    }
+                    const __m256i sc = q6kx8_scale(o, 8 * h + 2 * j + lp / 2);
+#pragma GCC unroll 4
+                    for (int c = 0; c < RN; c++) {
+                        const int8_t *x8 = ((const block_q8_K *)(xq + (size_t)c * xs) + b)->qs + 128 * h + 32 * j + 8 * lp;
+                        const __m256i a = QP_PK_DOT16(QP_PK_DOT16(_mm256_setzero_si256(), w[0], bcast32(x8)),
+                                                      w[1], bcast32(x8 + 4));
+                        isum[c] = _mm256_add_epi32(isum[c], QP_PK_SCALE_S32 ? _mm256_mullo_epi32(a, sc)
+                                                                            : _mm256_madd_epi16(a, sc));
+                    }
+                }
+        /* the -32: 32 * sum_s scale[r][s] * bsum[s], rows 0-3 in the low
+         * 128 bits and 4-7 in the high, as isum's lanes */
+        __m256i sl[4], sh[4];
+#pragma GCC unroll 4
+        for (int ch = 0; ch < 4; ch++) { /* scales 4ch..4ch+3 of each row, as s16 */
+            const __m256i v = _mm256_loadu_si256((const __m256i *)o->scales[ch]);
+            sl[ch] = _mm256_srai_epi16(_mm256_unpacklo_epi8(v, v), 8); /* rows 0, 1 | 4, 5 */
+            sh[ch] = _mm256_srai_epi16(_mm256_unpackhi_epi8(v, v), 8); /* rows 2, 3 | 6, 7 */
+        }
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)o->d));
+#pragma GCC unroll 4
+        for (int c = 0; c < RN; c++) {
+            const block_q8_K *xb = (const block_q8_K *)(xq + (size_t)c * xs) + b;
+            __m256i pl = _mm256_setzero_si256(), ph = pl;
+#pragma GCC unroll 4
+            for (int ch = 0; ch < 4; ch++) {
+                int64_t bs4;
+                memcpy(&bs4, xb->bsums + 4 * ch, 8);
+                const __m256i bv = _mm256_set1_epi64x(bs4);
+                pl = _mm256_add_epi32(pl, _mm256_madd_epi16(sl[ch], bv));
+                ph = _mm256_add_epi32(ph, _mm256_madd_epi16(sh[ch], bv));
+            }
+            const __m256i off = _mm256_hadd_epi32(pl, ph);
+            const __m256i tot = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(off, 5));
+            acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(xb->d)), _mm256_cvtepi32_ps(tot), acc[c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < RN; c++)
+        _mm256_storeu_ps(y + (size_t)c * ldy, acc[c]);
+}
+
+QP_PTILE(ptile_q6_K, q6kx8_rc)
+
 /* Q8_0 x8 (packed, pack.c): one group of 8 interleaved rows x RN
  * activation rows. As for Q4_K x8, a load holds 4 weights of each of 8
  * rows, so one int32 lane per row accumulates a whole block and the 8
