@@ -93,7 +93,7 @@ qp_status qp_matmul_q(const qp_kernels *v, qp_threadpool *tp, enum qp_type w,
 
 /* A variant may read a weight type faster from rows interleaved in groups
  * (kernels/pack.c; llama.cpp calls this "repack"): avx2 and avx512 read Q4_K,
- * Q6_K, Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 as groups of 8 rows, neon with dotprod Q8_0
+ * Q5_K, Q6_K, Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 as groups of 8 rows, neon with dotprod Q8_0
  * and Q4_0. The layout belongs to the variant, so weights are packed for one
  * variant and multiplied with that variant:
  *

@@ -86,9 +86,10 @@ struct qp_pack_layout {
     int rows;
     int type;            /* enum qp_type of the plain rows */
     int n_fields;
-    struct qp_pack_field fields[4];
+    struct qp_pack_field fields[5];
 };
 extern const struct qp_pack_layout qp_pack_q4_K_x8;
+extern const struct qp_pack_layout qp_pack_q5_K_x8;
 extern const struct qp_pack_layout qp_pack_q6_K_x8;
 extern const struct qp_pack_layout qp_pack_q8_0_x8;
 extern const struct qp_pack_layout qp_pack_q4_0_x8;
@@ -103,6 +104,15 @@ typedef struct {
     uint8_t qs[32][32];
 } block_q4_Kx8;
 static_assert(sizeof(block_q4_Kx8) == 8 * sizeof(block_q4_K), "block_q4_Kx8 size");
+
+/* Q5_K x8: super-block b of 8 interleaved Q5_K rows (layout: pack.c). */
+typedef struct {
+    qp_half d[8], dmin[8];
+    uint32_t scales[3][8];
+    uint8_t qh[8][32];
+    uint8_t qs[32][32];
+} block_q5_Kx8;
+static_assert(sizeof(block_q5_Kx8) == 8 * sizeof(block_q5_K), "block_q5_Kx8 size");
 
 /* Q6_K x8: super-block b of 8 interleaved Q6_K rows (layout: pack.c). */
 typedef struct {

@@ -31,6 +31,8 @@
  *   Q5_0 x8, 176 bytes:  d[r]; qh[r] (row r's 32 fifth bits, as GGUF
  *            stores them); qs as Q4_0.
  *   Q5_1 x8, 192 bytes:  d[r], m[r]; qh[r]; qs as Q4_0.
+ *   Q5_K x8, 1408 bytes: as Q4_K x8 with qh[g][4r..] = qh bytes 4g..4g+3
+ *            of row r, g < 8, between scales and qs.
  *   Q6_K x8, 1680 bytes: d[r]; scales[c][4r..4r+3] = scales 4c..4c+3 of
  *            row r, c < 4; ql[g][4r..] = ql bytes 4g.., g < 32; qh[g][4r..]
  *            = qh bytes 4g.., g < 16.
@@ -52,6 +54,17 @@ const struct qp_pack_layout qp_pack_q4_K_x8 = {
         { offsetof(block_q4_K, dmin), offsetof(block_q4_Kx8, dmin), 2, 1 },
         { offsetof(block_q4_K, scales), offsetof(block_q4_Kx8, scales), 4, 3 },
         { offsetof(block_q4_K, qs), offsetof(block_q4_Kx8, qs), 4, 32 },
+    },
+};
+
+const struct qp_pack_layout qp_pack_q5_K_x8 = {
+    .name = "q5_K x8", .rows = 8, .type = QP_TYPE_Q5_K, .n_fields = 5,
+    .fields = {
+        { offsetof(block_q5_K, d), offsetof(block_q5_Kx8, d), 2, 1 },
+        { offsetof(block_q5_K, dmin), offsetof(block_q5_Kx8, dmin), 2, 1 },
+        { offsetof(block_q5_K, scales), offsetof(block_q5_Kx8, scales), 4, 3 },
+        { offsetof(block_q5_K, qh), offsetof(block_q5_Kx8, qh), 4, 8 },
+        { offsetof(block_q5_K, qs), offsetof(block_q5_Kx8, qs), 4, 32 },
     },
 };
 

@@ -799,9 +799,81 @@ static void test_packed_variants(void **state)
             assert_int_equal(qp_pack_rows(u[v], QP_TYPE_Q5_0), 8);
             assert_int_equal(qp_pack_rows(u[v], QP_TYPE_Q5_1), 8);
             assert_int_equal(qp_pack_rows(u[v], QP_TYPE_Q6_K), 8);
+            assert_int_equal(qp_pack_rows(u[v], QP_TYPE_Q5_K), 8);
         }
     printf("packed: %d products checked\n", cases);
     pools_free(pools);
+}
+
+/* The packed tiles chain s16 sums of vpmaddubsw (pack layouts, x86_packed.h)
+ * as far as the weights' range allows: 8 products of 4-bit weights, 4 of
+ * 5-bit, 2 of 6-bit. Random weights stay far from the bound, so these rows
+ * sit on it: every quant at its largest magnitude (all bits set; Q8_0 at
+ * -127) against activations all at +127 and all at -127. A chain one load
+ * too long wraps here and nowhere else. */
+static void *extreme_weights(enum qp_type t, int64_t m, int64_t k)
+{
+    const size_t bytes = (size_t)m * qp_kernels_row_bytes(t, k);
+    uint8_t *w = malloc(bytes);
+    assert_non_null(w);
+    memset(w, t == QP_TYPE_Q8_0 ? 0x81 : 0xFF, bytes);
+    const qp_half one = qp_fp32_to_fp16(1.0f / 1024);
+    const int64_t nb = m * k / block_size(t);
+    for (int64_t b = 0; b < nb; b++)
+        switch (t) { /* the float scales, which all-ones bits would make NaN */
+        case QP_TYPE_Q8_0: ((block_q8_0 *)w)[b].d = one; break;
+        case QP_TYPE_Q4_0: ((block_q4_0 *)w)[b].d = one; break;
+        case QP_TYPE_Q4_1: ((block_q4_1 *)w)[b].d = one, ((block_q4_1 *)w)[b].m = one; break;
+        case QP_TYPE_Q5_0: ((block_q5_0 *)w)[b].d = one; break;
+        case QP_TYPE_Q5_1: ((block_q5_1 *)w)[b].d = one, ((block_q5_1 *)w)[b].m = one; break;
+        case QP_TYPE_Q4_K: ((block_q4_K *)w)[b].d = one, ((block_q4_K *)w)[b].dmin = one; break;
+        case QP_TYPE_Q5_K: ((block_q5_K *)w)[b].d = one, ((block_q5_K *)w)[b].dmin = one; break;
+        case QP_TYPE_Q6_K: ((block_q6_K *)w)[b].d = one; break;
+        default: fail_msg("extreme_weights: no case for %s", type_name(t));
+        }
+    return w;
+}
+
+static void test_packed_extremes(void **state)
+{
+    (void)state;
+    const qp_kernels *u[16];
+    const int nu = usable_variants(u, 0);
+    const qp_kernels *scalar = qp_kernels_by_name("scalar", NULL);
+    int cases = 0;
+    for (int v = 0; v < nu; v++)
+        for (int ti = 0; ti < N_WEIGHT_TYPES; ti++) {
+            const enum qp_type t = weight_types[ti];
+            if (!qp_pack_rows(u[v], t))
+                continue;
+            const int64_t m = 9, k = 2 * (block_size(t) < 256 ? 256 : block_size(t));
+            void *W = extreme_weights(t, m, k);
+            const size_t bytes = (size_t)m * qp_kernels_row_bytes(t, k), x_row = qp_act_row_size(t, k);
+            char *P = malloc(bytes), *Xq = malloc(2 * x_row);
+            float *X = malloc(sizeof(float) * (size_t)(2 * k)), Y[2 * 9];
+            assert_true(P && Xq && X);
+            for (int64_t i = 0; i < k; i++)
+                X[i] = 1.0f, X[k + i] = -1.0f;
+            qp_quantize_act(scalar, t, X, Xq, k);
+            qp_quantize_act(scalar, t, X + k, Xq + x_row, k);
+            qp_error err;
+            qp_error_clear(&err);
+            assert_int_equal(qp_pack_weights(u[v], t, W, P, m, k, &err), QP_OK);
+            assert_int_equal(qp_matmul_q_packed(u[v], NULL, t, P, m, k, Xq, 2, Y, &err), QP_OK);
+            for (int64_t j = 0; j < 2; j++)
+                for (int64_t i = 0; i < m; i++) {
+                    const char *wr = (const char *)W + (size_t)i * qp_kernels_row_bytes(t, k);
+                    const float ref = qp_vec_dot(scalar, t, k, wr, Xq + (size_t)j * x_row);
+                    /* the scalar sum is exact in double: only float rounding differs */
+                    check_close("packed extremes", u[v], t, k, i, j, Y[j * m + i], ref, fabs(ref) + 1);
+                    cases++;
+                }
+            free(W);
+            free(P);
+            free(Xq);
+            free(X);
+        }
+    printf("packed extremes: %d products checked\n", cases);
 }
 
 /* What packing refuses: a variant without a layout, overlapping buffers. */
@@ -893,6 +965,7 @@ int main(void)
         cmocka_unit_test(test_vec_dot_variants),
         cmocka_unit_test(test_matmul_variants),
         cmocka_unit_test(test_packed_variants),
+        cmocka_unit_test(test_packed_extremes),
         cmocka_unit_test(test_packed_errors),
         cmocka_unit_test(test_accelerated_types),
     };

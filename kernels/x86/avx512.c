@@ -15,7 +15,8 @@
  *   - Q4_K/Q5_K/Q6_K dot: 64 weights (two sub-blocks) per zmm; the s16
  *     pair sums of vpmaddubsw are scaled and accumulated by one vpdpwssd;
  *   - F16 dot: 16 halves per vcvtph2ps;
- *   - the tiles over packed Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q6_K
+ *   - the tiles over packed Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and
+ *     Q6_K
  *     (x86_packed.h): the AVX2 ones with vpdpbusd.
  * Each function names its scalar twin in scalar.c.
  */
@@ -231,7 +232,7 @@ const struct qp_x86_slots qp_avx512_slots = {
         [QP_TYPE_Q4_1] = { NULL, NULL, 0, 0, 0, &qp_pack_q4_1_x8, ptile_q4_1, QP_PTILE_N }, /* avx2's dot */
         [QP_TYPE_Q5_1] = { NULL, NULL, 0, 0, 0, &qp_pack_q5_1_x8, ptile_q5_1, QP_PTILE_N }, /* avx2's dot */
         [QP_TYPE_Q4_K] = { avx512_dot_q4_K, NULL, 0, 0, 1, &qp_pack_q4_K_x8, ptile_q4_K, QP_PTILE_N },
-        [QP_TYPE_Q5_K] = { avx512_dot_q5_K, NULL, 0, 0, 1 },
+        [QP_TYPE_Q5_K] = { avx512_dot_q5_K, NULL, 0, 0, 1, &qp_pack_q5_K_x8, ptile_q5_K, QP_PTILE_N },
         [QP_TYPE_Q6_K] = { avx512_dot_q6_K, NULL, 0, 0, 1, &qp_pack_q6_K_x8, ptile_q6_K, QP_PTILE_N },
         [QP_TYPE_F16] = { avx512_dot_f16, NULL, 0, 0, 1 },
     },

@@ -73,23 +73,37 @@ QP_INLINE __m256i bcast32(const int8_t *p)
     return _mm256_set1_epi32(v);
 }
 
-QP_INLINE void q4kx8_rc(int RN, int64_t k, const block_q4_Kx8 *g, const char *xq, size_t xs, float *y,
-                        size_t ldy)
+static_assert(offsetof(block_q4_Kx8, scales) == offsetof(block_q5_Kx8, scales) &&
+                  offsetof(block_q4_Kx8, d) == offsetof(block_q5_Kx8, d) &&
+                  offsetof(block_q4_Kx8, dmin) == offsetof(block_q5_Kx8, dmin),
+              "Q4_K x8 and Q5_K x8 share d, dmin and scales");
+
+/* q5: Q5_K x8, whose fifth bit of weight 32 s + l is bit s of qh[l]: a
+ * shift moves bit s of each qh byte to bit 4 (none for s = 4), an AND keeps
+ * it; and 5-bit products wrap s16 after 4 loads (4 * 2 * 31 * 127 = 31496),
+ * so a sub-block's scale applies twice, to loads 0-3 and 4-7. */
+QP_INLINE void qkx8_rc(int RN, int q5, int64_t k, const uint8_t *g, const char *xq, size_t xs, float *y,
+                       size_t ldy)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m6 = _mm256_set1_epi8(0x3F), m2 = _mm256_set1_epi8(3);
+    const __m256i m16 = _mm256_set1_epi8(0x10);
     const __m256i zero = _mm256_setzero_si256();
+    const size_t gb = q5 ? sizeof(block_q5_Kx8) : sizeof(block_q4_Kx8);
+    const size_t off_qs = q5 ? offsetof(block_q5_Kx8, qs) : offsetof(block_q4_Kx8, qs);
     __m256 acc[4];
 #pragma GCC unroll 4
     for (int c = 0; c < RN; c++)
         acc[c] = _mm256_setzero_ps();
     for (int64_t b = 0; b < k / QK_K; b++) {
-        const block_q4_Kx8 *o = g + b;
-        prefetch_ahead(o, 2 * 64); /* d, dmin, scales; qs below */
+        const uint8_t *o = g + (size_t)b * gb;
+        const uint8_t *o_scales = o + offsetof(block_q4_Kx8, scales), *o_qs = o + off_qs;
+        const uint8_t *o_qh = o + offsetof(block_q5_Kx8, qh);
+        prefetch_ahead(o, (q5 ? 6 : 2) * 64); /* d, dmin, scales (, qh); qs below */
         /* 32-bit lane r = row r: scales 0..3 and 4..7, mins 0..3 and 4..7
          * (qp_q4k_scale_min on the three words of 8 rows at once) */
-        const __m256i u0 = _mm256_loadu_si256((const __m256i *)o->scales[0]);
-        const __m256i u1 = _mm256_loadu_si256((const __m256i *)o->scales[1]);
-        const __m256i u2 = _mm256_loadu_si256((const __m256i *)o->scales[2]);
+        const __m256i u0 = _mm256_loadu_si256((const __m256i *)o_scales);
+        const __m256i u1 = _mm256_loadu_si256((const __m256i *)(o_scales + 32));
+        const __m256i u2 = _mm256_loadu_si256((const __m256i *)(o_scales + 64));
         const __m256i s03 = _mm256_and_si256(u0, m6), m03 = _mm256_and_si256(u1, m6);
         const __m256i s47 = _mm256_or_si256(_mm256_and_si256(u2, m4),
                                             _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 6), m2), 4));
@@ -102,35 +116,46 @@ QP_INLINE void q4kx8_rc(int RN, int64_t k, const block_q4_Kx8 *g, const char *xq
 #pragma GCC unroll 4
         for (int h = 0; h < 4; h++) {
 #pragma GCC unroll 2
-            for (int nib = 0; nib < 2; nib++) { /* sub-block 2h + nib */
+            for (int nib = 0; nib < 2; nib++) { /* sub-block s = 2h + nib */
+                const int s = 2 * h + nib;
+                const __m256i sc = _mm256_shuffle_epi8(h < 2 ? s03 : s47, q4kx8_scale_pick(s % 4));
                 __m256i a[4];
 #pragma GCC unroll 4
                 for (int c = 0; c < RN; c++)
                     a[c] = _mm256_setzero_si256();
 #pragma GCC unroll 8
                 for (int j = 0; j < 8; j++) {
-                    const uint8_t *q = o->qs[8 * h + j];
+                    const uint8_t *q = o_qs + 32 * (8 * h + j);
                     if (nib == 0 && j % 2 == 0)
                         prefetch_ahead(q, 64);
                     const __m256i qq = _mm256_loadu_si256((const __m256i *)q);
-                    const __m256i wv = nib ? _mm256_and_si256(_mm256_srli_epi16(qq, 4), m4) : _mm256_and_si256(qq, m4);
+                    __m256i wv = nib ? _mm256_and_si256(_mm256_srli_epi16(qq, 4), m4) : _mm256_and_si256(qq, m4);
+                    if (q5) {
+                        const __m256i hv = _mm256_loadu_si256((const __m256i *)(o_qh + 32 * j));
+                        const __m256i hb = s <= 4 ? _mm256_slli_epi16(hv, 4 - s) : _mm256_srli_epi16(hv, s - 4);
+                        wv = _mm256_or_si256(wv, _mm256_and_si256(hb, m16));
+                    }
 #pragma GCC unroll 4
                     for (int c = 0; c < RN; c++) {
                         const int8_t *x8 = ((const block_q8_K *)(xq + (size_t)c * xs) + b)->qs;
                         a[c] = QP_PK_DOT16(a[c], wv, bcast32(x8 + 64 * h + 32 * nib + 4 * j));
                     }
-                }
-                const __m256i sc = _mm256_shuffle_epi8(h < 2 ? s03 : s47, q4kx8_scale_pick((2 * h + nib) % 4));
+                    if (j == 7 || (q5 && j == 3)) {
 #pragma GCC unroll 4
-                for (int c = 0; c < RN; c++)
-                    isum[c] = _mm256_add_epi32(isum[c], QP_PK_SCALE_S32 ? _mm256_mullo_epi32(a[c], sc) : _mm256_madd_epi16(a[c], sc));
+                        for (int c = 0; c < RN; c++) {
+                            isum[c] = _mm256_add_epi32(isum[c], QP_PK_SCALE_S32 ? _mm256_mullo_epi32(a[c], sc)
+                                                                                : _mm256_madd_epi16(a[c], sc));
+                            a[c] = _mm256_setzero_si256();
+                        }
+                    }
+                }
             }
         }
         /* min terms: sum_s min[r][s] * (sum of sub-block s's activations) */
         const __m256i m03l = _mm256_unpacklo_epi8(m03, zero), m03h = _mm256_unpackhi_epi8(m03, zero);
         const __m256i m47l = _mm256_unpacklo_epi8(m47, zero), m47h = _mm256_unpackhi_epi8(m47, zero);
-        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)o->d));
-        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)o->dmin));
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(o + offsetof(block_q4_Kx8, d))));
+        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(o + offsetof(block_q4_Kx8, dmin))));
 #pragma GCC unroll 4
         for (int c = 0; c < RN; c++) {
             const block_q8_K *xb = (const block_q8_K *)(xq + (size_t)c * xs) + b;
@@ -152,7 +177,16 @@ QP_INLINE void q4kx8_rc(int RN, int64_t k, const block_q4_Kx8 *g, const char *xq
         _mm256_storeu_ps(y + (size_t)c * ldy, acc[c]);
 }
 
+QP_INLINE void q4kx8_rc(int RN, int64_t k, const void *g, const char *xq, size_t xs, float *y, size_t ldy)
+{
+    qkx8_rc(RN, 0, k, g, xq, xs, y, ldy);
+}
+QP_INLINE void q5kx8_rc(int RN, int64_t k, const void *g, const char *xq, size_t xs, float *y, size_t ldy)
+{
+    qkx8_rc(RN, 1, k, g, xq, xs, y, ldy);
+}
 QP_PTILE(ptile_q4_K, q4kx8_rc)
+QP_PTILE(ptile_q5_K, q5kx8_rc)
 
 /* Q6_K x8 (packed, pack.c): one group of 8 interleaved rows x RN
  * activation rows. Weight i = 128h + 32j + l of a row (h < 2, j < 4, l <
