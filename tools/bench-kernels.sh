@@ -175,7 +175,7 @@ bk_peer_note="llama.cpp: not built (tools/build-peer.sh)"
 
 bk_render() {
     echo "<!-- tools/bench-kernels.sh -r $bk_rounds, $(date -u +%Y-%m-%d), qprof $bk_commit -->"
-    echo "Machine: ${bk_cpu:-unknown CPU}, $bk_ncpu logical CPUs; $(cat "$bk_tmp/bw.txt")."
+    echo "Machine: ${bk_cpu:-unknown CPU}, $bk_ncpu logical CPUs; first round's $(cat "$bk_tmp/bw.txt")."
     echo "qprof variant \`$bk_variant\`; $bk_peer_note. W: M=$bk_m rows x K=$bk_k; times are means per"
     echo "product (activation quantization included), median of $bk_rounds alternating rounds."
     echo
@@ -200,6 +200,7 @@ bk_render() {
             return sprintf("%.1f GFLOP/s", 2 * m * kk * n / (ms / 1000) / 1e9)
         }
         FILENAME ~ /\/qprof\.txt$/ { k = $1 ":" $2 ":" $3; q[k] = q[k] " " $4; bw[k] = bw[k] " " $7
+                                    bwt[$3] = bwt[$3] " " $7
                                     bytes[k] = $8; if ($9 != "") share = share " " $9 }
         FILENAME ~ /\/llama\.txt$/ && $4 != "-" { k = $1 ":" $2 ":" $3; l[k] = l[k] " " $4 }
         END {
@@ -213,6 +214,12 @@ bk_render() {
                        qm != "" ? sprintf("%.3f", qm) : "n/a", lm != "" ? sprintf("%.3f", lm) : "n/a",
                        ratio, rate(qm, f[2], bytes[k]), rate(lm, f[2], bytes[k]), pct
             }
+            # the bandwidth the % column divides by, which moves from round to round
+            line = ""
+            for (t = 1; t <= 64; t++)
+                if (t in bwt) line = line sprintf("%s%d thread%s %.1f GB/s", line == "" ? "" : ", ", t, t > 1 ? "s" : "", median(bwt[t]))
+            if (line != "")
+                printf "\nRead bandwidth, median of the rounds (qprof measures it in each): %s.\n", line
             # how loaded the machine was: qprof threads on a core for this share of the time
             if (share != "") {
                 ns = split(share, sh, " "); lo = 1e9; hi = 0
@@ -224,7 +231,7 @@ bk_render() {
     echo
     echo "Time ratio < 1: qprof faster. n=1 rates are weight traffic (bytes of W / time), n>1 rates"
     echo "2*M*K*n / time; % of read bw = qprof's n=1 traffic over the streaming read bandwidth qprof"
-    echo "measured at the same thread count (docs/bench.md)."
+    echo "measured at the same thread count in the same rounds, medians of both (docs/bench.md)."
 }
 
 if [ -n "$bk_out" ]; then
