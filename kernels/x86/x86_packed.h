@@ -8,17 +8,20 @@
  * variants is how 4-weight groups are multiplied and summed, which the
  * including file defines before the #include:
  *
- *   QP_PK_DOT16(a, u, s)  a + the u8 x s8 products of u and s, for a that
- *                         sums at most 8 such calls of small (4-bit) u:
- *                         s16 pairs for AVX2 (vpmaddubsw + vpaddw, |lane|
- *                         <= 8 * 2 * 15 * 128 = 30720), s32 for VNNI
- *                         (vpdpbusd)
+ *   QP_PK_DOT16(a, u, s)  a + the u8 x s8 products of u and s, summed in
+ *                         s16 pairs for AVX2 (vpmaddubsw + vpaddw) or s32
+ *                         lanes for VNNI (vpdpbusd). With AVX2 an a may
+ *                         take only as many calls as the weights' range
+ *                         allows before it wraps: 8 of 4-bit u (8 * 2 * 15
+ *                         * 128 = 30720), 4 of 5-bit, 2 of 6-bit; each
+ *                         tile says where it stops, and test_kernels'
+ *                         test_packed_extremes sits on those bounds.
  *   QP_PK_WIDEN(a)        such an a as 8 s32 lanes, one per row (vpmaddwd
  *                         with 1s / nothing)
  *   QP_PK_DOT32(a, u, s)  a (s32 lanes) + the products of any u8 u, s8 s
  *                         (vpmaddubsw + vpmaddwd + vpaddd / vpdpbusd)
- *   QP_PK_SCALE_S32       0: a Q4_K sub-block scale multiplies DOT16's s16
- *                         pairs (vpmaddwd); 1: its s32 lanes (vpmulld)
+ *   QP_PK_SCALE_S32       0: a K-quant sub-block scale multiplies DOT16's
+ *                         s16 pairs (vpmaddwd); 1: its s32 lanes (vpmulld)
  *
  * Every tile twins scalar.c's vec_dot of its type, row by row.
  */
