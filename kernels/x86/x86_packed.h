@@ -236,7 +236,7 @@ QP_INLINE void q6kx8_rc(int RN, int64_t k, const block_q6_Kx8 *g, const char *xq
         acc[c] = _mm256_setzero_ps();
     for (int64_t b = 0; b < k / QK_K; b++) {
         const block_q6_Kx8 *o = g + b;
-        prefetch_ahead(o, 27 * 64); /* 1680 bytes */
+        prefetch_ahead(o, sizeof *o); /* 1680 bytes: 27 lines */
         __m256i isum[4];
 #pragma GCC unroll 4
         for (int c = 0; c < RN; c++)
@@ -408,7 +408,7 @@ QP_INLINE void qx8_rc(int RN, int kind, int64_t k, const uint8_t *g, const char 
         acc[c] = _mm256_setzero_ps();
     for (int64_t b = 0; b < k / 32; b++) {
         const uint8_t *o = g + (size_t)b * gb;
-        prefetch_ahead(o, 4 * 64); /* 144 to 192 bytes: up to 4 lines */
+        prefetch_ahead(o, gb); /* 144 to 192 bytes: 3 lines, as before Q5 joined */
         __m256i qh = _mm256_setzero_si256(), qh4 = qh;
         if (has_qh) {
             qh = _mm256_loadu_si256((const __m256i *)(o + off_qh));
