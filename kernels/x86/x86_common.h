@@ -18,25 +18,44 @@
 
 #define QP_INLINE static inline __attribute__((always_inline))
 
-/* Software prefetch for the vec_dots, i.e. matvec, where weights stream from
- * DRAM and each byte is used once. Every vec_dot asks for the bytes it will
- * read QP_X86_PREFETCH_AHEAD bytes further on, as it goes: with the
- * hardware prefetchers alone one Zen 1 core read Q8_0 weights at 7.6-8.7
- * GB/s in matvec; with this, 10.0-10.4 (Q4_K 5.7 -> 7.1-7.3 GB/s, now
- * compute-bound). 2 KiB ahead is 64-110 ns of work at those rates, about
- * one DRAM latency and a half; 1 KiB was worse, 4 KiB no better (measured
- * M=4096, K=14336, one thread). Overshooting the end of the matrix is
- * harmless: a prefetch never faults. The register tiles (matmul) are
- * compute-bound and do not prefetch. */
+/* Software prefetch of weights. In a matvec (the vec_dots, and the packed
+ * tiles with one activation row) weights stream from DRAM and each byte is
+ * used once; every kernel asks for the bytes it will read
+ * QP_X86_PREFETCH_AHEAD bytes further on, as it goes:
+ *   - with the hardware prefetchers alone one Zen 1 core read Q8_0 weights
+ *     at 7.6-8.7 GB/s in matvec; with T0 prefetches 2 KiB ahead, 10.0-10.4
+ *     (Q4_K 5.7 -> 7.1-7.3 GB/s);
+ *   - NTA in place of T0, 3 KiB ahead, made the packed Q4_K matvec on two
+ *     threads 6-10 % faster again (one thread 3-4 %), over runs of 100
+ *     alternating products in one process against T0 at 2 KiB; NTA at 2
+ *     KiB gained 3-4 %, T0 at 3 KiB 2-3 %, and NTA at 4 or 6 KiB as much as
+ *     at 3 (docs/bench.md). NTA keeps the use-once stream from displacing
+ *     L2, and the data prefetched early enough to wait there is 3 KiB.
+ * Overshooting the end of the matrix is harmless: a prefetch never faults.
+ * A packed tile with several activation rows (matmul) reads each weight
+ * block from L2 once per activation block, so its lines must stay cached:
+ * it prefetches with T0 at the old distance (prefetch_tile). The plain-row
+ * register tiles are compute-bound and do not prefetch. */
 #ifndef QP_X86_PREFETCH_AHEAD
-#define QP_X86_PREFETCH_AHEAD 2048
+#define QP_X86_PREFETCH_AHEAD 3072
 #endif
+#define QP_X86_PREFETCH_AHEAD_TILE 2048
 /* Prefetches the 64-byte lines of [p, p + bytes) shifted by the distance;
- * bytes is a constant at every call, so the loop unrolls to 1-4 prefetches. */
+ * bytes is a constant at every call, so the loop unrolls to 1-27 prefetches. */
 QP_INLINE void prefetch_ahead(const void *p, size_t bytes)
 {
     for (size_t o = 0; o < bytes; o += 64)
-        _mm_prefetch((const char *)p + QP_X86_PREFETCH_AHEAD + o, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + QP_X86_PREFETCH_AHEAD + o, _MM_HINT_NTA);
+}
+/* The packed tiles' prefetch: a stream for one activation row (RN, a
+ * constant once inlined), cached for more. */
+QP_INLINE void prefetch_tile(int rn, const void *p, size_t bytes)
+{
+    if (rn == 1)
+        prefetch_ahead(p, bytes);
+    else
+        for (size_t o = 0; o < bytes; o += 64)
+            _mm_prefetch((const char *)p + QP_X86_PREFETCH_AHEAD_TILE + o, _MM_HINT_T0);
 }
 
 

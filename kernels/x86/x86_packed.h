@@ -101,7 +101,7 @@ QP_INLINE void qkx8_rc(int RN, int q5, int64_t k, const uint8_t *g, const char *
         const uint8_t *o = g + (size_t)b * gb;
         const uint8_t *o_scales = o + offsetof(block_q4_Kx8, scales), *o_qs = o + off_qs;
         const uint8_t *o_qh = o + offsetof(block_q5_Kx8, qh);
-        prefetch_ahead(o, (q5 ? 6 : 2) * 64); /* d, dmin, scales (, qh); qs below */
+        prefetch_tile(RN, o, (q5 ? 6 : 2) * 64); /* d, dmin, scales (, qh); qs below */
         /* 32-bit lane r = row r: scales 0..3 and 4..7, mins 0..3 and 4..7
          * (qp_q4k_scale_min on the three words of 8 rows at once) */
         const __m256i u0 = _mm256_loadu_si256((const __m256i *)o_scales);
@@ -130,7 +130,7 @@ QP_INLINE void qkx8_rc(int RN, int q5, int64_t k, const uint8_t *g, const char *
                 for (int j = 0; j < 8; j++) {
                     const uint8_t *q = o_qs + 32 * (8 * h + j);
                     if (nib == 0 && j % 2 == 0)
-                        prefetch_ahead(q, 64);
+                        prefetch_tile(RN, q, 64);
                     const __m256i qq = _mm256_loadu_si256((const __m256i *)q);
                     __m256i wv = nib ? _mm256_and_si256(_mm256_srli_epi16(qq, 4), m4) : _mm256_and_si256(qq, m4);
                     if (q5) {
@@ -236,7 +236,7 @@ QP_INLINE void q6kx8_rc(int RN, int64_t k, const block_q6_Kx8 *g, const char *xq
         acc[c] = _mm256_setzero_ps();
     for (int64_t b = 0; b < k / QK_K; b++) {
         const block_q6_Kx8 *o = g + b;
-        prefetch_ahead(o, sizeof *o); /* 1680 bytes: 27 lines */
+        prefetch_tile(RN, o, sizeof *o); /* 1680 bytes: 27 lines */
         __m256i isum[4];
 #pragma GCC unroll 4
         for (int c = 0; c < RN; c++)
@@ -322,7 +322,7 @@ QP_INLINE void q8_0x8_rc(int RN, int64_t k, const block_q8_0x8 *g, const char *x
         acc[c] = _mm256_setzero_ps();
     for (int64_t b = 0; b < k / QK8_0; b++) {
         const block_q8_0x8 *o = g + b;
-        prefetch_ahead(o, sizeof *o); /* 272 bytes: 5 lines */
+        prefetch_tile(RN, o, sizeof *o); /* 272 bytes: 5 lines */
         __m256i isum[4];
 #pragma GCC unroll 4
         for (int c = 0; c < RN; c++)
@@ -408,7 +408,7 @@ QP_INLINE void qx8_rc(int RN, int kind, int64_t k, const uint8_t *g, const char 
         acc[c] = _mm256_setzero_ps();
     for (int64_t b = 0; b < k / 32; b++) {
         const uint8_t *o = g + (size_t)b * gb;
-        prefetch_ahead(o, gb); /* 144 to 192 bytes: 3 lines, as before Q5 joined */
+        prefetch_tile(RN, o, gb); /* 144 to 192 bytes: 3 lines, as before Q5 joined */
         __m256i qh = _mm256_setzero_si256(), qh4 = qh;
         if (has_qh) {
             qh = _mm256_loadu_si256((const __m256i *)(o + off_qh));
