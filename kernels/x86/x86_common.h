@@ -25,12 +25,13 @@
  *   - with the hardware prefetchers alone one Zen 1 core read Q8_0 weights
  *     at 7.6-8.7 GB/s in matvec; with T0 prefetches 2 KiB ahead, 10.0-10.4
  *     (Q4_K 5.7 -> 7.1-7.3 GB/s);
- *   - NTA in place of T0, 3 KiB ahead, made the packed Q4_K matvec on two
- *     threads 6-10 % faster again (one thread 3-4 %), over runs of 100
- *     alternating products in one process against T0 at 2 KiB; NTA at 2
- *     KiB gained 3-4 %, T0 at 3 KiB 2-3 %, and NTA at 4 or 6 KiB as much as
- *     at 3 (docs/bench.md). NTA keeps the use-once stream from displacing
- *     L2, and the data prefetched early enough to wait there is 3 KiB.
+ *   - NTA in place of T0, 3 KiB ahead: the packed Q4_K matvec on two
+ *     threads 2-3 % faster again (Q8_0 3-4 %, Q6_K 0-9 %; one thread
+ *     unchanged), timing 100-150 products of each, alternating, in one
+ *     process, on six runs; T0 at 3 KiB or NTA at 2 KiB gained about half
+ *     as much, NTA at 4 or 6 KiB the same. NTA keeps a use-once stream
+ *     from displacing L2, and the longer lead covers the DRAM latency of
+ *     two busy cores.
  * Overshooting the end of the matrix is harmless: a prefetch never faults.
  * A packed tile with several activation rows (matmul) reads each weight
  * block from L2 once per activation block, so its lines must stay cached:
