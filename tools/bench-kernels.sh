@@ -179,7 +179,7 @@ bk_render() {
     echo "qprof variant \`$bk_variant\`; $bk_peer_note. W: M=$bk_m rows x K=$bk_k; times are means per"
     echo "product (activation quantization included), median of $bk_rounds alternating rounds."
     echo
-    echo "| type | n | threads | qprof ms | llama.cpp ms | time qprof/llama.cpp | qprof | llama.cpp | qprof % of read bw |"
+    echo "| type | n | threads | qprof ms | llama.cpp ms | time qprof/llama.cpp | qprof | llama.cpp | qprof % of read bw: median run (mean) |"
     echo "|------|--:|--:|--:|--:|--:|--:|--:|--:|"
     awk -v cases="$bk_cases" -v m="$bk_m" -v kk="$bk_k" '
         function median(list,    a, n, i, j, x) {
@@ -200,6 +200,7 @@ bk_render() {
             return sprintf("%.1f GFLOP/s", 2 * m * kk * n / (ms / 1000) / 1e9)
         }
         FILENAME ~ /\/qprof\.txt$/ { k = $1 ":" $2 ":" $3; q[k] = q[k] " " $4; bw[k] = bw[k] " " $7
+                                    qg[k] = qg[k] " " $5
                                     bwt[$3] = bwt[$3] " " $7
                                     bytes[k] = $8; if ($9 != "") share = share " " $9 }
         FILENAME ~ /\/llama\.txt$/ && $4 != "-" { k = $1 ":" $2 ":" $3; l[k] = l[k] " " $4 }
@@ -209,7 +210,10 @@ bk_render() {
                 k = cs[i]; split(k, f, ":")
                 qm = median(q[k]); lm = median(l[k])
                 ratio = (qm != "" && lm != "") ? sprintf("%.2f", qm / lm) : "n/a"
-                pct = (qm != "" && f[2] == 1) ? sprintf("%.0f%%", 100 * bytes[k] / (qm / 1000) / 1e9 / median(bw[k])) : "-"
+                # the figure of the target: the median run (the gbs column of qprof) over the
+                # bandwidth; in brackets the mean run, as the other columns use
+                pct = (qm != "" && f[2] == 1) ? sprintf("%.0f%% (%.0f%%)", 100 * median(qg[k]) / median(bw[k]),
+                                                        100 * bytes[k] / (qm / 1000) / 1e9 / median(bw[k])) : "-"
                 printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f[1], f[2], f[3],
                        qm != "" ? sprintf("%.3f", qm) : "n/a", lm != "" ? sprintf("%.3f", lm) : "n/a",
                        ratio, rate(qm, f[2], bytes[k]), rate(lm, f[2], bytes[k]), pct
@@ -231,7 +235,10 @@ bk_render() {
     echo
     echo "Time ratio < 1: qprof faster. n=1 rates are weight traffic (bytes of W / time), n>1 rates"
     echo "2*M*K*n / time; % of read bw = qprof's n=1 traffic over the streaming read bandwidth qprof"
-    echo "measured at the same thread count in the same rounds, medians of both (docs/bench.md)."
+    echo "measured at the same thread count in the same rounds, medians over the rounds of both"
+    echo "(docs/bench.md). The traffic is that of qprof's median run in each round, as the target is"
+    echo "stated on medians; in brackets that of its mean run, which the time columns use because"
+    echo "llama.cpp reports means, and which a few runs slowed by other processes pull down."
 }
 
 if [ -n "$bk_out" ]; then
