@@ -26,12 +26,12 @@
  *     at 7.6-8.7 GB/s in matvec; with T0 prefetches 2 KiB ahead, 10.0-10.4
  *     (Q4_K 5.7 -> 7.1-7.3 GB/s);
  *   - NTA in place of T0, 3 KiB ahead: the packed Q4_K matvec on two
- *     threads 2-3 % faster again (Q8_0 3-4 %, Q6_K 0-9 %; one thread
- *     unchanged), timing 100-150 products of each, alternating, in one
- *     process, on six runs; T0 at 3 KiB or NTA at 2 KiB gained about half
- *     as much, NTA at 4 or 6 KiB the same. NTA keeps a use-once stream
- *     from displacing L2, and the longer lead covers the DRAM latency of
- *     two busy cores.
+ *     threads 2-7 % faster again, typically 3 % (Q8_0 1-4 %, Q6_K 0-8 %;
+ *     one thread unchanged), timing 100-150 products of each, alternating,
+ *     in one process (docs/bench.md); T0 at 3 KiB or NTA at 2 KiB gained
+ *     about half as much, NTA at 4 or 6 KiB the same. NTA keeps a use-once
+ *     stream from displacing L2, and the longer lead covers the DRAM
+ *     latency of two busy cores.
  * Overshooting the end of the matrix is harmless: a prefetch never faults.
  * A packed tile with several activation rows (matmul) reads each weight
  * block from L2 once per activation block, so its lines must stay cached:
