@@ -35,7 +35,10 @@ endif
 CFLAGS += $(PC_CFLAGS)
 
 # ---- sources: one folder per module ---------------------------------------
-LIB_SRC  := $(wildcard common/*.c quant/*.c gguf/*.c kernels/*.c profiler/*.c)
+# In dependency order: a module uses only the public headers of those
+# before it (scripts/check-layout.sh holds that).
+MODULES  := common quant gguf kernels tokenizer model eval output profiler bench
+LIB_SRC  := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 ifeq ($(ARCH),x86_64)
 LIB_SRC  += $(wildcard kernels/x86/*.c)
 endif
@@ -83,14 +86,14 @@ check:                                            ## the test suite under ASan+U
 	  LDFLAGS="-fsanitize=address,undefined" test
 
 # test-neon: kernels/arm/ cross-built for aarch64 into build-aarch64/ and run
-# under qemu-user by tools/test-neon.sh, on an emulated CPU with dotprod and
+# under qemu-user by scripts/test-neon.sh, on an emulated CPU with dotprod and
 # one without. Only what the kernel tests link is built (common/ quant/
 # kernels/ kernels/arm/); cmocka is Debian's arm64 package (make deps).
 # On an arm64 host NEON_CROSS= builds natively and the script runs directly.
 NEON_CROSS ?= $(if $(filter aarch64,$(ARCH)),,aarch64-linux-gnu-)
 NEON_BUILD := build-aarch64
 NEON_LIB   := $(NEON_BUILD)/libqprof-kernels.a
-NEON_OBJ   := $(patsubst %.c,$(NEON_BUILD)/%.o,$(wildcard common/*.c quant/*.c kernels/*.c kernels/arm/*.c))
+NEON_OBJ   := $(patsubst %.c,$(NEON_BUILD)/%.o,$(filter-out common/sha256.c,$(wildcard common/*.c quant/*.c kernels/*.c kernels/arm/*.c)))
 NEON_TESTS := $(patsubst tests/%.c,$(NEON_BUILD)/tests/%,$(wildcard tests/test_kernels.c tests/test_quant.c))
 # CFLAGS less the host's pkg-config include paths (x86 headers)
 NEON_CFLAGS = $(filter-out $(PC_CFLAGS),$(CFLAGS))
@@ -111,7 +114,7 @@ $(NEON_BUILD)/tests/%: tests/%.c $(NEON_LIB)
 	$(NEON_CROSS)gcc $(NEON_CFLAGS) $< $(NEON_LIB) $(LDFLAGS) -lcmocka -lm -o $@
 
 test-neon: $(NEON_TESTS)                          ## kernel tests built for aarch64, run under qemu-aarch64
-	@tools/test-neon.sh $(NEON_TESTS)
+	@scripts/test-neon.sh $(NEON_TESTS)
 
 # test-avx512-emu: the avx512 variant's logic on any x86-64 with AVX2, for
 # machines (like the development VM) without AVX-512: avx512.c and
@@ -168,7 +171,7 @@ install: all                                      ## install qprof, the library 
 	  install -m 644 $$d/*.h $(DESTDIR)$(PREFIX)/include/qprof/$$d/ 2>/dev/null || true; done
 
 demo:                                             ## install what is missing, fetch SmolLM2-135M, profile it
-	@tools/demo.sh
+	@scripts/demo.sh
 
 deps:                                             ## install the Debian packages qprof needs (root)
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS)

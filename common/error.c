@@ -1,4 +1,4 @@
-#include "error.h"
+#include "common.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* common/stats.c - median, percentiles and MAD of repeated timings. */
-#include "stats.h"
+#include "common.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-#include "sysinfo.h"
+#include "common.h"
 
 #include <stdio.h>
 #include <string.h>

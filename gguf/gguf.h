@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/error.h"
+#include "../common/common.h"
 
 #define GGUF_MAGIC "GGUF"
 #define GGUF_VERSION 3               /* what the writer produces */

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/error.h"
+#include "../common/common.h"
 #include "../quant/quant.h"
 
 typedef struct qp_kernels qp_kernels; /* one variant; opaque */

@@ -226,7 +226,7 @@ void qp_tile_generic(qp_vec_dot_fn dot, int64_t k, const void *w, size_t w_strid
 /* Weights per block and bytes per block of a type that takes part in the
  * kernels (the 13 weight types and the activation types Q8_0, Q8_1, Q8_K,
  * F32); 0 for any other type. Kept here rather than taken from quant/'s
- * traits so that the kernels depend only on quant/blocks.h. */
+ * traits so that the kernels depend only on quant/quant.h. */
 int qp_kernels_block(int t, int64_t *block_size, size_t *block_bytes);
 /* Bytes of a row of k values of such a type; 0 if k is not a multiple of
  * the block size, negative, or the size overflows. */

@@ -41,7 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/membw.h"
+#include "../common/common.h"
 #include "kernels_impl.h"
 
 /* The layouts above as field tables (struct qp_pack_field: plain offset,

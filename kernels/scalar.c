@@ -2,7 +2,7 @@
  *
  * Every other variant is tested against these. They favour being obviously
  * right over being fast: each dot product follows the dequantization formula
- * of its format (quant/blocks.h, ggml's ggml-quants.c) literally, computes
+ * of its format (quant/quant.h, ggml's ggml-quants.c) literally, computes
  * each block's integer sum exactly in int32, and accumulates the block terms
  * in double, so the result is the exact dot of the two dequantized rows up
  * to one final rounding to float (plus the fp16 rounding of the precomputed

@@ -1,21 +1,17 @@
 /* profiler/layers.c - the layer-wise profiler (see layers.h for the plan). */
-#include "layers.h"
+#include "profiler.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <stdarg.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "../common/progress.h"
-#include "../common/stats.h"
-#include "../common/sysinfo.h"
-#include "../common/version.h"
+#include "../common/common.h"
 #include "../quant/quant.h"
-#include "forward.h"
+#include "../model/model.h"
 
 /* ==== metrics ============================================================ */
 
@@ -62,38 +58,6 @@ double qp_logits_kld(const float *ref, const float *q, int n_vocab, bool *same_t
     if (same_top1)
         *same_top1 = ar == aq;
     return kl > 0 ? kl : 0; /* clamp round-off below zero */
-}
-
-qp_status qp_sha256_file(const char *path, char out[65], qp_error *err)
-{
-    out[0] = '\0';
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return qp_error_set(err, QP_ERR_INPUT, path, -1, "cannot open: %m");
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned char *buf = malloc(1 << 20);
-    qp_status st = QP_OK;
-    if (!ctx || !buf || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-        st = qp_error_set(err, QP_ERR_RUNTIME, path, -1, "sha256: initialisation failed");
-    } else {
-        size_t n;
-        while ((n = fread(buf, 1, 1 << 20, f)) > 0)
-            if (EVP_DigestUpdate(ctx, buf, n) != 1)
-                break;
-        unsigned char md[32];
-        unsigned int len = 0;
-        if (ferror(f))
-            st = qp_error_set(err, QP_ERR_RUNTIME, path, -1, "read error while hashing");
-        else if (EVP_DigestFinal_ex(ctx, md, &len) != 1 || len != 32)
-            st = qp_error_set(err, QP_ERR_RUNTIME, path, -1, "sha256 failed");
-        else
-            for (int i = 0; i < 32; i++)
-                snprintf(out + 2 * i, 3, "%02x", md[i]);
-    }
-    free(buf);
-    EVP_MD_CTX_free(ctx);
-    fclose(f);
-    return st;
 }
 
 /* ==== captured activations ================================================ */

@@ -1,5 +1,5 @@
 /* profiler/profile.c - names of blocks and metrics; allocation of a profile. */
-#include "profile.h"
+#include "profiler.h"
 
 #include <math.h>
 #include <stdlib.h>

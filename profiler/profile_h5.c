@@ -7,7 +7,7 @@
  * /layer, /block and /tensor (HDF5 dimension scales), so h5py's ds.dims and
  * h5dump show what each axis is.
  */
-#include "profile.h"
+#include "profiler.h"
 
 #include <hdf5.h>
 #include <hdf5_hl.h>

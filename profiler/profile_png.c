@@ -11,14 +11,14 @@
  * Relative L2 errors are shown in percent, on a log scale (they span
  * decades between Q8_0 and Q2_K).
  */
-#include "profile_png.h"
+#include "profiler.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "heatmap.h"
+#include "../output/output.h"
 
 static const char *const block_cols[QP_BLOCK_COUNT] = {"attn", "ffn", "q", "k", "v", "o", "gate", "up", "down"};
 static const char *const tensor_cols[7] = {"q", "k", "v", "o", "gate", "up", "down"};

@@ -3,7 +3,7 @@
  *
  * Dequantization reproduces ggml's dequantize_row_*_K bit for bit (same
  * float operations, same order; tested against golden vectors). The byte
- * layouts are ggml's (quant/blocks.h); the packing of each is spelled out
+ * layouts are ggml's (quant/quant.h); the packing of each is spelled out
  * beside its quantizer below.
  *
  * Quantization is qprof's own search (banner "scale search"), not ggml's:

@@ -13,7 +13,7 @@
  * With an importance matrix, Q4_0/Q4_1/Q5_0/Q5_1 use a weighted search
  * instead (section "importance-weighted variants" below).
  *
- * Block layouts: quant/blocks.h. In every 32-weight block, weight j (j < 16)
+ * Block layouts: quant/quant.h. In every 32-weight block, weight j (j < 16)
  * sits in the low nibble of qs[j] and weight j + 16 in its high nibble; Q5's
  * fifth bits are bit j of the little-endian 32-bit qh.
  */

@@ -1,7 +1,7 @@
 /* tests/test_bench_support.c - the pieces under `qprof bench kernels`:
- * statistics of repeated timings (common/stats.h), the cache size and read
- * bandwidth probes (common/membw.h), the perf counters and their fallback
- * (common/perfcount.h), and a smoke run of the command itself, whose CSV
+ * statistics of repeated timings (common/common.h), the cache size and read
+ * bandwidth probes (bench/bench.h), the perf counters and their fallback
+ * (bench/bench.h), and a smoke run of the command itself, whose CSV
  * and JSON are parsed for the documented columns (docs/bench.md).
  *
  * Expected statistics are worked out by hand in the comments, with the
@@ -25,9 +25,8 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 
-#include "common/membw.h"
-#include "common/perfcount.h"
-#include "common/stats.h"
+#include "bench/bench.h"
+#include "common/common.h"
 #include "kernels/kernels.h"
 #include "tests/qprof_cli.h"
 

@@ -41,9 +41,8 @@
 #include <cmocka.h>
 
 #include "gguf/gguf.h"
-#include "profiler/forward.h"
-#include "profiler/model.h"
-#include "profiler/tokenizer.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
 #include "quant/quant.h"
 #include "tests/shared.h"
 

@@ -1,7 +1,7 @@
 /* tests/test_forward_threads.c - the forward pass and the model's
  * quantization on a thread pool give the same bits as on one thread.
  *
- * profiler/forward.c cuts the FP32 products (reference linears in slices
+ * model/forward.c cuts the FP32 products (reference linears in slices
  * of 16 outputs, attention in items of one head x 32 query rows) and
  * qp_matmul cuts the quantized ones; each piece's result depends only on
  * the piece, so the logits must not change by a single bit with the
@@ -26,8 +26,7 @@
 #include <cmocka.h>
 
 #include "kernels/kernels.h"
-#include "profiler/forward.h"
-#include "profiler/model.h"
+#include "model/model.h"
 #include "quant/quant.h"
 #include "shared.h"
 

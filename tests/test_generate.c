@@ -22,7 +22,7 @@
  * (d) With SmolLM2-135M-Instruct Q4_1 in the model cache (tools/
  *     fetch-model.sh; skipped with a message when absent, CI included):
  *     logits of four fixed prompts from llama.cpp (the files in tests/data, made
- *     by tools/peer-logits.sh) against qprof's FP32 reference path (exact
+ *     by scripts/peer-logits.sh) against qprof's FP32 reference path (exact
  *     to float rounding) and its quantized path on the file's own bytes
  *     (statistical: activation quantization is discontinuous). Tolerances
  *     and why at TOL_PEER_* below.
@@ -40,10 +40,8 @@
 
 #include <cmocka.h>
 
-#include "profiler/forward.h"
-#include "profiler/model.h"
-#include "profiler/sampler.h"
-#include "profiler/tokenizer.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
 #include "quant/quant.h"
 #include "tests/qprof_cli.h"
 #include "tests/shared.h"
@@ -642,7 +640,7 @@ static int peer_load(const char *path, peer_prompt *pp, int max, int *top_k, lon
     return np + 1;
 }
 
-/* The model cache of tools/fetch-model.sh. */
+/* The model cache of scripts/fetch-model.sh. */
 static bool model_path(char *buf, size_t size, const char *file)
 {
     const char *d = getenv("QPROF_MODEL_DIR");
@@ -724,9 +722,9 @@ static qp_model *peer_model(const char *name, long size)
 {
     char path[600];
     if (!model_path(path, sizeof path, name)) {
-        /* the model is downloaded by tools/fetch-model.sh, never stored in
+        /* the model is downloaded by scripts/fetch-model.sh, never stored in
          * the repository; CI does not promise it */
-        printf("skipped: %s not in the model cache (tools/fetch-model.sh)\n", name);
+        printf("skipped: %s not in the model cache (scripts/fetch-model.sh)\n", name);
         return NULL;
     }
     struct stat sb;

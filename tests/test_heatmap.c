@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "profiler/heatmap.h"
+#include "output/output.h"
 
 static const char *cols[3] = {"attn", "ffn", "q"};
 

@@ -16,10 +16,8 @@
 #include <unistd.h>
 
 #include "gguf/gguf.h"
-#include "profiler/layers.h"
-#include "profiler/model.h"
-#include "profiler/profile.h"
-#include "profiler/profile_png.h"
+#include "profiler/profiler.h"
+#include "model/model.h"
 #include "quant/quant.h"
 
 static char tmpdir[64];

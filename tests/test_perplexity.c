@@ -33,9 +33,8 @@
 #include <cmocka.h>
 
 #include "gguf/gguf.h"
-#include "profiler/forward.h"
-#include "profiler/model.h"
-#include "profiler/perplexity.h"
+#include "model/model.h"
+#include "eval/eval.h"
 #include "quant/quant.h"
 #include "tests/qprof_cli.h"
 #include "tests/shared.h"

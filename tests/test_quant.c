@@ -123,7 +123,7 @@ static const int quant_types[] = {
 /* ======================================================================== */
 
 /* Expected sizes, written out from ggml's block structs (ggml-common.h) and
- * not computed from quant/blocks.h, so a wrong table entry cannot agree
+ * not computed from quant/quant.h, so a wrong table entry cannot agree
  * with itself. */
 static const struct {
     int id;

@@ -1,10 +1,10 @@
-/* tests/test_tokenizer.c - tokenizers from GGUF metadata (profiler/tokenizer.h).
+/* tests/test_tokenizer.c - tokenizers from GGUF metadata (tokenizer/tokenizer.h).
  *
  * Without ../shared: tiny SPM and BPE vocabularies written with the GGUF
  * writer in memory, whose expected ids are worked out by hand in the
  * comments (score order, merge order, byte fallback, special tokens), the
  * pre-tokenizer splits against a table made by Python's `regex` module
- * (tools/gen_pretok_cases.py), round trips on random bytes, and one test
+ * (scripts/gen_pretok_cases.py), round trips on random bytes, and one test
  * per kind of bad metadata.
  * With ../shared: every case of llama.cpp's tokenizer tests for the four
  * vocabularies (data/vocab/ggml-vocab-*.gguf.inp/.out, read the way
@@ -24,9 +24,9 @@
 #include <cmocka.h>
 
 #include "gguf/gguf.h"
-#include "profiler/tokenizer.h"
-#include "profiler/tokenizer_internal.h" /* qp_bpe_pre_split, GPT-2 byte map */
-#include "profiler/unicode.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_internal.h" /* qp_bpe_pre_split, GPT-2 byte map */
+#include "tokenizer/unicode.h"
 #include "tests/shared.h"
 
 /* ==== helpers =========================================================== */
@@ -515,7 +515,7 @@ static void test_utf8_decode(void **state)
     }
 }
 
-/* Expected splits from tools/gen_pretok_cases.py (Python's `regex` module
+/* Expected splits from scripts/gen_pretok_cases.py (Python's `regex` module
  * running the regexes; comments show the words). */
 static const struct { qp_pre_kind kind; const char *text; int n; size_t ends[48]; } pre_cases[] = {
     {QP_PRE_DEFAULT, "Hello world", 2, {5, 11}}, /* Hello |  world */

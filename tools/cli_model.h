@@ -22,8 +22,7 @@
 #include <stdio.h>
 
 #include "../kernels/kernels.h"
-#include "../profiler/forward.h"
-#include "../profiler/model.h"
+#include "../model/model.h"
 
 typedef struct qp_cli_model {
     /* options (set by qp_cli_model_option) */

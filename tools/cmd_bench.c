@@ -15,7 +15,7 @@
  *   GFLOP/s  = 2 M K n / median time        (one multiply + one add per weight
  *                                            per activation row)
  *   %bw      = GB/s / this machine's streaming read bandwidth at the same
- *              thread count, measured at start-up (common/membw.h)
+ *              thread count, measured at start-up (bench/bench.h)
  *
  * and the speed-up against the scalar variant and against the fastest other
  * variant of the same (type, n, threads). Hardware counters (common/
@@ -35,11 +35,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "../common/membw.h"
-#include "../common/perfcount.h"
-#include "../common/progress.h"
-#include "../common/stats.h"
-#include "../common/sysinfo.h"
+#include "../bench/bench.h"
+#include "../common/common.h"
 #include "../kernels/kernels.h"
 #include "../quant/quant.h"
 #include "commands.h"
@@ -399,7 +396,7 @@ static qp_status weights_make(weight_set *ws, enum qp_type t, int64_t m, int64_t
 }
 
 /* dst = src with every copy packed for variant v (qp_pack_weights): the
- * layout the forward pass gives v (profiler/model.c). */
+ * layout the forward pass gives v (model/model.c). */
 static qp_status weights_pack(weight_set *dst, const weight_set *src, const qp_kernels *v, int64_t m,
                               int64_t k, qp_error *err)
 {

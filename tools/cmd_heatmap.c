@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../profiler/profile.h"
-#include "../profiler/profile_png.h"
+#include "../profiler/profiler.h"
 #include "commands.h"
 
 static int heatmap_main(int argc, char **argv)

@@ -10,12 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../common/progress.h"
+#include "../common/common.h"
 #include "../kernels/kernels.h"
-#include "../profiler/layers.h"
-#include "../profiler/model.h"
-#include "../profiler/profile_png.h"
-#include "../profiler/tokenizer.h"
+#include "../profiler/profiler.h"
+#include "../model/model.h"
+#include "../tokenizer/tokenizer.h"
 #include "../quant/quant.h"
 #include "commands.h"
 #include "default_text.h"

@@ -1,7 +1,7 @@
 /* tools/cmd_ppl.c - `qprof ppl MODEL CORPUS`: perplexity as llama.cpp's
  * llama-perplexity computes it, and KL divergence against a base run.
  *
- * The protocol and the statistics live in profiler/perplexity.c; this file
+ * The protocol and the statistics live in eval/perplexity.c; this file
  * reads the text, tokenizes it once (BOS first where the tokenizer adds it;
  * special tokens' text is plain text, as llama-perplexity's common_tokenize
  * with parse_special off), and prints:
@@ -20,9 +20,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../common/progress.h"
-#include "../profiler/perplexity.h"
-#include "../profiler/tokenizer.h"
+#include "../common/common.h"
+#include "../eval/eval.h"
+#include "../tokenizer/tokenizer.h"
 #include "cli_model.h"
 #include "commands.h"
 

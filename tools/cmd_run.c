@@ -23,9 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../profiler/forward.h"
-#include "../profiler/sampler.h"
-#include "../profiler/tokenizer.h"
+#include "../model/model.h"
+#include "../tokenizer/tokenizer.h"
 #include "cli_model.h"
 #include "commands.h"
 

@@ -4,9 +4,8 @@
 #ifndef QP_TOOLS_COMMANDS_H
 #define QP_TOOLS_COMMANDS_H
 
-#include "../common/error.h"
+#include "../common/common.h"
 
-#include "../common/version.h"
 
 typedef struct qp_command {
     const char *name;

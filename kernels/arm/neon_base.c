@@ -30,7 +30,7 @@
 #endif
 
 #include "neon_impl.h"
-#include "../../quant/fp16.h"
+#include "../../quant/quant.h"
 
 /* ======================================================================== */
 /* The SMULL + SADALP integer kernels                                       */

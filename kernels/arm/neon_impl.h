@@ -98,7 +98,7 @@ QP_NEON_INLINE void qp_neon_prefetch(const void *p, size_t bytes)
  * as a constant. */
 enum qp_neon_legacy_fmt { QP_NEON_Q8_0, QP_NEON_Q4_0, QP_NEON_Q5_0, QP_NEON_Q4_1, QP_NEON_Q5_1 };
 
-/* Bytes of one block of a legacy format (quant/blocks.h). */
+/* Bytes of one block of a legacy format (quant/quant.h). */
 QP_NEON_INLINE size_t qp_neon_legacy_bytes(int fmt)
 {
     switch (fmt) {
