@@ -19,19 +19,19 @@
 #endif
 
 /* Fixed part of the header: magic, u32 version, u64 n_tensors, u64 n_kv. */
-#define GGUF_HEADER_SIZE 24
+#define QP_GGUF_HEADER_SIZE 24
 
 /* Smallest possible encoding of one element of `type` inside an array:
  * numeric = its size, STRING = the u64 length of an empty string,
  * ARRAY = u32 element type + u64 count of an empty array. These bound how many
  * elements a count may claim given the bytes left (never 0 for valid types). */
-static inline uint64_t gguf_min_elem_size(int type)
+static inline uint64_t qp_gguf_min_elem_size(int type)
 {
-    if (type == GGUF_TYPE_STRING)
+    if (type == QP_GGUF_TYPE_STRING)
         return 8;
-    if (type == GGUF_TYPE_ARRAY)
+    if (type == QP_GGUF_TYPE_ARRAY)
         return 12;
-    return gguf_type_size(type);
+    return qp_gguf_type_size(type);
 }
 
 #endif

@@ -4,13 +4,13 @@
  * that knows how many bytes are left; every count or length is compared with
  * those bytes (times the smallest possible encoding of one item) BEFORE it
  * sizes an allocation, so memory stays O(file size) and no loop runs longer
- * than the file could justify. Arrays may nest only GGUF_MAX_ARRAY_DEPTH deep,
+ * than the file could justify. Arrays may nest only QP_GGUF_MAX_ARRAY_DEPTH deep,
  * so recursion is bounded. Every defect returns QP_ERR_INPUT with the offset
  * of the first byte of the offending field.
  *
- * Memory: one gguf_file, a few arrays sized by n_kv / n_tensors, and an arena
+ * Memory: one qp_gguf_file, a few arrays sized by n_kv / n_tensors, and an arena
  * holding NUL-terminated copies of every key, name and string value plus the
- * gguf_string / gguf_value vectors of arrays. Numeric array payloads and
+ * qp_gguf_string / qp_gguf_value vectors of arrays. Numeric array payloads and
  * tensor data are not copied: they point into the (mapped) file.
  */
 #include "gguf_internal.h"
@@ -31,31 +31,31 @@
 
 /* ==== value-type facts ================================================== */
 
-const char *gguf_type_name(int type)
+const char *qp_gguf_type_name(int type)
 {
-    static const char *const names[GGUF_TYPE_COUNT] = {
+    static const char *const names[QP_GGUF_TYPE_COUNT] = {
         "u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool",
         "str", "arr", "u64", "i64", "f64",
     };
-    return (type >= 0 && type < GGUF_TYPE_COUNT) ? names[type] : "?";
+    return (type >= 0 && type < QP_GGUF_TYPE_COUNT) ? names[type] : "?";
 }
 
-size_t gguf_type_size(int type)
+size_t qp_gguf_type_size(int type)
 {
     switch (type) {
-    case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_BOOL: return 1;
-    case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16: return 2;
-    case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: case GGUF_TYPE_FLOAT32: return 4;
-    case GGUF_TYPE_UINT64: case GGUF_TYPE_INT64: case GGUF_TYPE_FLOAT64: return 8;
+    case QP_GGUF_TYPE_UINT8: case QP_GGUF_TYPE_INT8: case QP_GGUF_TYPE_BOOL: return 1;
+    case QP_GGUF_TYPE_UINT16: case QP_GGUF_TYPE_INT16: return 2;
+    case QP_GGUF_TYPE_UINT32: case QP_GGUF_TYPE_INT32: case QP_GGUF_TYPE_FLOAT32: return 4;
+    case QP_GGUF_TYPE_UINT64: case QP_GGUF_TYPE_INT64: case QP_GGUF_TYPE_FLOAT64: return 8;
     default: return 0; /* STRING, ARRAY, invalid: no fixed size */
     }
 }
 
-bool gguf_type_is_int(int type)
+bool qp_gguf_type_is_int(int type)
 {
     switch (type) {
-    case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16:
-    case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: case GGUF_TYPE_UINT64: case GGUF_TYPE_INT64:
+    case QP_GGUF_TYPE_UINT8: case QP_GGUF_TYPE_INT8: case QP_GGUF_TYPE_UINT16: case QP_GGUF_TYPE_INT16:
+    case QP_GGUF_TYPE_UINT32: case QP_GGUF_TYPE_INT32: case QP_GGUF_TYPE_UINT64: case QP_GGUF_TYPE_INT64:
         return true;
     default:
         return false;
@@ -77,11 +77,11 @@ typedef struct name_index {
     int64_t idx;
 } name_index;
 
-struct gguf_file {
+struct qp_gguf_file {
     char *name;             /* path or caller's name, for messages */
     const uint8_t *base;    /* the file: size bytes */
     size_t size;
-    void *map;              /* mmap'd region (gguf_open), else NULL */
+    void *map;              /* mmap'd region (qp_gguf_open), else NULL */
     size_t map_size;
 
     uint32_t version;
@@ -90,17 +90,17 @@ struct gguf_file {
 
     int64_t n_kv;
     const char **keys;      /* [n_kv], arena copies */
-    gguf_value *values;     /* [n_kv] */
+    qp_gguf_value *values;     /* [n_kv] */
     name_index *kv_sorted;  /* [n_kv], by key */
 
     int64_t n_tensors;
-    gguf_tensor_info *tensors; /* [n_tensors] */
+    qp_gguf_tensor_info *tensors; /* [n_tensors] */
     name_index *t_sorted;      /* [n_tensors], by name */
 
     arena_block *arena;
 };
 
-static void *arena_alloc(gguf_file *f, size_t n)
+static void *arena_alloc(qp_gguf_file *f, size_t n)
 {
     /* Round to max_align_t so vectors of any element type may follow. */
     const size_t a = alignof(max_align_t);
@@ -132,7 +132,7 @@ typedef struct cursor {
     const uint8_t *p;
     size_t size;
     size_t pos;
-    gguf_file *f;
+    qp_gguf_file *f;
     qp_error *err;
 } cursor;
 
@@ -191,7 +191,7 @@ enum str_kind { STR_VALUE, STR_KEY, STR_TENSOR_NAME };
 /* Reads u64 len + len bytes into a NUL-terminated arena copy. Keys and tensor
  * names must be non-empty, bounded, and free of NUL (they are looked up as C
  * strings); string values are byte strings of any length the file holds. */
-static qp_status rd_string(cursor *c, enum str_kind kind, const char *what, gguf_string *out)
+static qp_status rd_string(cursor *c, enum str_kind kind, const char *what, qp_gguf_string *out)
 {
     size_t at = c->pos;
     uint64_t len;
@@ -202,7 +202,7 @@ static qp_status rd_string(cursor *c, enum str_kind kind, const char *what, gguf
         return bad(c, at, "%s length %llu exceeds the %zu bytes left", what,
                    (unsigned long long)len, left(c));
     if (kind != STR_VALUE) {
-        uint64_t max = kind == STR_KEY ? GGUF_MAX_KEY : GGUF_MAX_TENSOR_NAME;
+        uint64_t max = kind == STR_KEY ? QP_GGUF_MAX_KEY : QP_GGUF_MAX_TENSOR_NAME;
         if (len == 0)
             return bad(c, at, "empty %s", what);
         if (len > max)
@@ -224,19 +224,19 @@ static qp_status rd_string(cursor *c, enum str_kind kind, const char *what, gguf
 
 /* ==== metadata values =================================================== */
 
-static qp_status rd_value(cursor *c, uint32_t type, int depth, gguf_value *out);
+static qp_status rd_value(cursor *c, uint32_t type, int depth, qp_gguf_value *out);
 
 /* Array body after its own type tag: u32 elem type, u64 count, elements. */
-static qp_status rd_array(cursor *c, int depth, gguf_array *a)
+static qp_status rd_array(cursor *c, int depth, qp_gguf_array *a)
 {
-    if (depth > GGUF_MAX_ARRAY_DEPTH)
-        return bad(c, c->pos, "arrays nested deeper than %d levels", GGUF_MAX_ARRAY_DEPTH);
+    if (depth > QP_GGUF_MAX_ARRAY_DEPTH)
+        return bad(c, c->pos, "arrays nested deeper than %d levels", QP_GGUF_MAX_ARRAY_DEPTH);
     size_t at_type = c->pos;
     uint32_t et;
     qp_status st = rd_u32(c, &et, "array element type");
     if (st)
         return st;
-    if (et >= GGUF_TYPE_COUNT)
+    if (et >= QP_GGUF_TYPE_COUNT)
         return bad(c, at_type, "invalid array element type %u", et);
     size_t at_count = c->pos;
     uint64_t count;
@@ -244,37 +244,37 @@ static qp_status rd_array(cursor *c, int depth, gguf_array *a)
         return st;
     /* The bound that makes every later allocation safe: count elements need at
      * least count * min_size bytes, and those must be in the file. */
-    uint64_t min = gguf_min_elem_size((int)et);
+    uint64_t min = qp_gguf_min_elem_size((int)et);
     if (count > left(c) / min)
         return bad(c, at_count, "array count %llu of %s cannot fit in the %zu bytes left",
-                   (unsigned long long)count, gguf_type_name((int)et), left(c));
+                   (unsigned long long)count, qp_gguf_type_name((int)et), left(c));
     memset(a, 0, sizeof *a);
-    a->type = (enum gguf_value_type)et;
+    a->type = (enum qp_gguf_value_type)et;
     a->count = count;
     if (count == 0)
         return QP_OK;
 
-    if (et == GGUF_TYPE_STRING) {
-        gguf_string *strs = arena_alloc(c->f, (size_t)count * sizeof *strs);
+    if (et == QP_GGUF_TYPE_STRING) {
+        qp_gguf_string *strs = arena_alloc(c->f, (size_t)count * sizeof *strs);
         if (!strs)
             return oom(c);
         for (uint64_t i = 0; i < count; i++)
             if ((st = rd_string(c, STR_VALUE, "string element", &strs[i])))
                 return st;
         a->strs = strs;
-    } else if (et == GGUF_TYPE_ARRAY) {
-        gguf_value *arrs = arena_alloc(c->f, (size_t)count * sizeof *arrs);
+    } else if (et == QP_GGUF_TYPE_ARRAY) {
+        qp_gguf_value *arrs = arena_alloc(c->f, (size_t)count * sizeof *arrs);
         if (!arrs)
             return oom(c);
         for (uint64_t i = 0; i < count; i++)
-            if ((st = rd_value(c, GGUF_TYPE_ARRAY, depth + 1, &arrs[i])))
+            if ((st = rd_value(c, QP_GGUF_TYPE_ARRAY, depth + 1, &arrs[i])))
                 return st;
         a->arrs = arrs;
     } else {
         /* Packed numbers stay in the file; only bools are inspected, because
          * a C bool may hold only 0 or 1. */
         size_t nbytes = (size_t)count * (size_t)min;
-        if (et == GGUF_TYPE_BOOL)
+        if (et == QP_GGUF_TYPE_BOOL)
             for (size_t i = 0; i < nbytes; i++)
                 if (c->p[c->pos + i] > 1)
                     return bad(c, c->pos + i, "bool array element %zu is %u, not 0 or 1", i,
@@ -285,36 +285,36 @@ static qp_status rd_array(cursor *c, int depth, gguf_array *a)
     return QP_OK;
 }
 
-/* One value of a type already read and validated (< GGUF_TYPE_COUNT). */
-static qp_status rd_value(cursor *c, uint32_t type, int depth, gguf_value *out)
+/* One value of a type already read and validated (< QP_GGUF_TYPE_COUNT). */
+static qp_status rd_value(cursor *c, uint32_t type, int depth, qp_gguf_value *out)
 {
     memset(out, 0, sizeof *out);
-    out->type = (enum gguf_value_type)type;
-    if (type == GGUF_TYPE_STRING)
+    out->type = (enum qp_gguf_value_type)type;
+    if (type == QP_GGUF_TYPE_STRING)
         return rd_string(c, STR_VALUE, "string value", &out->str);
-    if (type == GGUF_TYPE_ARRAY)
+    if (type == QP_GGUF_TYPE_ARRAY)
         return rd_array(c, depth, &out->arr);
-    size_t n = gguf_type_size((int)type);
-    qp_status st = need(c, n, gguf_type_name((int)type));
+    size_t n = qp_gguf_type_size((int)type);
+    qp_status st = need(c, n, qp_gguf_type_name((int)type));
     if (st)
         return st;
     const uint8_t *p = c->p + c->pos;
     switch (type) {
-    case GGUF_TYPE_BOOL:
+    case QP_GGUF_TYPE_BOOL:
         if (p[0] > 1)
             return bad(c, c->pos, "bool value is %u, not 0 or 1", p[0]);
         out->b = p[0] != 0;
         break;
-    case GGUF_TYPE_UINT8: memcpy(&out->u8, p, 1); break;
-    case GGUF_TYPE_INT8: memcpy(&out->i8, p, 1); break;
-    case GGUF_TYPE_UINT16: memcpy(&out->u16, p, 2); break;
-    case GGUF_TYPE_INT16: memcpy(&out->i16, p, 2); break;
-    case GGUF_TYPE_UINT32: memcpy(&out->u32, p, 4); break;
-    case GGUF_TYPE_INT32: memcpy(&out->i32, p, 4); break;
-    case GGUF_TYPE_FLOAT32: memcpy(&out->f32, p, 4); break;
-    case GGUF_TYPE_UINT64: memcpy(&out->u64, p, 8); break;
-    case GGUF_TYPE_INT64: memcpy(&out->i64, p, 8); break;
-    case GGUF_TYPE_FLOAT64: memcpy(&out->f64, p, 8); break;
+    case QP_GGUF_TYPE_UINT8: memcpy(&out->u8, p, 1); break;
+    case QP_GGUF_TYPE_INT8: memcpy(&out->i8, p, 1); break;
+    case QP_GGUF_TYPE_UINT16: memcpy(&out->u16, p, 2); break;
+    case QP_GGUF_TYPE_INT16: memcpy(&out->i16, p, 2); break;
+    case QP_GGUF_TYPE_UINT32: memcpy(&out->u32, p, 4); break;
+    case QP_GGUF_TYPE_INT32: memcpy(&out->i32, p, 4); break;
+    case QP_GGUF_TYPE_FLOAT32: memcpy(&out->f32, p, 4); break;
+    case QP_GGUF_TYPE_UINT64: memcpy(&out->u64, p, 8); break;
+    case QP_GGUF_TYPE_INT64: memcpy(&out->i64, p, 8); break;
+    case QP_GGUF_TYPE_FLOAT64: memcpy(&out->f64, p, 8); break;
     default: break;
     }
     c->pos += n;
@@ -388,12 +388,12 @@ static int cmp_offset_index(const void *a, const void *b)
     return (x->idx > y->idx) - (x->idx < y->idx);
 }
 
-static qp_status parse_header(cursor *c, gguf_file *f)
+static qp_status parse_header(cursor *c, qp_gguf_file *f)
 {
     qp_status st = need(c, 4, "magic");
     if (st)
         return st;
-    if (memcmp(c->p, GGUF_MAGIC, 4) != 0)
+    if (memcmp(c->p, QP_GGUF_MAGIC, 4) != 0)
         return bad(c, 0, "bad magic %02x %02x %02x %02x (expected \"GGUF\")", c->p[0], c->p[1],
                    c->p[2], c->p[3]);
     c->pos = 4;
@@ -426,7 +426,7 @@ static qp_status parse_header(cursor *c, gguf_file *f)
     return QP_OK;
 }
 
-static qp_status parse_kv(cursor *c, gguf_file *f)
+static qp_status parse_kv(cursor *c, qp_gguf_file *f)
 {
     const size_t n = (size_t)f->n_kv;
     f->keys = calloc(n ? n : 1, sizeof *f->keys);
@@ -444,7 +444,7 @@ static qp_status parse_kv(cursor *c, gguf_file *f)
      * (a hostile file can hold ~70,000 kvs per MiB). */
     for (size_t i = 0; i < n; i++) {
         key_at[i] = c->pos;
-        gguf_string key;
+        qp_gguf_string key;
         if ((st = rd_string(c, STR_KEY, "key", &key)))
             goto done;
         f->keys[i] = key.data;
@@ -453,7 +453,7 @@ static qp_status parse_kv(cursor *c, gguf_file *f)
         uint32_t type;
         if ((st = rd_u32(c, &type, "value type")))
             goto done;
-        if (type >= GGUF_TYPE_COUNT) {
+        if (type >= QP_GGUF_TYPE_COUNT) {
             st = bad(c, type_at[i], "key '%s': invalid value type %u", key.data, type);
             goto done;
         }
@@ -466,13 +466,13 @@ static qp_status parse_kv(cursor *c, gguf_file *f)
         goto done;
     }
     /* general.alignment: the spec makes it a u32, non-zero power of two. */
-    f->alignment = GGUF_DEFAULT_ALIGNMENT;
+    f->alignment = QP_GGUF_DEFAULT_ALIGNMENT;
     int64_t ai = find_name(f->kv_sorted, f->n_kv, "general.alignment");
     if (ai >= 0) {
-        const gguf_value *v = &f->values[ai];
-        if (v->type != GGUF_TYPE_UINT32) {
+        const qp_gguf_value *v = &f->values[ai];
+        if (v->type != QP_GGUF_TYPE_UINT32) {
             st = bad(c, type_at[ai], "general.alignment has type %s, expected u32",
-                     gguf_type_name(v->type));
+                     qp_gguf_type_name(v->type));
             goto done;
         }
         if (v->u32 == 0 || (v->u32 & (v->u32 - 1)) != 0) {
@@ -487,7 +487,7 @@ done:
     return st;
 }
 
-static qp_status parse_tensor_infos(cursor *c, gguf_file *f)
+static qp_status parse_tensor_infos(cursor *c, qp_gguf_file *f)
 {
     const size_t n = (size_t)f->n_tensors;
     f->tensors = calloc(n ? n : 1, sizeof *f->tensors);
@@ -500,9 +500,9 @@ static qp_status parse_tensor_infos(cursor *c, gguf_file *f)
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
-        gguf_tensor_info *t = &f->tensors[i];
+        qp_gguf_tensor_info *t = &f->tensors[i];
         at[i].name = c->pos;
-        gguf_string name;
+        qp_gguf_string name;
         if ((st = rd_string(c, STR_TENSOR_NAME, "tensor name", &name)))
             goto done;
         t->name = name.data;
@@ -511,14 +511,14 @@ static qp_status parse_tensor_infos(cursor *c, gguf_file *f)
         size_t at_dims = c->pos;
         if ((st = rd_u32(c, &t->n_dims, "tensor n_dims")))
             goto done;
-        if (t->n_dims == 0 || t->n_dims > GGUF_MAX_DIMS) {
+        if (t->n_dims == 0 || t->n_dims > QP_GGUF_MAX_DIMS) {
             st = bad(c, at_dims, "tensor '%s': n_dims %u is not in 1..%d", t->name, t->n_dims,
-                     GGUF_MAX_DIMS);
+                     QP_GGUF_MAX_DIMS);
             goto done;
         }
         at[i].ne0 = c->pos;
         int64_t nel = 1; /* running product, checked for int64 overflow */
-        for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) {
+        for (uint32_t d = 0; d < QP_GGUF_MAX_DIMS; d++) {
             t->ne[d] = 1;
             if (d >= t->n_dims)
                 continue;
@@ -600,7 +600,7 @@ static qp_status parse_tensor_infos(cursor *c, gguf_file *f)
     }
     const uint64_t avail = c->size - f->data_offset; /* bytes in the data section */
     for (size_t i = 0; i < n; i++) {
-        gguf_tensor_info *t = &f->tensors[i];
+        qp_gguf_tensor_info *t = &f->tensors[i];
         if (t->offset > avail || t->nbytes > avail - t->offset) {
             st = bad(c, at[i].offset,
                      "tensor '%s': data [%llu, +%zu) runs past the end of the data section (%llu bytes)",
@@ -617,7 +617,7 @@ static qp_status parse_tensor_infos(cursor *c, gguf_file *f)
     int64_t max_owner = -1;
     for (size_t k = 0; k < n; k++) {
         const int64_t i = order[k].idx;
-        const gguf_tensor_info *t = &f->tensors[i];
+        const qp_gguf_tensor_info *t = &f->tensors[i];
         if (t->nbytes == 0)
             continue;
         if (max_owner >= 0 && t->offset < max_end) {
@@ -638,7 +638,7 @@ done:
 }
 
 /* The three parts in file order; each leaves the cursor at the next one. */
-static qp_status parse(gguf_file *f, qp_error *err)
+static qp_status parse(qp_gguf_file *f, qp_error *err)
 {
     cursor c = {f->base, f->size, 0, f, err};
     qp_status st;
@@ -649,9 +649,9 @@ static qp_status parse(gguf_file *f, qp_error *err)
 
 /* ==== open / close ====================================================== */
 
-static gguf_file *file_new(const char *name)
+static qp_gguf_file *file_new(const char *name)
 {
-    gguf_file *f = calloc(1, sizeof *f);
+    qp_gguf_file *f = calloc(1, sizeof *f);
     if (!f)
         return NULL;
     f->name = strdup(name ? name : "");
@@ -663,7 +663,7 @@ static gguf_file *file_new(const char *name)
 }
 
 /* Also frees a half-built file: every pointer is NULL or owned. */
-void gguf_close(gguf_file *f)
+void qp_gguf_close(qp_gguf_file *f)
 {
     if (!f)
         return;
@@ -682,12 +682,12 @@ void gguf_close(gguf_file *f)
     free(f);
 }
 
-qp_status gguf_open_memory(const void *data, size_t size, const char *name, gguf_file **out,
+qp_status qp_gguf_open_memory(const void *data, size_t size, const char *name, qp_gguf_file **out,
                            qp_error *err)
 {
     static const uint8_t empty[1];
     *out = NULL;
-    gguf_file *f = file_new(name ? name : "<memory>");
+    qp_gguf_file *f = file_new(name ? name : "<memory>");
     if (!f)
         return qp_error_set(err, QP_ERR_RUNTIME, name, -1, "out of memory");
     /* A NULL buffer is only meaningful when empty; keep base non-NULL so the
@@ -696,14 +696,14 @@ qp_status gguf_open_memory(const void *data, size_t size, const char *name, gguf
     f->size = data ? size : 0;
     qp_status st = parse(f, err);
     if (st) {
-        gguf_close(f);
+        qp_gguf_close(f);
         return st;
     }
     *out = f;
     return QP_OK;
 }
 
-qp_status gguf_open(const char *path, gguf_file **out, qp_error *err)
+qp_status qp_gguf_open(const char *path, qp_gguf_file **out, qp_error *err)
 {
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -720,7 +720,7 @@ qp_status gguf_open(const char *path, gguf_file **out, qp_error *err)
         close(fd);
         return qp_error_set(err, QP_ERR_INPUT, path, -1, "not a regular file");
     }
-    gguf_file *f = file_new(path);
+    qp_gguf_file *f = file_new(path);
     if (!f) {
         close(fd);
         return qp_error_set(err, QP_ERR_RUNTIME, path, -1, "out of memory");
@@ -735,7 +735,7 @@ qp_status gguf_open(const char *path, gguf_file **out, qp_error *err)
         if (m == MAP_FAILED) {
             int e = errno;
             close(fd);
-            gguf_close(f);
+            qp_gguf_close(f);
             return qp_error_set(err, QP_ERR_RUNTIME, path, -1, "cannot mmap: %s", strerror(e));
         }
         f->map = m;
@@ -746,7 +746,7 @@ qp_status gguf_open(const char *path, gguf_file **out, qp_error *err)
     close(fd); /* the mapping keeps the file alive */
     qp_status st = parse(f, err);
     if (st) {
-        gguf_close(f);
+        qp_gguf_close(f);
         return st;
     }
     *out = f;
@@ -755,210 +755,210 @@ qp_status gguf_open(const char *path, gguf_file **out, qp_error *err)
 
 /* ==== file-level accessors ============================================== */
 
-const char *gguf_name(const gguf_file *f) { return f->name; }
-uint32_t gguf_version(const gguf_file *f) { return f->version; }
-int64_t gguf_n_kv(const gguf_file *f) { return f->n_kv; }
-int64_t gguf_n_tensors(const gguf_file *f) { return f->n_tensors; }
-uint32_t gguf_alignment(const gguf_file *f) { return f->alignment; }
-uint64_t gguf_data_offset(const gguf_file *f) { return f->data_offset; }
-uint64_t gguf_file_size(const gguf_file *f) { return f->size; }
-const void *gguf_file_data(const gguf_file *f) { return f->base; }
+const char *qp_gguf_name(const qp_gguf_file *f) { return f->name; }
+uint32_t qp_gguf_version(const qp_gguf_file *f) { return f->version; }
+int64_t qp_gguf_n_kv(const qp_gguf_file *f) { return f->n_kv; }
+int64_t qp_gguf_n_tensors(const qp_gguf_file *f) { return f->n_tensors; }
+uint32_t qp_gguf_alignment(const qp_gguf_file *f) { return f->alignment; }
+uint64_t qp_gguf_data_offset(const qp_gguf_file *f) { return f->data_offset; }
+uint64_t qp_gguf_file_size(const qp_gguf_file *f) { return f->size; }
+const void *qp_gguf_file_data(const qp_gguf_file *f) { return f->base; }
 
 /* ==== metadata accessors ================================================ */
 
-const char *gguf_kv_key(const gguf_file *f, int64_t i)
+const char *qp_gguf_kv_key(const qp_gguf_file *f, int64_t i)
 {
     return (i >= 0 && i < f->n_kv) ? f->keys[i] : NULL;
 }
 
-const gguf_value *gguf_kv_value(const gguf_file *f, int64_t i)
+const qp_gguf_value *qp_gguf_kv_value(const qp_gguf_file *f, int64_t i)
 {
     return (i >= 0 && i < f->n_kv) ? &f->values[i] : NULL;
 }
 
-enum gguf_value_type gguf_kv_type(const gguf_file *f, int64_t i)
+enum qp_gguf_value_type qp_gguf_kv_type(const qp_gguf_file *f, int64_t i)
 {
-    return (i >= 0 && i < f->n_kv) ? f->values[i].type : GGUF_TYPE_COUNT;
+    return (i >= 0 && i < f->n_kv) ? f->values[i].type : QP_GGUF_TYPE_COUNT;
 }
 
-int64_t gguf_find_key(const gguf_file *f, const char *key)
+int64_t qp_gguf_find_key(const qp_gguf_file *f, const char *key)
 {
     return find_name(f->kv_sorted, f->n_kv, key);
 }
 
-const gguf_value *gguf_get(const gguf_file *f, const char *key)
+const qp_gguf_value *qp_gguf_get(const qp_gguf_file *f, const char *key)
 {
-    return gguf_kv_value(f, gguf_find_key(f, key));
+    return qp_gguf_kv_value(f, qp_gguf_find_key(f, key));
 }
 
 /* One exact-type getter per scalar type, all alike. */
-#define GGUF_GETTER(suffix, ctype, tag, member)                                     \
-    gguf_get_status gguf_get_##suffix(const gguf_file *f, const char *key, ctype *out) \
+#define QP_GGUF_GETTER(suffix, ctype, tag, member)                                     \
+    qp_gguf_get_status qp_gguf_get_##suffix(const qp_gguf_file *f, const char *key, ctype *out) \
     {                                                                               \
-        const gguf_value *v = gguf_get(f, key);                                     \
+        const qp_gguf_value *v = qp_gguf_get(f, key);                                     \
         if (!v)                                                                     \
-            return GGUF_NOT_FOUND;                                                  \
+            return QP_GGUF_NOT_FOUND;                                                  \
         if (v->type != (tag))                                                       \
-            return GGUF_WRONG_TYPE;                                                 \
+            return QP_GGUF_WRONG_TYPE;                                                 \
         *out = v->member;                                                           \
-        return GGUF_FOUND;                                                          \
+        return QP_GGUF_FOUND;                                                          \
     }
-GGUF_GETTER(u8, uint8_t, GGUF_TYPE_UINT8, u8)
-GGUF_GETTER(i8, int8_t, GGUF_TYPE_INT8, i8)
-GGUF_GETTER(u16, uint16_t, GGUF_TYPE_UINT16, u16)
-GGUF_GETTER(i16, int16_t, GGUF_TYPE_INT16, i16)
-GGUF_GETTER(u32, uint32_t, GGUF_TYPE_UINT32, u32)
-GGUF_GETTER(i32, int32_t, GGUF_TYPE_INT32, i32)
-GGUF_GETTER(u64, uint64_t, GGUF_TYPE_UINT64, u64)
-GGUF_GETTER(i64, int64_t, GGUF_TYPE_INT64, i64)
-GGUF_GETTER(f32, float, GGUF_TYPE_FLOAT32, f32)
-GGUF_GETTER(f64, double, GGUF_TYPE_FLOAT64, f64)
-GGUF_GETTER(bool, bool, GGUF_TYPE_BOOL, b)
-GGUF_GETTER(str, gguf_string, GGUF_TYPE_STRING, str)
-#undef GGUF_GETTER
+QP_GGUF_GETTER(u8, uint8_t, QP_GGUF_TYPE_UINT8, u8)
+QP_GGUF_GETTER(i8, int8_t, QP_GGUF_TYPE_INT8, i8)
+QP_GGUF_GETTER(u16, uint16_t, QP_GGUF_TYPE_UINT16, u16)
+QP_GGUF_GETTER(i16, int16_t, QP_GGUF_TYPE_INT16, i16)
+QP_GGUF_GETTER(u32, uint32_t, QP_GGUF_TYPE_UINT32, u32)
+QP_GGUF_GETTER(i32, int32_t, QP_GGUF_TYPE_INT32, i32)
+QP_GGUF_GETTER(u64, uint64_t, QP_GGUF_TYPE_UINT64, u64)
+QP_GGUF_GETTER(i64, int64_t, QP_GGUF_TYPE_INT64, i64)
+QP_GGUF_GETTER(f32, float, QP_GGUF_TYPE_FLOAT32, f32)
+QP_GGUF_GETTER(f64, double, QP_GGUF_TYPE_FLOAT64, f64)
+QP_GGUF_GETTER(bool, bool, QP_GGUF_TYPE_BOOL, b)
+QP_GGUF_GETTER(str, qp_gguf_string, QP_GGUF_TYPE_STRING, str)
+#undef QP_GGUF_GETTER
 
-gguf_get_status gguf_get_arr(const gguf_file *f, const char *key, const gguf_array **out)
+qp_gguf_get_status qp_gguf_get_arr(const qp_gguf_file *f, const char *key, const qp_gguf_array **out)
 {
-    const gguf_value *v = gguf_get(f, key);
+    const qp_gguf_value *v = qp_gguf_get(f, key);
     if (!v)
-        return GGUF_NOT_FOUND;
-    if (v->type != GGUF_TYPE_ARRAY)
-        return GGUF_WRONG_TYPE;
+        return QP_GGUF_NOT_FOUND;
+    if (v->type != QP_GGUF_TYPE_ARRAY)
+        return QP_GGUF_WRONG_TYPE;
     *out = &v->arr;
-    return GGUF_FOUND;
+    return QP_GGUF_FOUND;
 }
 
 /* Widening to int64 is exact for every integer type except u64 values above
  * INT64_MAX, which are reported rather than wrapped to negatives. */
-gguf_get_status gguf_value_int(const gguf_value *v, int64_t *out)
+qp_gguf_get_status qp_gguf_value_int(const qp_gguf_value *v, int64_t *out)
 {
     if (!v)
-        return GGUF_NOT_FOUND;
+        return QP_GGUF_NOT_FOUND;
     switch (v->type) {
-    case GGUF_TYPE_UINT8: *out = v->u8; return GGUF_FOUND;
-    case GGUF_TYPE_INT8: *out = v->i8; return GGUF_FOUND;
-    case GGUF_TYPE_UINT16: *out = v->u16; return GGUF_FOUND;
-    case GGUF_TYPE_INT16: *out = v->i16; return GGUF_FOUND;
-    case GGUF_TYPE_UINT32: *out = v->u32; return GGUF_FOUND;
-    case GGUF_TYPE_INT32: *out = v->i32; return GGUF_FOUND;
-    case GGUF_TYPE_INT64: *out = v->i64; return GGUF_FOUND;
-    case GGUF_TYPE_UINT64:
+    case QP_GGUF_TYPE_UINT8: *out = v->u8; return QP_GGUF_FOUND;
+    case QP_GGUF_TYPE_INT8: *out = v->i8; return QP_GGUF_FOUND;
+    case QP_GGUF_TYPE_UINT16: *out = v->u16; return QP_GGUF_FOUND;
+    case QP_GGUF_TYPE_INT16: *out = v->i16; return QP_GGUF_FOUND;
+    case QP_GGUF_TYPE_UINT32: *out = v->u32; return QP_GGUF_FOUND;
+    case QP_GGUF_TYPE_INT32: *out = v->i32; return QP_GGUF_FOUND;
+    case QP_GGUF_TYPE_INT64: *out = v->i64; return QP_GGUF_FOUND;
+    case QP_GGUF_TYPE_UINT64:
         if (v->u64 > (uint64_t)INT64_MAX)
-            return GGUF_OUT_OF_RANGE;
+            return QP_GGUF_OUT_OF_RANGE;
         *out = (int64_t)v->u64;
-        return GGUF_FOUND;
+        return QP_GGUF_FOUND;
     default:
-        return GGUF_WRONG_TYPE;
+        return QP_GGUF_WRONG_TYPE;
     }
 }
 
-gguf_get_status gguf_value_float(const gguf_value *v, double *out)
+qp_gguf_get_status qp_gguf_value_float(const qp_gguf_value *v, double *out)
 {
     if (!v)
-        return GGUF_NOT_FOUND;
-    if (v->type == GGUF_TYPE_FLOAT32)
+        return QP_GGUF_NOT_FOUND;
+    if (v->type == QP_GGUF_TYPE_FLOAT32)
         *out = v->f32;
-    else if (v->type == GGUF_TYPE_FLOAT64)
+    else if (v->type == QP_GGUF_TYPE_FLOAT64)
         *out = v->f64;
     else
-        return GGUF_WRONG_TYPE;
-    return GGUF_FOUND;
+        return QP_GGUF_WRONG_TYPE;
+    return QP_GGUF_FOUND;
 }
 
-gguf_get_status gguf_get_int(const gguf_file *f, const char *key, int64_t min, int64_t max,
+qp_gguf_get_status qp_gguf_get_int(const qp_gguf_file *f, const char *key, int64_t min, int64_t max,
                              int64_t *out)
 {
     int64_t x;
-    gguf_get_status s = gguf_value_int(gguf_get(f, key), &x);
-    if (s != GGUF_FOUND)
+    qp_gguf_get_status s = qp_gguf_value_int(qp_gguf_get(f, key), &x);
+    if (s != QP_GGUF_FOUND)
         return s;
     if (x < min || x > max)
-        return GGUF_OUT_OF_RANGE;
+        return QP_GGUF_OUT_OF_RANGE;
     *out = x;
-    return GGUF_FOUND;
+    return QP_GGUF_FOUND;
 }
 
-gguf_get_status gguf_get_float(const gguf_file *f, const char *key, double *out)
+qp_gguf_get_status qp_gguf_get_float(const qp_gguf_file *f, const char *key, double *out)
 {
-    return gguf_value_float(gguf_get(f, key), out);
+    return qp_gguf_value_float(qp_gguf_get(f, key), out);
 }
 
 /* ==== array accessors =================================================== */
 
-gguf_get_status gguf_array_get_int(const gguf_array *a, uint64_t i, int64_t *out)
+qp_gguf_get_status qp_gguf_array_get_int(const qp_gguf_array *a, uint64_t i, int64_t *out)
 {
     if (!a || i >= a->count)
-        return GGUF_NOT_FOUND;
-    if (!gguf_type_is_int(a->type) && a->type != GGUF_TYPE_BOOL)
-        return GGUF_WRONG_TYPE;
+        return QP_GGUF_NOT_FOUND;
+    if (!qp_gguf_type_is_int(a->type) && a->type != QP_GGUF_TYPE_BOOL)
+        return QP_GGUF_WRONG_TYPE;
     /* Elements are packed at file offsets with no alignment guarantee. */
-    const uint8_t *p = (const uint8_t *)a->data + i * gguf_type_size(a->type);
-    gguf_value v = {.type = a->type};
+    const uint8_t *p = (const uint8_t *)a->data + i * qp_gguf_type_size(a->type);
+    qp_gguf_value v = {.type = a->type};
     switch (a->type) {
-    case GGUF_TYPE_BOOL: *out = p[0]; return GGUF_FOUND;
-    case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: memcpy(&v.u8, p, 1); break;
-    case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16: memcpy(&v.u16, p, 2); break;
-    case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: memcpy(&v.u32, p, 4); break;
+    case QP_GGUF_TYPE_BOOL: *out = p[0]; return QP_GGUF_FOUND;
+    case QP_GGUF_TYPE_UINT8: case QP_GGUF_TYPE_INT8: memcpy(&v.u8, p, 1); break;
+    case QP_GGUF_TYPE_UINT16: case QP_GGUF_TYPE_INT16: memcpy(&v.u16, p, 2); break;
+    case QP_GGUF_TYPE_UINT32: case QP_GGUF_TYPE_INT32: memcpy(&v.u32, p, 4); break;
     default: memcpy(&v.u64, p, 8); break;
     }
-    return gguf_value_int(&v, out);
+    return qp_gguf_value_int(&v, out);
 }
 
-gguf_get_status gguf_array_get_float(const gguf_array *a, uint64_t i, double *out)
+qp_gguf_get_status qp_gguf_array_get_float(const qp_gguf_array *a, uint64_t i, double *out)
 {
     if (!a || i >= a->count)
-        return GGUF_NOT_FOUND;
+        return QP_GGUF_NOT_FOUND;
     const uint8_t *p = a->data;
-    if (a->type == GGUF_TYPE_FLOAT32) {
+    if (a->type == QP_GGUF_TYPE_FLOAT32) {
         float x;
         memcpy(&x, p + i * 4, 4);
         *out = x;
-    } else if (a->type == GGUF_TYPE_FLOAT64) {
+    } else if (a->type == QP_GGUF_TYPE_FLOAT64) {
         memcpy(out, p + i * 8, 8);
     } else {
-        return GGUF_WRONG_TYPE;
+        return QP_GGUF_WRONG_TYPE;
     }
-    return GGUF_FOUND;
+    return QP_GGUF_FOUND;
 }
 
-gguf_get_status gguf_array_get_str(const gguf_array *a, uint64_t i, gguf_string *out)
+qp_gguf_get_status qp_gguf_array_get_str(const qp_gguf_array *a, uint64_t i, qp_gguf_string *out)
 {
     if (!a || i >= a->count)
-        return GGUF_NOT_FOUND;
-    if (a->type != GGUF_TYPE_STRING)
-        return GGUF_WRONG_TYPE;
+        return QP_GGUF_NOT_FOUND;
+    if (a->type != QP_GGUF_TYPE_STRING)
+        return QP_GGUF_WRONG_TYPE;
     *out = a->strs[i];
-    return GGUF_FOUND;
+    return QP_GGUF_FOUND;
 }
 
-gguf_get_status gguf_array_get_arr(const gguf_array *a, uint64_t i, const gguf_array **out)
+qp_gguf_get_status qp_gguf_array_get_arr(const qp_gguf_array *a, uint64_t i, const qp_gguf_array **out)
 {
     if (!a || i >= a->count)
-        return GGUF_NOT_FOUND;
-    if (a->type != GGUF_TYPE_ARRAY)
-        return GGUF_WRONG_TYPE;
+        return QP_GGUF_NOT_FOUND;
+    if (a->type != QP_GGUF_TYPE_ARRAY)
+        return QP_GGUF_WRONG_TYPE;
     *out = &a->arrs[i].arr;
-    return GGUF_FOUND;
+    return QP_GGUF_FOUND;
 }
 
 /* ==== tensor accessors ================================================== */
 
-const gguf_tensor_info *gguf_tensor(const gguf_file *f, int64_t i)
+const qp_gguf_tensor_info *qp_gguf_tensor(const qp_gguf_file *f, int64_t i)
 {
     return (i >= 0 && i < f->n_tensors) ? &f->tensors[i] : NULL;
 }
 
-int64_t gguf_find_tensor_index(const gguf_file *f, const char *name)
+int64_t qp_gguf_find_tensor_index(const qp_gguf_file *f, const char *name)
 {
     return find_name(f->t_sorted, f->n_tensors, name);
 }
 
-const gguf_tensor_info *gguf_find_tensor(const gguf_file *f, const char *name)
+const qp_gguf_tensor_info *qp_gguf_find_tensor(const qp_gguf_file *f, const char *name)
 {
-    return gguf_tensor(f, gguf_find_tensor_index(f, name));
+    return qp_gguf_tensor(f, qp_gguf_find_tensor_index(f, name));
 }
 
-int64_t gguf_tensor_nelements(const gguf_tensor_info *t)
+int64_t qp_gguf_tensor_nelements(const qp_gguf_tensor_info *t)
 {
     /* Cannot overflow: the reader and the writer both checked the product. */
     return t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];

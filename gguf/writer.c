@@ -28,19 +28,19 @@
 
 typedef struct wkv {
     char *key;        /* malloc'd copy */
-    gguf_value val;   /* deep copy: strings, arrays malloc'd (value_free) */
+    qp_gguf_value val;   /* deep copy: strings, arrays malloc'd (value_free) */
 } wkv;
 
 typedef struct wtensor {
-    char name[GGUF_MAX_TENSOR_NAME + 1];
+    char name[QP_GGUF_MAX_TENSOR_NAME + 1];
     uint32_t n_dims;
-    int64_t ne[GGUF_MAX_DIMS];
+    int64_t ne[QP_GGUF_MAX_DIMS];
     int type;
     const void *data; /* borrowed */
     size_t nbytes;
 } wtensor;
 
-struct gguf_writer {
+struct qp_gguf_writer {
     wkv *kv;          /* [n_kv] in file order */
     int64_t n_kv, cap_kv;
     wtensor *t;       /* [n_t] in file order */
@@ -48,39 +48,39 @@ struct gguf_writer {
     qp_error first;   /* first setter error, replayed by write */
 };
 
-gguf_writer *gguf_writer_new(void)
+qp_gguf_writer *qp_gguf_writer_new(void)
 {
-    gguf_writer *w = calloc(1, sizeof *w);
+    qp_gguf_writer *w = calloc(1, sizeof *w);
     if (w)
         qp_error_clear(&w->first);
     return w;
 }
 
-static void value_free(gguf_value *v);
+static void value_free(qp_gguf_value *v);
 
-static void array_free(gguf_array *a)
+static void array_free(qp_gguf_array *a)
 {
     if (a->strs)
         for (uint64_t i = 0; i < a->count; i++)
             free((void *)a->strs[i].data);
     if (a->arrs)
         for (uint64_t i = 0; i < a->count; i++)
-            value_free((gguf_value *)&a->arrs[i]);
+            value_free((qp_gguf_value *)&a->arrs[i]);
     free((void *)a->data);
     free((void *)a->strs);
     free((void *)a->arrs);
 }
 
-static void value_free(gguf_value *v)
+static void value_free(qp_gguf_value *v)
 {
-    if (v->type == GGUF_TYPE_STRING)
+    if (v->type == QP_GGUF_TYPE_STRING)
         free((void *)v->str.data);
-    else if (v->type == GGUF_TYPE_ARRAY)
+    else if (v->type == QP_GGUF_TYPE_ARRAY)
         array_free(&v->arr);
-    v->type = GGUF_TYPE_UINT8; /* nothing left to free */
+    v->type = QP_GGUF_TYPE_UINT8; /* nothing left to free */
 }
 
-void gguf_writer_free(gguf_writer *w)
+void qp_gguf_writer_free(qp_gguf_writer *w)
 {
     if (!w)
         return;
@@ -93,14 +93,14 @@ void gguf_writer_free(gguf_writer *w)
     free(w);
 }
 
-int64_t gguf_writer_n_kv(const gguf_writer *w) { return w->n_kv; }
-int64_t gguf_writer_n_tensors(const gguf_writer *w) { return w->n_t; }
+int64_t qp_gguf_writer_n_kv(const qp_gguf_writer *w) { return w->n_kv; }
+int64_t qp_gguf_writer_n_tensors(const qp_gguf_writer *w) { return w->n_t; }
 
 /* Records the first error (later ones are usually consequences) and returns it. */
-static qp_status fail(gguf_writer *w, qp_status st, const char *fmt, ...)
+static qp_status fail(qp_gguf_writer *w, qp_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static qp_status fail(gguf_writer *w, qp_status st, const char *fmt, ...)
+static qp_status fail(qp_gguf_writer *w, qp_status st, const char *fmt, ...)
 {
     if (w->first.status == QP_OK) {
         char msg[sizeof w->first.msg];
@@ -118,29 +118,29 @@ static qp_status fail(gguf_writer *w, qp_status st, const char *fmt, ...)
 /* Copies src into dst, checking what the reader would refuse: bad type ids,
  * bools other than 0/1, NULL payloads, nesting deeper than the limit.
  * On failure dst holds nothing to free. Returns a reason or NULL. */
-static const char *value_copy(gguf_value *dst, const gguf_value *src, int depth);
+static const char *value_copy(qp_gguf_value *dst, const qp_gguf_value *src, int depth);
 
-static const char *array_copy(gguf_array *dst, const gguf_array *src, int depth)
+static const char *array_copy(qp_gguf_array *dst, const qp_gguf_array *src, int depth)
 {
     memset(dst, 0, sizeof *dst);
-    if (depth > GGUF_MAX_ARRAY_DEPTH)
+    if (depth > QP_GGUF_MAX_ARRAY_DEPTH)
         return "arrays nested too deep";
-    if ((unsigned)src->type >= GGUF_TYPE_COUNT)
+    if ((unsigned)src->type >= QP_GGUF_TYPE_COUNT)
         return "invalid array element type";
     dst->type = src->type;
     if (src->count == 0)
         return NULL;
-    if (src->type == GGUF_TYPE_STRING) {
+    if (src->type == QP_GGUF_TYPE_STRING) {
         if (!src->strs)
             return "string array without strings";
-        if (src->count > SIZE_MAX / sizeof(gguf_string))
+        if (src->count > SIZE_MAX / sizeof(qp_gguf_string))
             return "array too large";
-        gguf_string *strs = calloc((size_t)src->count, sizeof *strs);
+        qp_gguf_string *strs = calloc((size_t)src->count, sizeof *strs);
         if (!strs)
             return "out of memory";
         dst->strs = strs;
         for (uint64_t i = 0; i < src->count; i++) {
-            const gguf_string *s = &src->strs[i];
+            const qp_gguf_string *s = &src->strs[i];
             if (!s->data && s->len)
                 return dst->count = i, "string element without data";
             char *p = s->len < SIZE_MAX ? malloc((size_t)s->len + 1) : NULL;
@@ -149,32 +149,32 @@ static const char *array_copy(gguf_array *dst, const gguf_array *src, int depth)
             if (s->len)
                 memcpy(p, s->data, (size_t)s->len);
             p[s->len] = '\0';
-            strs[i] = (gguf_string){p, s->len};
+            strs[i] = (qp_gguf_string){p, s->len};
         }
-    } else if (src->type == GGUF_TYPE_ARRAY) {
+    } else if (src->type == QP_GGUF_TYPE_ARRAY) {
         if (!src->arrs)
             return "array of arrays without elements";
-        if (src->count > SIZE_MAX / sizeof(gguf_value))
+        if (src->count > SIZE_MAX / sizeof(qp_gguf_value))
             return "array too large";
-        gguf_value *arrs = calloc((size_t)src->count, sizeof *arrs);
+        qp_gguf_value *arrs = calloc((size_t)src->count, sizeof *arrs);
         if (!arrs)
             return "out of memory";
         dst->arrs = arrs;
         for (uint64_t i = 0; i < src->count; i++) {
-            if (src->arrs[i].type != GGUF_TYPE_ARRAY)
+            if (src->arrs[i].type != QP_GGUF_TYPE_ARRAY)
                 return dst->count = i, "element of an array of arrays is not an array";
             const char *why = value_copy(&arrs[i], &src->arrs[i], depth + 1);
             if (why)
                 return dst->count = i, why;
         }
     } else {
-        size_t es = gguf_type_size(src->type);
+        size_t es = qp_gguf_type_size(src->type);
         if (!src->data)
             return "numeric array without data";
         if (src->count > SIZE_MAX / es)
             return "array too large";
         size_t n = (size_t)src->count * es;
-        if (src->type == GGUF_TYPE_BOOL)
+        if (src->type == QP_GGUF_TYPE_BOOL)
             for (size_t i = 0; i < n; i++)
                 if (((const uint8_t *)src->data)[i] > 1)
                     return "bool array element is not 0 or 1";
@@ -188,26 +188,26 @@ static const char *array_copy(gguf_array *dst, const gguf_array *src, int depth)
     return NULL;
 }
 
-static const char *value_copy(gguf_value *dst, const gguf_value *src, int depth)
+static const char *value_copy(qp_gguf_value *dst, const qp_gguf_value *src, int depth)
 {
     *dst = *src; /* scalars done */
-    if ((unsigned)src->type >= GGUF_TYPE_COUNT)
-        return dst->type = GGUF_TYPE_UINT8, "invalid value type";
-    if (src->type == GGUF_TYPE_STRING) {
+    if ((unsigned)src->type >= QP_GGUF_TYPE_COUNT)
+        return dst->type = QP_GGUF_TYPE_UINT8, "invalid value type";
+    if (src->type == QP_GGUF_TYPE_STRING) {
         if (!src->str.data && src->str.len)
-            return dst->type = GGUF_TYPE_UINT8, "string without data";
+            return dst->type = QP_GGUF_TYPE_UINT8, "string without data";
         char *p = src->str.len < SIZE_MAX ? malloc((size_t)src->str.len + 1) : NULL;
         if (!p)
-            return dst->type = GGUF_TYPE_UINT8, "out of memory";
+            return dst->type = QP_GGUF_TYPE_UINT8, "out of memory";
         if (src->str.len)
             memcpy(p, src->str.data, (size_t)src->str.len);
         p[src->str.len] = '\0';
         dst->str.data = p;
-    } else if (src->type == GGUF_TYPE_ARRAY) {
+    } else if (src->type == QP_GGUF_TYPE_ARRAY) {
         const char *why = array_copy(&dst->arr, &src->arr, depth);
         if (why) {
             array_free(&dst->arr);
-            dst->type = GGUF_TYPE_UINT8;
+            dst->type = QP_GGUF_TYPE_UINT8;
             return why;
         }
     }
@@ -218,7 +218,7 @@ static const char *value_copy(gguf_value *dst, const gguf_value *src, int depth)
 
 /* Linear: writers hold tens of keys (a model's header), and a linear scan
  * keeps insertion order, which is the file order, trivially. */
-static int64_t find_kv(const gguf_writer *w, const char *key)
+static int64_t find_kv(const qp_gguf_writer *w, const char *key)
 {
     for (int64_t i = 0; i < w->n_kv; i++)
         if (strcmp(w->kv[i].key, key) == 0)
@@ -226,20 +226,20 @@ static int64_t find_kv(const gguf_writer *w, const char *key)
     return -1;
 }
 
-qp_status gguf_writer_set_value(gguf_writer *w, const char *key, const gguf_value *v)
+qp_status qp_gguf_writer_set_value(qp_gguf_writer *w, const char *key, const qp_gguf_value *v)
 {
     if (!key || !*key)
         return fail(w, QP_ERR_INPUT, "empty metadata key");
     size_t klen = strlen(key);
-    if (klen > GGUF_MAX_KEY)
-        return fail(w, QP_ERR_INPUT, "metadata key of %zu bytes exceeds %d", klen, GGUF_MAX_KEY);
+    if (klen > QP_GGUF_MAX_KEY)
+        return fail(w, QP_ERR_INPUT, "metadata key of %zu bytes exceeds %d", klen, QP_GGUF_MAX_KEY);
     if (!v)
         return fail(w, QP_ERR_INPUT, "key '%s': no value", key);
     /* The reader insists on this; refuse to write what it would refuse. */
     if (strcmp(key, "general.alignment") == 0 &&
-        (v->type != GGUF_TYPE_UINT32 || v->u32 == 0 || (v->u32 & (v->u32 - 1)) != 0))
+        (v->type != QP_GGUF_TYPE_UINT32 || v->u32 == 0 || (v->u32 & (v->u32 - 1)) != 0))
         return fail(w, QP_ERR_INPUT, "general.alignment must be a u32 power of two");
-    gguf_value copy;
+    qp_gguf_value copy;
     const char *why = value_copy(&copy, v, 1);
     if (why)
         return fail(w, strcmp(why, "out of memory") == 0 ? QP_ERR_RUNTIME : QP_ERR_INPUT,
@@ -269,76 +269,76 @@ qp_status gguf_writer_set_value(gguf_writer *w, const char *key, const gguf_valu
     return QP_OK;
 }
 
-#define GGUF_SETTER(suffix, ctype, tag, member)                                         \
-    qp_status gguf_writer_set_##suffix(gguf_writer *w, const char *key, ctype v)        \
+#define QP_GGUF_SETTER(suffix, ctype, tag, member)                                         \
+    qp_status qp_gguf_writer_set_##suffix(qp_gguf_writer *w, const char *key, ctype v)        \
     {                                                                                   \
-        gguf_value val = {.type = (tag)};                                               \
+        qp_gguf_value val = {.type = (tag)};                                               \
         val.member = v;                                                                 \
-        return gguf_writer_set_value(w, key, &val);                                     \
+        return qp_gguf_writer_set_value(w, key, &val);                                     \
     }
-GGUF_SETTER(u8, uint8_t, GGUF_TYPE_UINT8, u8)
-GGUF_SETTER(i8, int8_t, GGUF_TYPE_INT8, i8)
-GGUF_SETTER(u16, uint16_t, GGUF_TYPE_UINT16, u16)
-GGUF_SETTER(i16, int16_t, GGUF_TYPE_INT16, i16)
-GGUF_SETTER(u32, uint32_t, GGUF_TYPE_UINT32, u32)
-GGUF_SETTER(i32, int32_t, GGUF_TYPE_INT32, i32)
-GGUF_SETTER(u64, uint64_t, GGUF_TYPE_UINT64, u64)
-GGUF_SETTER(i64, int64_t, GGUF_TYPE_INT64, i64)
-GGUF_SETTER(f32, float, GGUF_TYPE_FLOAT32, f32)
-GGUF_SETTER(f64, double, GGUF_TYPE_FLOAT64, f64)
-GGUF_SETTER(bool, bool, GGUF_TYPE_BOOL, b)
-#undef GGUF_SETTER
+QP_GGUF_SETTER(u8, uint8_t, QP_GGUF_TYPE_UINT8, u8)
+QP_GGUF_SETTER(i8, int8_t, QP_GGUF_TYPE_INT8, i8)
+QP_GGUF_SETTER(u16, uint16_t, QP_GGUF_TYPE_UINT16, u16)
+QP_GGUF_SETTER(i16, int16_t, QP_GGUF_TYPE_INT16, i16)
+QP_GGUF_SETTER(u32, uint32_t, QP_GGUF_TYPE_UINT32, u32)
+QP_GGUF_SETTER(i32, int32_t, QP_GGUF_TYPE_INT32, i32)
+QP_GGUF_SETTER(u64, uint64_t, QP_GGUF_TYPE_UINT64, u64)
+QP_GGUF_SETTER(i64, int64_t, QP_GGUF_TYPE_INT64, i64)
+QP_GGUF_SETTER(f32, float, QP_GGUF_TYPE_FLOAT32, f32)
+QP_GGUF_SETTER(f64, double, QP_GGUF_TYPE_FLOAT64, f64)
+QP_GGUF_SETTER(bool, bool, QP_GGUF_TYPE_BOOL, b)
+#undef QP_GGUF_SETTER
 
-qp_status gguf_writer_set_strn(gguf_writer *w, const char *key, const char *s, uint64_t len)
+qp_status qp_gguf_writer_set_strn(qp_gguf_writer *w, const char *key, const char *s, uint64_t len)
 {
-    gguf_value v = {.type = GGUF_TYPE_STRING, .str = {s, len}};
-    return gguf_writer_set_value(w, key, &v);
+    qp_gguf_value v = {.type = QP_GGUF_TYPE_STRING, .str = {s, len}};
+    return qp_gguf_writer_set_value(w, key, &v);
 }
 
-qp_status gguf_writer_set_str(gguf_writer *w, const char *key, const char *s)
+qp_status qp_gguf_writer_set_str(qp_gguf_writer *w, const char *key, const char *s)
 {
-    return gguf_writer_set_strn(w, key, s, s ? strlen(s) : 0);
+    return qp_gguf_writer_set_strn(w, key, s, s ? strlen(s) : 0);
 }
 
-qp_status gguf_writer_set_arr_data(gguf_writer *w, const char *key, enum gguf_value_type type,
+qp_status qp_gguf_writer_set_arr_data(qp_gguf_writer *w, const char *key, enum qp_gguf_value_type type,
                                    const void *data, uint64_t count)
 {
-    if (gguf_type_size(type) == 0)
+    if (qp_gguf_type_size(type) == 0)
         return fail(w, QP_ERR_INPUT, "key '%s': %s is not a numeric array element type", key ? key : "",
-                    gguf_type_name(type));
-    gguf_value v = {.type = GGUF_TYPE_ARRAY, .arr = {.type = type, .count = count, .data = data}};
-    return gguf_writer_set_value(w, key, &v);
+                    qp_gguf_type_name(type));
+    qp_gguf_value v = {.type = QP_GGUF_TYPE_ARRAY, .arr = {.type = type, .count = count, .data = data}};
+    return qp_gguf_writer_set_value(w, key, &v);
 }
 
-qp_status gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *strs,
+qp_status qp_gguf_writer_set_arr_str(qp_gguf_writer *w, const char *key, const char *const *strs,
                                   uint64_t count)
 {
     if (count > 0 && !strs)
         return fail(w, QP_ERR_INPUT, "key '%s': string array without strings", key ? key : "");
-    if (count > SIZE_MAX / sizeof(gguf_string))
+    if (count > SIZE_MAX / sizeof(qp_gguf_string))
         return fail(w, QP_ERR_RUNTIME, "out of memory");
-    /* View the C strings as gguf_strings, then let set_value copy them. */
-    gguf_string *view = malloc((count ? (size_t)count : 1) * sizeof *view); /* [count] */
+    /* View the C strings as qp_gguf_strings, then let set_value copy them. */
+    qp_gguf_string *view = malloc((count ? (size_t)count : 1) * sizeof *view); /* [count] */
     if (!view)
         return fail(w, QP_ERR_RUNTIME, "out of memory");
     for (uint64_t i = 0; i < count; i++)
-        view[i] = (gguf_string){strs[i], strs[i] ? strlen(strs[i]) : 0};
-    gguf_value v = {.type = GGUF_TYPE_ARRAY,
-                    .arr = {.type = GGUF_TYPE_STRING, .count = count, .strs = view}};
-    qp_status st = gguf_writer_set_value(w, key, &v);
+        view[i] = (qp_gguf_string){strs[i], strs[i] ? strlen(strs[i]) : 0};
+    qp_gguf_value v = {.type = QP_GGUF_TYPE_ARRAY,
+                    .arr = {.type = QP_GGUF_TYPE_STRING, .count = count, .strs = view}};
+    qp_status st = qp_gguf_writer_set_value(w, key, &v);
     free(view);
     return st;
 }
 
-qp_status gguf_writer_copy_kv(gguf_writer *w, const gguf_file *f, int64_t i)
+qp_status qp_gguf_writer_copy_kv(qp_gguf_writer *w, const qp_gguf_file *f, int64_t i)
 {
-    const char *key = gguf_kv_key(f, i);
+    const char *key = qp_gguf_kv_key(f, i);
     if (!key)
         return fail(w, QP_ERR_INPUT, "key index %lld out of range", (long long)i);
-    return gguf_writer_set_value(w, key, gguf_kv_value(f, i));
+    return qp_gguf_writer_set_value(w, key, qp_gguf_kv_value(f, i));
 }
 
-bool gguf_writer_remove(gguf_writer *w, const char *key)
+bool qp_gguf_writer_remove(qp_gguf_writer *w, const char *key)
 {
     int64_t i = key ? find_kv(w, key) : -1;
     if (i < 0)
@@ -350,32 +350,32 @@ bool gguf_writer_remove(gguf_writer *w, const char *key)
     return true;
 }
 
-qp_status gguf_writer_set_alignment(gguf_writer *w, uint32_t alignment)
+qp_status qp_gguf_writer_set_alignment(qp_gguf_writer *w, uint32_t alignment)
 {
-    return gguf_writer_set_u32(w, "general.alignment", alignment);
+    return qp_gguf_writer_set_u32(w, "general.alignment", alignment);
 }
 
-qp_status gguf_writer_add_tensor(gguf_writer *w, const char *name, int type, uint32_t n_dims,
+qp_status qp_gguf_writer_add_tensor(qp_gguf_writer *w, const char *name, int type, uint32_t n_dims,
                                  const int64_t *ne, const void *data, size_t nbytes)
 {
     size_t len = name ? strlen(name) : 0;
-    if (len == 0 || len > GGUF_MAX_TENSOR_NAME)
+    if (len == 0 || len > QP_GGUF_MAX_TENSOR_NAME)
         return fail(w, QP_ERR_INPUT, "tensor name '%s' must be 1..%d bytes", name ? name : "",
-                    GGUF_MAX_TENSOR_NAME);
+                    QP_GGUF_MAX_TENSOR_NAME);
     /* O(n) per tensor: ~300 tensors for a 7B llama, ~700 for 70B; cheap. */
     for (int64_t i = 0; i < w->n_t; i++)
         if (strcmp(w->t[i].name, name) == 0)
             return fail(w, QP_ERR_INPUT, "duplicate tensor name '%s'", name);
-    if (n_dims == 0 || n_dims > GGUF_MAX_DIMS || !ne)
+    if (n_dims == 0 || n_dims > QP_GGUF_MAX_DIMS || !ne)
         return fail(w, QP_ERR_INPUT, "tensor '%s': n_dims %u is not in 1..%d", name, n_dims,
-                    GGUF_MAX_DIMS);
+                    QP_GGUF_MAX_DIMS);
     const qp_type_traits *tr = qp_type_info(type);
     if (!tr)
         return fail(w, QP_ERR_INPUT, "tensor '%s': unknown type %d", name, type);
     wtensor t = {.n_dims = n_dims, .type = type, .data = data, .nbytes = nbytes};
     memcpy(t.name, name, len + 1);
     int64_t nel = 1;
-    for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) {
+    for (uint32_t d = 0; d < QP_GGUF_MAX_DIMS; d++) {
         t.ne[d] = d < n_dims ? ne[d] : 1;
         if (t.ne[d] < 0)
             return fail(w, QP_ERR_INPUT, "tensor '%s': ne[%u] = %lld is negative", name, d,
@@ -484,70 +484,70 @@ static void put_str(sink *s, const char *p, uint64_t len)
 
 /* Encoded size of a value body (after its u32 type tag). Sizes are bounded by
  * memory the writer holds, so the sums cannot overflow 64 bits. */
-static uint64_t value_size(const gguf_value *v)
+static uint64_t value_size(const qp_gguf_value *v)
 {
-    if (v->type == GGUF_TYPE_STRING)
+    if (v->type == QP_GGUF_TYPE_STRING)
         return 8 + v->str.len;
-    if (v->type != GGUF_TYPE_ARRAY)
-        return gguf_type_size(v->type);
+    if (v->type != QP_GGUF_TYPE_ARRAY)
+        return qp_gguf_type_size(v->type);
     uint64_t n = 4 + 8;
-    const gguf_array *a = &v->arr;
-    if (a->type == GGUF_TYPE_STRING)
+    const qp_gguf_array *a = &v->arr;
+    if (a->type == QP_GGUF_TYPE_STRING)
         for (uint64_t i = 0; i < a->count; i++)
             n += 8 + a->strs[i].len;
-    else if (a->type == GGUF_TYPE_ARRAY)
+    else if (a->type == QP_GGUF_TYPE_ARRAY)
         for (uint64_t i = 0; i < a->count; i++)
             n += value_size(&a->arrs[i]);
     else
-        n += a->count * gguf_type_size(a->type);
+        n += a->count * qp_gguf_type_size(a->type);
     return n;
 }
 
-static void put_value(sink *s, const gguf_value *v)
+static void put_value(sink *s, const qp_gguf_value *v)
 {
     switch (v->type) {
-    case GGUF_TYPE_STRING:
+    case QP_GGUF_TYPE_STRING:
         put_str(s, v->str.data, v->str.len);
         return;
-    case GGUF_TYPE_ARRAY: {
-        const gguf_array *a = &v->arr;
+    case QP_GGUF_TYPE_ARRAY: {
+        const qp_gguf_array *a = &v->arr;
         put_u32(s, (uint32_t)a->type);
         put_u64(s, a->count);
-        if (a->type == GGUF_TYPE_STRING)
+        if (a->type == QP_GGUF_TYPE_STRING)
             for (uint64_t i = 0; i < a->count; i++)
                 put_str(s, a->strs[i].data, a->strs[i].len);
-        else if (a->type == GGUF_TYPE_ARRAY)
+        else if (a->type == QP_GGUF_TYPE_ARRAY)
             for (uint64_t i = 0; i < a->count; i++)
                 put_value(s, &a->arrs[i]);
         else if (a->count)
-            put(s, a->data, (size_t)(a->count * gguf_type_size(a->type)));
+            put(s, a->data, (size_t)(a->count * qp_gguf_type_size(a->type)));
         return;
     }
-    case GGUF_TYPE_BOOL: {
+    case QP_GGUF_TYPE_BOOL: {
         uint8_t b = v->b ? 1 : 0;
         put(s, &b, 1);
         return;
     }
     default:
         /* The union members start at the same address; little-endian host. */
-        put(s, &v->u8, gguf_type_size(v->type));
+        put(s, &v->u8, qp_gguf_type_size(v->type));
         return;
     }
 }
 
-static uint32_t writer_alignment(const gguf_writer *w)
+static uint32_t writer_alignment(const qp_gguf_writer *w)
 {
     int64_t i = find_kv(w, "general.alignment");
-    return i >= 0 ? w->kv[i].val.u32 : GGUF_DEFAULT_ALIGNMENT; /* validated when set */
+    return i >= 0 ? w->kv[i].val.u32 : QP_GGUF_DEFAULT_ALIGNMENT; /* validated when set */
 }
 
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
 /* Pass 1: offsets. Returns the total file size; tensor offsets in off[]. */
-static uint64_t layout(const gguf_writer *w, uint64_t *off /* [n_t] */, uint64_t *data_offset)
+static uint64_t layout(const qp_gguf_writer *w, uint64_t *off /* [n_t] */, uint64_t *data_offset)
 {
     const uint64_t a = writer_alignment(w);
-    uint64_t n = GGUF_HEADER_SIZE;
+    uint64_t n = QP_GGUF_HEADER_SIZE;
     /* kv: u64 key length + key + u32 type + value body */
     for (int64_t i = 0; i < w->n_kv; i++)
         n += 8 + strlen(w->kv[i].key) + 4 + value_size(&w->kv[i].val);
@@ -567,12 +567,12 @@ static uint64_t layout(const gguf_writer *w, uint64_t *off /* [n_t] */, uint64_t
 }
 
 /* Pass 2: the bytes. */
-static void emit(const gguf_writer *w, sink *s, const uint64_t *off, uint64_t data_offset)
+static void emit(const qp_gguf_writer *w, sink *s, const uint64_t *off, uint64_t data_offset)
 {
     const uint64_t a = writer_alignment(w);
-    uint64_t pos = GGUF_HEADER_SIZE;
-    put(s, GGUF_MAGIC, 4);
-    put_u32(s, GGUF_VERSION);
+    uint64_t pos = QP_GGUF_HEADER_SIZE;
+    put(s, QP_GGUF_MAGIC, 4);
+    put_u32(s, QP_GGUF_VERSION);
     put_u64(s, (uint64_t)w->n_t);
     put_u64(s, (uint64_t)w->n_kv);
     for (int64_t i = 0; i < w->n_kv; i++) {
@@ -604,12 +604,12 @@ static void emit(const gguf_writer *w, sink *s, const uint64_t *off, uint64_t da
 }
 
 /* Replays a remembered setter error into err, naming the output. */
-static qp_status replay(const gguf_writer *w, const char *path, qp_error *err)
+static qp_status replay(const qp_gguf_writer *w, const char *path, qp_error *err)
 {
     return qp_error_set(err, w->first.status, path, -1, "%s", w->first.msg);
 }
 
-qp_status gguf_writer_write_memory(gguf_writer *w, void **out, size_t *size, qp_error *err)
+qp_status qp_gguf_writer_write_memory(qp_gguf_writer *w, void **out, size_t *size, qp_error *err)
 {
     *out = NULL;
     *size = 0;
@@ -648,7 +648,7 @@ static void sync_parent_dir(const char *path)
     free(copy);
 }
 
-qp_status gguf_writer_write(gguf_writer *w, const char *path, qp_error *err)
+qp_status qp_gguf_writer_write(qp_gguf_writer *w, const char *path, qp_error *err)
 {
     if (w->first.status)
         return replay(w, path, err);

@@ -25,12 +25,12 @@
  * references of non-F32 linears, quantized copies, norms). SmolLM2-135M
  * Q4_1 holds ~540 MB of FP32 references, stories260K nothing but norms. */
 struct qp_model {
-    gguf_file *owned_file;      /* set when opened by path */
-    const gguf_file *f;
+    qp_gguf_file *owned_file;      /* set when opened by path */
+    const qp_gguf_file *f;
     const char *fname;          /* for messages */
     qp_hparams hp;
 
-    const gguf_tensor_info *token_embd;
+    const qp_gguf_tensor_info *token_embd;
     float *output_norm;         /* [n_embd] */
     float *attn_norm;           /* [n_layer][n_embd] */
     float *ffn_norm;            /* [n_layer][n_embd] */
@@ -76,17 +76,17 @@ static qp_status get_hp_int(const qp_model *m, const char *arch, const char *suf
     char key[128];
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
     int64_t v;
-    switch (gguf_get_int(m->f, key, lo, hi, &v)) {
-    case GGUF_FOUND:
+    switch (qp_gguf_get_int(m->f, key, lo, hi, &v)) {
+    case QP_GGUF_FOUND:
         *out = (int)v;
         return QP_OK;
-    case GGUF_NOT_FOUND:
+    case QP_GGUF_NOT_FOUND:
         if (def >= 0) {
             *out = (int)def;
             return QP_OK;
         }
         return qp_error_set(err, QP_ERR_INPUT, m->fname, -1, "missing metadata key %s", key);
-    case GGUF_OUT_OF_RANGE:
+    case QP_GGUF_OUT_OF_RANGE:
         return qp_error_set(err, QP_ERR_INPUT, m->fname, -1, "%s out of range [%lld, %lld]", key,
                             (long long)lo, (long long)hi);
     default:
@@ -100,13 +100,13 @@ static qp_status get_hp_float(const qp_model *m, const char *arch, const char *s
     char key[128];
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
     double v;
-    switch (gguf_get_float(m->f, key, &v)) {
-    case GGUF_FOUND:
+    switch (qp_gguf_get_float(m->f, key, &v)) {
+    case QP_GGUF_FOUND:
         if (!isfinite(v))
             return qp_error_set(err, QP_ERR_INPUT, m->fname, -1, "%s is not finite", key);
         *out = (float)v;
         return QP_OK;
-    case GGUF_NOT_FOUND:
+    case QP_GGUF_NOT_FOUND:
         if (required)
             return qp_error_set(err, QP_ERR_INPUT, m->fname, -1, "missing metadata key %s", key);
         *out = (float)def;
@@ -125,15 +125,15 @@ static qp_status read_rope_scaling(qp_model *m, const char *arch, qp_error *err)
     char key[128];
     m->hp.rope_freq_scale = 1.0f;
     snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
-    gguf_string type = { 0 };
-    gguf_get_status st = gguf_get_str(m->f, key, &type);
-    if (st == GGUF_WRONG_TYPE)
+    qp_gguf_string type = { 0 };
+    qp_gguf_get_status st = qp_gguf_get_str(m->f, key, &type);
+    if (st == QP_GGUF_WRONG_TYPE)
         return qp_error_set(err, QP_ERR_INPUT, m->fname, -1, "%s is not a string", key);
     float factor = 0.0f;
     qp_status s = get_hp_float(m, arch, "rope.scaling.factor", 0.0, false, &factor, err);
     if (s)
         return s;
-    if (st == GGUF_FOUND && strcmp(type.data, "none") != 0) {
+    if (st == QP_GGUF_FOUND && strcmp(type.data, "none") != 0) {
         if (strcmp(type.data, "linear") != 0)
             return qp_error_set(err, QP_ERR_INPUT, m->fname, -1,
                                 "unsupported RoPE scaling type '%s' (%s): only none and linear",
@@ -160,8 +160,8 @@ static qp_status read_rope_scaling(qp_model *m, const char *arch, qp_error *err)
 static qp_status read_hparams(qp_model *m, qp_error *err)
 {
     qp_hparams *hp = &m->hp;
-    gguf_string arch;
-    if (gguf_get_str(m->f, "general.architecture", &arch) != GGUF_FOUND)
+    qp_gguf_string arch;
+    if (qp_gguf_get_str(m->f, "general.architecture", &arch) != QP_GGUF_FOUND)
         return qp_error_set(err, QP_ERR_INPUT, m->fname, -1,
                             "missing general.architecture (a string)");
     if (strcmp(arch.data, "llama") == 0) {
@@ -226,16 +226,16 @@ static qp_status read_hparams(qp_model *m, qp_error *err)
  * and that its type can be converted to FP32, and marks it used. *out =
  * NULL when absent and !required. */
 static qp_status want_tensor(qp_model *m, const char *name, int64_t ne0, int64_t ne1,
-                             bool required, const gguf_tensor_info **out, qp_error *err)
+                             bool required, const qp_gguf_tensor_info **out, qp_error *err)
 {
     *out = NULL;
-    const int64_t idx = gguf_find_tensor_index(m->f, name);
+    const int64_t idx = qp_gguf_find_tensor_index(m->f, name);
     if (idx < 0) {
         if (!required)
             return QP_OK;
         return qp_error_set(err, QP_ERR_INPUT, m->fname, -1, "missing tensor %s", name);
     }
-    const gguf_tensor_info *t = gguf_tensor(m->f, idx);
+    const qp_gguf_tensor_info *t = qp_gguf_tensor(m->f, idx);
     const uint32_t want_dims = ne1 ? 2 : 1;
     /* trailing dimensions of 1 are the same shape (some converters write them) */
     uint32_t dims = t->n_dims;
@@ -265,7 +265,7 @@ static qp_status want_tensor(qp_model *m, const char *name, int64_t ne0, int64_t
 }
 
 /* A small FP32 vector (norm weights, biases, rope factors) from tensor t. */
-static qp_status load_vector(qp_model *m, const gguf_tensor_info *t, float *dst, qp_error *err)
+static qp_status load_vector(qp_model *m, const qp_gguf_tensor_info *t, float *dst, qp_error *err)
 {
     qp_error e;
     if (qp_dequantize_row(t->type, t->data, dst, t->ne[0], &e))
@@ -274,7 +274,7 @@ static qp_status load_vector(qp_model *m, const gguf_tensor_info *t, float *dst,
 }
 
 /* Builds the FP32 reference of linear l from file tensor t. */
-static qp_status load_linear(qp_model *m, qp_linear *l, const gguf_tensor_info *t, int layer,
+static qp_status load_linear(qp_model *m, qp_linear *l, const qp_gguf_tensor_info *t, int layer,
                              enum qp_lin_kind kind, qp_error *err)
 {
     snprintf(l->name, sizeof l->name, "%s", t->name);
@@ -324,8 +324,8 @@ static qp_status load_layer_linear(qp_model *m, int L, enum qp_lin_kind kind, in
                                    int64_t rows, bool bias_required, qp_error *err)
 {
     const char *base = lin_kind_names[kind];
-    char name[GGUF_MAX_TENSOR_NAME + 16];
-    const gguf_tensor_info *t;
+    char name[QP_GGUF_MAX_TENSOR_NAME + 16];
+    const qp_gguf_tensor_info *t;
     qp_linear *l = &m->lin[L * QP_LIN_PER_LAYER + kind];
     snprintf(name, sizeof name, "blk.%d.%s.weight", L, base);
     qp_status s = want_tensor(m, name, cols, rows, true, &t, err);
@@ -350,15 +350,15 @@ static qp_status load_tensors(qp_model *m, qp_error *err)
     const int64_t E = hp->n_embd, F = hp->n_ff;
     const int64_t QD = (int64_t)hp->n_head * hp->head_dim;     /* query width */
     const int64_t KVD = (int64_t)hp->n_head_kv * hp->head_dim; /* key/value width */
-    const gguf_tensor_info *t;
+    const qp_gguf_tensor_info *t;
     qp_status s;
 
     /* the vocabulary size is the embedding's row count; a vocab_size key,
      * when present, must agree */
-    const int64_t ie = gguf_find_tensor_index(m->f, "token_embd.weight");
+    const int64_t ie = qp_gguf_find_tensor_index(m->f, "token_embd.weight");
     if (ie < 0)
         return qp_error_set(err, QP_ERR_INPUT, m->fname, -1, "missing tensor token_embd.weight");
-    const int64_t n_vocab = gguf_tensor(m->f, ie)->ne[1];
+    const int64_t n_vocab = qp_gguf_tensor(m->f, ie)->ne[1];
     if (n_vocab < 1 || n_vocab > INT32_MAX)
         return qp_error_set(err, QP_ERR_INPUT, m->fname, -1,
                             "token_embd.weight has %lld rows", (long long)n_vocab);
@@ -425,11 +425,11 @@ static qp_status load_tensors(qp_model *m, qp_error *err)
             return s;
     }
 
-    for (int64_t i = 0; i < gguf_n_tensors(m->f); i++)
+    for (int64_t i = 0; i < qp_gguf_n_tensors(m->f); i++)
         if (!m->used[i])
             return qp_error_set(err, QP_ERR_INPUT, m->fname, -1,
                                 "unsupported tensor %s (not part of a %s model as qprof runs it)",
-                                gguf_tensor(m->f, i)->name, qp_arch_name(hp->arch));
+                                qp_gguf_tensor(m->f, i)->name, qp_arch_name(hp->arch));
     return QP_OK;
 }
 
@@ -439,15 +439,15 @@ static qp_status load_tensors(qp_model *m, qp_error *err)
 
 /* Order: hyper-parameters first (every shape check needs them), then the
  * tensors, then the check that nothing in the file was left unused. */
-qp_status qp_model_from_gguf(const gguf_file *f, qp_model **out, qp_error *err)
+qp_status qp_model_from_gguf(const qp_gguf_file *f, qp_model **out, qp_error *err)
 {
     *out = NULL;
     qp_model *m = calloc(1, sizeof *m);
     if (!m)
-        return qp_error_set(err, QP_ERR_RUNTIME, gguf_name(f), -1, "out of memory");
+        return qp_error_set(err, QP_ERR_RUNTIME, qp_gguf_name(f), -1, "out of memory");
     m->f = f;
-    m->fname = gguf_name(f) ? gguf_name(f) : "";
-    const int64_t nt = gguf_n_tensors(f);
+    m->fname = qp_gguf_name(f) ? qp_gguf_name(f) : "";
+    const int64_t nt = qp_gguf_n_tensors(f);
     m->used = calloc(nt > 0 ? (size_t)nt : 1, sizeof *m->used);
     qp_status s = m->used ? QP_OK : qp_error_set(err, QP_ERR_RUNTIME, m->fname, -1, "out of memory");
     if (!s)
@@ -467,13 +467,13 @@ qp_status qp_model_from_gguf(const gguf_file *f, qp_model **out, qp_error *err)
 qp_status qp_model_open(const char *path, qp_model **out, qp_error *err)
 {
     *out = NULL;
-    gguf_file *f;
-    qp_status s = gguf_open(path, &f, err);
+    qp_gguf_file *f;
+    qp_status s = qp_gguf_open(path, &f, err);
     if (s)
         return s;
     s = qp_model_from_gguf(f, out, err);
     if (s) {
-        gguf_close(f);
+        qp_gguf_close(f);
         return s;
     }
     (*out)->owned_file = f;
@@ -496,7 +496,7 @@ void qp_model_free(qp_model *m)
     free(m->output_norm);
     free(m->rope_freqs);
     free(m->used);
-    gguf_close(m->owned_file);
+    qp_gguf_close(m->owned_file);
     free(m);
 }
 
@@ -505,7 +505,7 @@ void qp_model_free(qp_model *m)
 /* ======================================================================== */
 
 const qp_hparams *qp_model_hparams(const qp_model *m) { return &m->hp; }
-const gguf_file *qp_model_gguf(const qp_model *m) { return m->f; }
+const qp_gguf_file *qp_model_gguf(const qp_model *m) { return m->f; }
 const float *qp_model_attn_norm(const qp_model *m, int layer)
 {
     return m->attn_norm + (size_t)layer * (size_t)m->hp.n_embd;
@@ -516,14 +516,14 @@ const float *qp_model_ffn_norm(const qp_model *m, int layer)
 }
 const float *qp_model_output_norm(const qp_model *m) { return m->output_norm; }
 const float *qp_model_rope_freqs(const qp_model *m) { return m->rope_freqs; }
-const gguf_tensor_info *qp_model_token_embd(const qp_model *m) { return m->token_embd; }
+const qp_gguf_tensor_info *qp_model_token_embd(const qp_model *m) { return m->token_embd; }
 
 /* The embedding is a lookup, not a product: it is always the file's values
  * (one row converted per token), at both precisions, and never needs an
  * FP32 copy of the whole table. */
 void qp_model_embed(const qp_model *m, int32_t token, float *x)
 {
-    const gguf_tensor_info *t = m->token_embd;
+    const qp_gguf_tensor_info *t = m->token_embd;
     const size_t row = qp_row_size(t->type, t->ne[0]);
     /* cannot fail: type and row length were checked at load */
     qp_dequantize_row(t->type, (const char *)t->data + (size_t)token * row, x, t->ne[0], NULL);

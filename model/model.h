@@ -100,7 +100,7 @@ typedef struct qp_hparams {
 } qp_hparams;
 
 typedef struct qp_linear {
-    char name[GGUF_MAX_TENSOR_NAME + 1]; /* the GGUF tensor */
+    char name[QP_GGUF_MAX_TENSOR_NAME + 1]; /* the GGUF tensor */
     int layer;               /* 0..n_layer-1; -1 for the output projection */
     enum qp_lin_kind kind;
     int64_t rows, cols;      /* m outputs x k inputs */
@@ -134,13 +134,13 @@ typedef struct qp_kernels qp_kernels;       /* kernels/kernels.h */
 qp_status qp_model_open(const char *path, qp_model **out, qp_error *err);
 
 /* Loads from a GGUF file already open; `f` is BORROWED and must outlive the
- * model (tests build models in memory with the writer and gguf_open_memory). */
-qp_status qp_model_from_gguf(const gguf_file *f, qp_model **out, qp_error *err);
+ * model (tests build models in memory with the writer and qp_gguf_open_memory). */
+qp_status qp_model_from_gguf(const qp_gguf_file *f, qp_model **out, qp_error *err);
 
 void qp_model_free(qp_model *m); /* NULL is fine */
 
 const qp_hparams *qp_model_hparams(const qp_model *m);
-const gguf_file *qp_model_gguf(const qp_model *m);  /* metadata for the tokenizer */
+const qp_gguf_file *qp_model_gguf(const qp_model *m);  /* metadata for the tokenizer */
 const char *qp_arch_name(enum qp_arch a);            /* "llama", "qwen2" */
 const char *qp_lin_kind_name(enum qp_lin_kind k);    /* "attn_q", ..., "output", "none" */
 
@@ -151,7 +151,7 @@ const float *qp_model_output_norm(const qp_model *m);
 /* Llama 3.1 RoPE frequency divisors [n_rot / 2], or NULL when absent. */
 const float *qp_model_rope_freqs(const qp_model *m);
 /* The token embedding table as in the file (rows fetched by qp_model_embed). */
-const gguf_tensor_info *qp_model_token_embd(const qp_model *m);
+const qp_gguf_tensor_info *qp_model_token_embd(const qp_model *m);
 /* x[n_embd] = row `token` of token_embd, converted to FP32. token must be
  * in [0, n_vocab) (unchecked: qp_forward checks its tokens). */
 void qp_model_embed(const qp_model *m, int32_t token, float *x);

@@ -38,14 +38,14 @@ static int setup(void **state)
         return -1;
     snprintf(model_path, sizeof model_path, "%s/tiny.gguf", tmpdir);
 
-    gguf_writer *w = gguf_writer_new();
-    gguf_writer_set_str(w, "general.architecture", "llama");
-    gguf_writer_set_str(w, "general.name", "tiny test");
-    gguf_writer_set_u32(w, "llama.block_count", 1);
-    gguf_writer_set_u32(w, "llama.embedding_length", 64);
-    gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    qp_gguf_writer *w = qp_gguf_writer_new();
+    qp_gguf_writer_set_str(w, "general.architecture", "llama");
+    qp_gguf_writer_set_str(w, "general.name", "tiny test");
+    qp_gguf_writer_set_u32(w, "llama.block_count", 1);
+    qp_gguf_writer_set_u32(w, "llama.embedding_length", 64);
+    qp_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
     const char *toks[8] = {"a", "b", "c", "d", "e", "f", "g", "h"};
-    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, 8);
+    qp_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, 8);
 
     float x[64 * 3];
     for (int i = 0; i < 64 * 3; i++)
@@ -54,10 +54,10 @@ static int setup(void **state)
     qp_error err;
     assert_int_equal(qp_quantize_row(QP_TYPE_Q8_0, x, q, 64 * 3, NULL, &err), QP_OK);
     int64_t ne_w[2] = {64, 3}, ne_v[1] = {64};
-    gguf_writer_add_tensor(w, "blk.0.attn_q.weight", QP_TYPE_Q8_0, 2, ne_w, q, sizeof q);
-    gguf_writer_add_tensor(w, "blk.0.attn_norm.weight", QP_TYPE_F32, 1, ne_v, x, 64 * sizeof(float));
-    int rc = gguf_writer_write(w, model_path, &err);
-    gguf_writer_free(w);
+    qp_gguf_writer_add_tensor(w, "blk.0.attn_q.weight", QP_TYPE_Q8_0, 2, ne_w, q, sizeof q);
+    qp_gguf_writer_add_tensor(w, "blk.0.attn_norm.weight", QP_TYPE_F32, 1, ne_v, x, 64 * sizeof(float));
+    int rc = qp_gguf_writer_write(w, model_path, &err);
+    qp_gguf_writer_free(w);
     return rc == QP_OK ? 0 : -1;
 }
 

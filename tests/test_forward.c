@@ -101,7 +101,7 @@ typedef struct tiny {
     tiny_layer ly[TINY_MAX_LAYERS];
     void *buf;                       /* the GGUF bytes (borrowed by f) */
     size_t size;
-    gguf_file *f;
+    qp_gguf_file *f;
     qp_model *m;
 } tiny;
 
@@ -141,12 +141,12 @@ static float *rnd_vector(int n, double center, double a)
 
 /* Adds a [cols x rows] GGUF tensor (rows of cols); for a Q8_0 file, also
  * rounds w to what the file holds so the FP64 reference sees the same. */
-static void add_matrix(gguf_writer *w, const char *name, float *data, int rows, int cols, int type,
+static void add_matrix(qp_gguf_writer *w, const char *name, float *data, int rows, int cols, int type,
                        void **keep)
 {
     const int64_t ne[2] = { cols, rows };
     if (type == QP_TYPE_F32) {
-        assert_int_equal(gguf_writer_add_tensor(w, name, QP_TYPE_F32, 2, ne, data,
+        assert_int_equal(qp_gguf_writer_add_tensor(w, name, QP_TYPE_F32, 2, ne, data,
                                                 (size_t)rows * (size_t)cols * sizeof(float)),
                          QP_OK);
         return;
@@ -161,15 +161,15 @@ static void add_matrix(gguf_writer *w, const char *name, float *data, int rows, 
                                            NULL),
                          QP_OK);
     }
-    assert_int_equal(gguf_writer_add_tensor(w, name, type, 2, ne, q, rb * (size_t)rows), QP_OK);
+    assert_int_equal(qp_gguf_writer_add_tensor(w, name, type, 2, ne, q, rb * (size_t)rows), QP_OK);
     *keep = q;
 }
 
-static void add_vector(gguf_writer *w, const char *name, const float *data, int n)
+static void add_vector(qp_gguf_writer *w, const char *name, const float *data, int n)
 {
     const int64_t ne[1] = { n };
     assert_int_equal(
-        gguf_writer_add_tensor(w, name, QP_TYPE_F32, 1, ne, data, (size_t)n * sizeof(float)),
+        qp_gguf_writer_add_tensor(w, name, QP_TYPE_F32, 1, ne, data, (size_t)n * sizeof(float)),
         QP_OK);
 }
 
@@ -204,22 +204,22 @@ static qp_status tiny_build(tiny *t, tiny_cfg c, qp_error *err)
         }
     }
 
-    gguf_writer *w = gguf_writer_new();
+    qp_gguf_writer *w = qp_gguf_writer_new();
     char key[96];
 #define KEY(s) (snprintf(key, sizeof key, "%s.%s", c.arch, s), key)
-    gguf_writer_set_str(w, "general.architecture", c.arch);
-    gguf_writer_set_u32(w, KEY("block_count"), (uint32_t)c.L);
-    gguf_writer_set_u32(w, KEY("context_length"), 256);
-    gguf_writer_set_u32(w, KEY("embedding_length"), (uint32_t)c.E);
-    gguf_writer_set_u32(w, KEY("feed_forward_length"), (uint32_t)c.F);
-    gguf_writer_set_u32(w, KEY("attention.head_count"), (uint32_t)c.H);
-    gguf_writer_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)c.KV);
-    gguf_writer_set_u32(w, KEY("rope.dimension_count"), (uint32_t)c.n_rot);
-    gguf_writer_set_f32(w, KEY("rope.freq_base"), c.base);
-    gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), c.eps);
+    qp_gguf_writer_set_str(w, "general.architecture", c.arch);
+    qp_gguf_writer_set_u32(w, KEY("block_count"), (uint32_t)c.L);
+    qp_gguf_writer_set_u32(w, KEY("context_length"), 256);
+    qp_gguf_writer_set_u32(w, KEY("embedding_length"), (uint32_t)c.E);
+    qp_gguf_writer_set_u32(w, KEY("feed_forward_length"), (uint32_t)c.F);
+    qp_gguf_writer_set_u32(w, KEY("attention.head_count"), (uint32_t)c.H);
+    qp_gguf_writer_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)c.KV);
+    qp_gguf_writer_set_u32(w, KEY("rope.dimension_count"), (uint32_t)c.n_rot);
+    qp_gguf_writer_set_f32(w, KEY("rope.freq_base"), c.base);
+    qp_gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), c.eps);
     if (c.rope_yarn) {
-        gguf_writer_set_str(w, KEY("rope.scaling.type"), "yarn");
-        gguf_writer_set_f32(w, KEY("rope.scaling.factor"), 4.0f);
+        qp_gguf_writer_set_str(w, KEY("rope.scaling.type"), "yarn");
+        qp_gguf_writer_set_f32(w, KEY("rope.scaling.factor"), 4.0f);
     }
 #undef KEY
     void *keep[TINY_MAX_LAYERS * 7 + 3] = { 0 };
@@ -255,19 +255,19 @@ static qp_status tiny_build(tiny *t, tiny_cfg c, qp_error *err)
     }
     if (c.extra_tensor)
         add_vector(w, "blk.0.attn_q_norm.weight", t->onorm, c.E);
-    qp_status s = gguf_writer_write_memory(w, &t->buf, &t->size, err);
-    gguf_writer_free(w);
+    qp_status s = qp_gguf_writer_write_memory(w, &t->buf, &t->size, err);
+    qp_gguf_writer_free(w);
     for (int i = 0; i < nk; i++)
         free(keep[i]);
     assert_int_equal(s, QP_OK);
-    assert_int_equal(gguf_open_memory(t->buf, t->size, "tiny", &t->f, err), QP_OK);
+    assert_int_equal(qp_gguf_open_memory(t->buf, t->size, "tiny", &t->f, err), QP_OK);
     return qp_model_from_gguf(t->f, &t->m, err);
 }
 
 static void tiny_free(tiny *t)
 {
     qp_model_free(t->m);
-    gguf_close(t->f);
+    qp_gguf_close(t->f);
     free(t->buf);
     free(t->embd);
     free(t->out);
@@ -1103,10 +1103,10 @@ static char *read_text(const char *path, size_t *len)
 /* Appends token `id`'s text as llama2.c prints it: SentencePiece's U+2581
  * is a space, <0xXX> is that byte, and a leading space after BOS is
  * dropped (llama2.c's decode). */
-static void append_piece(const gguf_array *toks, int prev, int id, char *out, size_t *len)
+static void append_piece(const qp_gguf_array *toks, int prev, int id, char *out, size_t *len)
 {
-    gguf_string p;
-    assert_int_equal(gguf_array_get_str(toks, (uint64_t)id, &p), GGUF_FOUND);
+    qp_gguf_string p;
+    assert_int_equal(qp_gguf_array_get_str(toks, (uint64_t)id, &p), QP_GGUF_FOUND);
     unsigned byte;
     if (p.len == 6 && sscanf(p.data, "<0x%02X>", &byte) == 1) {
         out[(*len)++] = (char)byte;
@@ -1152,8 +1152,8 @@ static void test_stories260k_greedy(void **state)
     assert_int_equal(hp->n_layer, 5);
     assert_int_equal(hp->n_head_kv, 4);
     assert_false(hp->tied_output);
-    const gguf_array *toks;
-    assert_int_equal(gguf_get_arr(qp_model_gguf(m), "tokenizer.ggml.tokens", &toks), GGUF_FOUND);
+    const qp_gguf_array *toks;
+    assert_int_equal(qp_gguf_get_arr(qp_model_gguf(m), "tokenizer.ggml.tokens", &toks), QP_GGUF_FOUND);
 
     /* llama2.c -n 200: positions 0..199, each forward's argmax printed */
     enum { STEPS = 200 };

@@ -1,12 +1,12 @@
 /* tests/test_gguf_malformed.c - the GGUF reader against broken files.
  *
  * One named case per defect (after llama.cpp's tests/test-gguf.cpp): each
- * builds its bytes with a tiny builder, opens them with gguf_open_memory and
+ * builds its bytes with a tiny builder, opens them with qp_gguf_open_memory and
  * asserts the status, the byte offset of the bad field (the builder marks it
  * while writing, independently of the reader) and a piece of the message.
  * Then: a valid file cut at every length must fail cleanly each time, the
  * committed corpus tests/malformed/<case>.gguf must fail the same way through
- * gguf_open, and every fuzz regression file must open or fail without harm.
+ * qp_gguf_open, and every fuzz regression file must open or fail without harm.
  *
  * Generator mode (run from the repository root):
  *   build/tests/test_gguf_malformed --write-corpus tests/malformed   (committed once)
@@ -70,7 +70,7 @@ static void hdr(bb *b, uint32_t version, uint64_t n_tensors, uint64_t n_kv)
 static void kv_u32(bb *b, const char *key, uint32_t v)
 {
     b_str(b, key);
-    b_u32(b, GGUF_TYPE_UINT32);
+    b_u32(b, QP_GGUF_TYPE_UINT32);
     b_u32(b, v);
 }
 
@@ -136,7 +136,7 @@ static void c_huge_key_length(bb *b)
     mark(b);
     b_u64(b, UINT64_C(1) << 62);
     b_bytes(b, "general.name", 12);
-    b_u32(b, GGUF_TYPE_UINT8);
+    b_u32(b, QP_GGUF_TYPE_UINT8);
     b_u8(b, 0);
 }
 static void c_empty_key(bb *b)
@@ -144,7 +144,7 @@ static void c_empty_key(bb *b)
     hdr(b, 3, 0, 1);
     mark(b);
     b_str(b, "");
-    b_u32(b, GGUF_TYPE_UINT8);
+    b_u32(b, QP_GGUF_TYPE_UINT8);
     b_u8(b, 7);
     b_zeros(b, 8); /* so the kv count check (>= 14 bytes per kv) passes */
 }
@@ -152,10 +152,10 @@ static void c_key_too_long(bb *b)
 {
     hdr(b, 3, 0, 1);
     mark(b);
-    b_u64(b, GGUF_MAX_KEY + 1);
-    for (int i = 0; i <= GGUF_MAX_KEY; i++)
+    b_u64(b, QP_GGUF_MAX_KEY + 1);
+    for (int i = 0; i <= QP_GGUF_MAX_KEY; i++)
         b_u8(b, 'k');
-    b_u32(b, GGUF_TYPE_UINT8);
+    b_u32(b, QP_GGUF_TYPE_UINT8);
     b_u8(b, 7);
 }
 static void c_key_with_nul(bb *b)
@@ -164,7 +164,7 @@ static void c_key_with_nul(bb *b)
     mark(b);
     b_u64(b, 4);
     b_bytes(b, "ab\0c", 4);
-    b_u32(b, GGUF_TYPE_UINT8);
+    b_u32(b, QP_GGUF_TYPE_UINT8);
     b_u8(b, 7);
 }
 static void c_duplicate_key(bb *b)
@@ -182,14 +182,14 @@ static void c_invalid_value_type(bb *b)
     hdr(b, 3, 0, 1);
     b_str(b, "general.name");
     mark(b);
-    b_u32(b, GGUF_TYPE_COUNT);
+    b_u32(b, QP_GGUF_TYPE_COUNT);
     b_u64(b, 0);
 }
 static void c_truncated_value(bb *b)
 {
     hdr(b, 3, 0, 1);
     b_str(b, "general.seed");
-    b_u32(b, GGUF_TYPE_UINT64);
+    b_u32(b, QP_GGUF_TYPE_UINT64);
     mark(b);
     b_u32(b, 0); /* half a u64 */
 }
@@ -197,7 +197,7 @@ static void c_huge_string_length(bb *b)
 {
     hdr(b, 3, 0, 1);
     b_str(b, "general.name");
-    b_u32(b, GGUF_TYPE_STRING);
+    b_u32(b, QP_GGUF_TYPE_STRING);
     mark(b);
     b_u64(b, UINT64_MAX - 3);
     b_bytes(b, "tiny", 4);
@@ -206,7 +206,7 @@ static void c_bool_not_0_or_1(bb *b)
 {
     hdr(b, 3, 0, 1);
     b_str(b, "tokenizer.ggml.add_bos_token");
-    b_u32(b, GGUF_TYPE_BOOL);
+    b_u32(b, QP_GGUF_TYPE_BOOL);
     mark(b);
     b_u8(b, 2);
 }
@@ -214,7 +214,7 @@ static void c_invalid_array_type(bb *b)
 {
     hdr(b, 3, 0, 1);
     b_str(b, "tokenizer.ggml.scores");
-    b_u32(b, GGUF_TYPE_ARRAY);
+    b_u32(b, QP_GGUF_TYPE_ARRAY);
     mark(b);
     b_u32(b, 99);
     b_u64(b, 0);
@@ -223,8 +223,8 @@ static void c_huge_array_count(bb *b)
 {
     hdr(b, 3, 0, 1);
     b_str(b, "tokenizer.ggml.scores");
-    b_u32(b, GGUF_TYPE_ARRAY);
-    b_u32(b, GGUF_TYPE_FLOAT32);
+    b_u32(b, QP_GGUF_TYPE_ARRAY);
+    b_u32(b, QP_GGUF_TYPE_FLOAT32);
     mark(b);
     b_u64(b, UINT64_C(1) << 61); /* * 4 bytes would wrap a 64-bit product */
     b_zeros(b, 16);
@@ -233,8 +233,8 @@ static void c_huge_string_array_count(bb *b)
 {
     hdr(b, 3, 0, 1);
     b_str(b, "tokenizer.ggml.tokens");
-    b_u32(b, GGUF_TYPE_ARRAY);
-    b_u32(b, GGUF_TYPE_STRING);
+    b_u32(b, QP_GGUF_TYPE_ARRAY);
+    b_u32(b, QP_GGUF_TYPE_STRING);
     mark(b);
     b_u64(b, 1000000); /* a million strings need at least 8 MB */
     b_str(b, "a");
@@ -244,8 +244,8 @@ static void c_huge_string_in_array(bb *b)
 {
     hdr(b, 3, 0, 1);
     b_str(b, "tokenizer.ggml.tokens");
-    b_u32(b, GGUF_TYPE_ARRAY);
-    b_u32(b, GGUF_TYPE_STRING);
+    b_u32(b, QP_GGUF_TYPE_ARRAY);
+    b_u32(b, QP_GGUF_TYPE_STRING);
     b_u64(b, 2);
     b_str(b, "a");
     mark(b);
@@ -256,8 +256,8 @@ static void c_bool_array_element(bb *b)
 {
     hdr(b, 3, 0, 1);
     b_str(b, "flags");
-    b_u32(b, GGUF_TYPE_ARRAY);
-    b_u32(b, GGUF_TYPE_BOOL);
+    b_u32(b, QP_GGUF_TYPE_ARRAY);
+    b_u32(b, QP_GGUF_TYPE_BOOL);
     b_u64(b, 4);
     b_bytes(b, "\1\0", 2);
     mark(b);
@@ -267,27 +267,27 @@ static void c_array_too_deep(bb *b)
 {
     hdr(b, 3, 0, 1);
     b_str(b, "nested");
-    b_u32(b, GGUF_TYPE_ARRAY);
+    b_u32(b, QP_GGUF_TYPE_ARRAY);
     /* Levels 1..8 are allowed: each is an array holding one array. */
-    for (int d = 1; d <= GGUF_MAX_ARRAY_DEPTH; d++) {
-        b_u32(b, GGUF_TYPE_ARRAY);
+    for (int d = 1; d <= QP_GGUF_MAX_ARRAY_DEPTH; d++) {
+        b_u32(b, QP_GGUF_TYPE_ARRAY);
         b_u64(b, 1);
     }
     mark(b); /* level 9 starts here */
-    b_u32(b, GGUF_TYPE_UINT8);
+    b_u32(b, QP_GGUF_TYPE_UINT8);
     b_u64(b, 0);
 }
 static void c_nested_array_truncated(bb *b)
 {
     hdr(b, 3, 0, 1);
     b_str(b, "nested");
-    b_u32(b, GGUF_TYPE_ARRAY);
-    b_u32(b, GGUF_TYPE_ARRAY);
+    b_u32(b, QP_GGUF_TYPE_ARRAY);
+    b_u32(b, QP_GGUF_TYPE_ARRAY);
     b_u64(b, 2);
-    b_u32(b, GGUF_TYPE_INT16);
+    b_u32(b, QP_GGUF_TYPE_INT16);
     b_u64(b, 1);
     b_bytes(b, "\1\2", 2);
-    b_u32(b, GGUF_TYPE_INT16);
+    b_u32(b, QP_GGUF_TYPE_INT16);
     mark(b);
     b_u64(b, 3); /* 6 bytes promised, 2 present */
     b_bytes(b, "\1\2", 2);
@@ -299,7 +299,7 @@ static void c_alignment_wrong_type(bb *b)
     hdr(b, 3, 1, 1);
     b_str(b, "general.alignment");
     mark(b);
-    b_u32(b, GGUF_TYPE_INT32);
+    b_u32(b, QP_GGUF_TYPE_INT32);
     b_u32(b, 64);
     one_tensor_tail(b);
 }
@@ -307,7 +307,7 @@ static void c_alignment_zero(bb *b)
 {
     hdr(b, 3, 1, 1);
     b_str(b, "general.alignment");
-    b_u32(b, GGUF_TYPE_UINT32);
+    b_u32(b, QP_GGUF_TYPE_UINT32);
     mark(b);
     b_u32(b, 0);
     one_tensor_tail(b);
@@ -316,7 +316,7 @@ static void c_alignment_not_power_of_two(bb *b)
 {
     hdr(b, 3, 1, 1);
     b_str(b, "general.alignment");
-    b_u32(b, GGUF_TYPE_UINT32);
+    b_u32(b, QP_GGUF_TYPE_UINT32);
     mark(b);
     b_u32(b, 48);
     one_tensor_tail(b);
@@ -333,7 +333,7 @@ static void c_tensor_name_empty(bb *b)
 }
 static void c_tensor_name_too_long(bb *b)
 {
-    char name[GGUF_MAX_TENSOR_NAME + 2];
+    char name[QP_GGUF_MAX_TENSOR_NAME + 2];
     memset(name, 'n', sizeof name - 1);
     name[sizeof name - 1] = '\0';
     hdr(b, 3, 1, 0);
@@ -631,7 +631,7 @@ static void build_case(const mcase *c, bb *b)
 
 /* Asserts err is the failure case c predicts for a file called `name`. */
 static void assert_case_error(const mcase *c, const bb *b, qp_status st, const qp_error *err,
-                              const gguf_file *f, const char *name)
+                              const qp_gguf_file *f, const char *name)
 {
     char buf[1200];
     if (st != QP_ERR_INPUT || f)
@@ -655,10 +655,10 @@ static void run_case(void **state)
     assert_non_null(copy);
     if (b.len)
         memcpy(copy, b.p, b.len);
-    gguf_file *f = (gguf_file *)1;
+    qp_gguf_file *f = (qp_gguf_file *)1;
     qp_error err;
     qp_error_clear(&err);
-    qp_status st = gguf_open_memory(copy, b.len, c->name, &f, &err);
+    qp_status st = qp_gguf_open_memory(copy, b.len, c->name, &f, &err);
     assert_case_error(c, &b, st, &err, f, c->name);
     free(copy);
     free(b.p);
@@ -676,30 +676,30 @@ static void build_valid(bb *b, uint32_t alignment)
     hdr(b, 3, 3, n_kv);
     if (alignment != 32)
         kv_u32(b, "general.alignment", alignment);
-    b_str(b, "general.architecture"); b_u32(b, GGUF_TYPE_STRING); b_str(b, "llama");
-    b_str(b, "v.u8"); b_u32(b, GGUF_TYPE_UINT8); b_u8(b, 200);
-    b_str(b, "v.i8"); b_u32(b, GGUF_TYPE_INT8); b_u8(b, 0x80);
-    b_str(b, "v.u16"); b_u32(b, GGUF_TYPE_UINT16); b_bytes(b, "\xff\xff", 2);
-    b_str(b, "v.i16"); b_u32(b, GGUF_TYPE_INT16); b_bytes(b, "\x00\x80", 2);
+    b_str(b, "general.architecture"); b_u32(b, QP_GGUF_TYPE_STRING); b_str(b, "llama");
+    b_str(b, "v.u8"); b_u32(b, QP_GGUF_TYPE_UINT8); b_u8(b, 200);
+    b_str(b, "v.i8"); b_u32(b, QP_GGUF_TYPE_INT8); b_u8(b, 0x80);
+    b_str(b, "v.u16"); b_u32(b, QP_GGUF_TYPE_UINT16); b_bytes(b, "\xff\xff", 2);
+    b_str(b, "v.i16"); b_u32(b, QP_GGUF_TYPE_INT16); b_bytes(b, "\x00\x80", 2);
     kv_u32(b, "v.u32", 4000000000u);
-    b_str(b, "v.i32"); b_u32(b, GGUF_TYPE_INT32); b_u32(b, (uint32_t)-5);
-    b_str(b, "v.f32"); b_u32(b, GGUF_TYPE_FLOAT32); { float x = 1.5f; b_bytes(b, &x, 4); }
-    b_str(b, "v.bool"); b_u32(b, GGUF_TYPE_BOOL); b_u8(b, 1);
-    b_str(b, "v.u64"); b_u32(b, GGUF_TYPE_UINT64); b_u64(b, UINT64_MAX);
-    b_str(b, "v.i64"); b_u32(b, GGUF_TYPE_INT64); b_u64(b, (uint64_t)INT64_MIN);
-    b_str(b, "v.f64"); b_u32(b, GGUF_TYPE_FLOAT64); { double x = -2.25; b_bytes(b, &x, 8); }
-    b_str(b, "v.empty_str"); b_u32(b, GGUF_TYPE_STRING); b_str(b, "");
-    b_str(b, "v.tokens"); b_u32(b, GGUF_TYPE_ARRAY); b_u32(b, GGUF_TYPE_STRING); b_u64(b, 3);
+    b_str(b, "v.i32"); b_u32(b, QP_GGUF_TYPE_INT32); b_u32(b, (uint32_t)-5);
+    b_str(b, "v.f32"); b_u32(b, QP_GGUF_TYPE_FLOAT32); { float x = 1.5f; b_bytes(b, &x, 4); }
+    b_str(b, "v.bool"); b_u32(b, QP_GGUF_TYPE_BOOL); b_u8(b, 1);
+    b_str(b, "v.u64"); b_u32(b, QP_GGUF_TYPE_UINT64); b_u64(b, UINT64_MAX);
+    b_str(b, "v.i64"); b_u32(b, QP_GGUF_TYPE_INT64); b_u64(b, (uint64_t)INT64_MIN);
+    b_str(b, "v.f64"); b_u32(b, QP_GGUF_TYPE_FLOAT64); { double x = -2.25; b_bytes(b, &x, 8); }
+    b_str(b, "v.empty_str"); b_u32(b, QP_GGUF_TYPE_STRING); b_str(b, "");
+    b_str(b, "v.tokens"); b_u32(b, QP_GGUF_TYPE_ARRAY); b_u32(b, QP_GGUF_TYPE_STRING); b_u64(b, 3);
     b_str(b, "<s>"); b_str(b, ""); b_str(b, "\xe2\x96\x81the");
-    b_str(b, "v.scores"); b_u32(b, GGUF_TYPE_ARRAY); b_u32(b, GGUF_TYPE_FLOAT32); b_u64(b, 2);
+    b_str(b, "v.scores"); b_u32(b, QP_GGUF_TYPE_ARRAY); b_u32(b, QP_GGUF_TYPE_FLOAT32); b_u64(b, 2);
     { float s[2] = {-1.0f, 0.25f}; b_bytes(b, s, 8); }
-    b_str(b, "v.flags"); b_u32(b, GGUF_TYPE_ARRAY); b_u32(b, GGUF_TYPE_BOOL); b_u64(b, 3);
+    b_str(b, "v.flags"); b_u32(b, QP_GGUF_TYPE_ARRAY); b_u32(b, QP_GGUF_TYPE_BOOL); b_u64(b, 3);
     b_bytes(b, "\1\0\1", 3);
     /* [[1, 2], [], [["x"]]] as i16 / str leaves */
-    b_str(b, "v.nested"); b_u32(b, GGUF_TYPE_ARRAY); b_u32(b, GGUF_TYPE_ARRAY); b_u64(b, 3);
-    b_u32(b, GGUF_TYPE_INT16); b_u64(b, 2); b_bytes(b, "\1\0\2\0", 4);
-    b_u32(b, GGUF_TYPE_UINT8); b_u64(b, 0);
-    b_u32(b, GGUF_TYPE_ARRAY); b_u64(b, 1); b_u32(b, GGUF_TYPE_STRING); b_u64(b, 1); b_str(b, "x");
+    b_str(b, "v.nested"); b_u32(b, QP_GGUF_TYPE_ARRAY); b_u32(b, QP_GGUF_TYPE_ARRAY); b_u64(b, 3);
+    b_u32(b, QP_GGUF_TYPE_INT16); b_u64(b, 2); b_bytes(b, "\1\0\2\0", 4);
+    b_u32(b, QP_GGUF_TYPE_UINT8); b_u64(b, 0);
+    b_u32(b, QP_GGUF_TYPE_ARRAY); b_u64(b, 1); b_u32(b, QP_GGUF_TYPE_STRING); b_u64(b, 1); b_str(b, "x");
     uint64_t a = alignment;
     uint64_t off_b = (64 + a - 1) / a * a, off_c = off_b + (34 + a - 1) / a * a;
     tinfo(b, "tensor.f32", 2, (uint64_t[]){8, 2}, QP_TYPE_F32, 0);    /* 64 bytes */
@@ -722,84 +722,84 @@ static void test_valid_file_reads(void **state)
     (void)state;
     bb b;
     build_valid(&b, 32);
-    gguf_file *f = NULL;
+    qp_gguf_file *f = NULL;
     qp_error err;
-    assert_int_equal(gguf_open_memory(b.p, b.len, "valid", &f, &err), QP_OK);
-    assert_int_equal(gguf_n_kv(f), 17);
-    assert_int_equal(gguf_n_tensors(f), 3);
+    assert_int_equal(qp_gguf_open_memory(b.p, b.len, "valid", &f, &err), QP_OK);
+    assert_int_equal(qp_gguf_n_kv(f), 17);
+    assert_int_equal(qp_gguf_n_tensors(f), 3);
     uint8_t u8; int8_t i8; uint16_t u16; int16_t i16; uint32_t u32; int32_t i32;
-    uint64_t u64; int64_t i64; float f32; double f64; bool bo; gguf_string s;
-    assert_int_equal(gguf_get_u8(f, "v.u8", &u8), GGUF_FOUND); assert_int_equal(u8, 200);
-    assert_int_equal(gguf_get_i8(f, "v.i8", &i8), GGUF_FOUND); assert_int_equal(i8, -128);
-    assert_int_equal(gguf_get_u16(f, "v.u16", &u16), GGUF_FOUND); assert_int_equal(u16, 65535);
-    assert_int_equal(gguf_get_i16(f, "v.i16", &i16), GGUF_FOUND); assert_int_equal(i16, -32768);
-    assert_int_equal(gguf_get_u32(f, "v.u32", &u32), GGUF_FOUND); assert_true(u32 == 4000000000u);
-    assert_int_equal(gguf_get_i32(f, "v.i32", &i32), GGUF_FOUND); assert_int_equal(i32, -5);
-    assert_int_equal(gguf_get_u64(f, "v.u64", &u64), GGUF_FOUND); assert_true(u64 == UINT64_MAX);
-    assert_int_equal(gguf_get_i64(f, "v.i64", &i64), GGUF_FOUND); assert_true(i64 == INT64_MIN);
-    assert_int_equal(gguf_get_f32(f, "v.f32", &f32), GGUF_FOUND); assert_true(f32 == 1.5f);
-    assert_int_equal(gguf_get_f64(f, "v.f64", &f64), GGUF_FOUND); assert_true(f64 == -2.25);
-    assert_int_equal(gguf_get_bool(f, "v.bool", &bo), GGUF_FOUND); assert_true(bo);
-    assert_int_equal(gguf_get_str(f, "v.empty_str", &s), GGUF_FOUND); assert_int_equal(s.len, 0);
+    uint64_t u64; int64_t i64; float f32; double f64; bool bo; qp_gguf_string s;
+    assert_int_equal(qp_gguf_get_u8(f, "v.u8", &u8), QP_GGUF_FOUND); assert_int_equal(u8, 200);
+    assert_int_equal(qp_gguf_get_i8(f, "v.i8", &i8), QP_GGUF_FOUND); assert_int_equal(i8, -128);
+    assert_int_equal(qp_gguf_get_u16(f, "v.u16", &u16), QP_GGUF_FOUND); assert_int_equal(u16, 65535);
+    assert_int_equal(qp_gguf_get_i16(f, "v.i16", &i16), QP_GGUF_FOUND); assert_int_equal(i16, -32768);
+    assert_int_equal(qp_gguf_get_u32(f, "v.u32", &u32), QP_GGUF_FOUND); assert_true(u32 == 4000000000u);
+    assert_int_equal(qp_gguf_get_i32(f, "v.i32", &i32), QP_GGUF_FOUND); assert_int_equal(i32, -5);
+    assert_int_equal(qp_gguf_get_u64(f, "v.u64", &u64), QP_GGUF_FOUND); assert_true(u64 == UINT64_MAX);
+    assert_int_equal(qp_gguf_get_i64(f, "v.i64", &i64), QP_GGUF_FOUND); assert_true(i64 == INT64_MIN);
+    assert_int_equal(qp_gguf_get_f32(f, "v.f32", &f32), QP_GGUF_FOUND); assert_true(f32 == 1.5f);
+    assert_int_equal(qp_gguf_get_f64(f, "v.f64", &f64), QP_GGUF_FOUND); assert_true(f64 == -2.25);
+    assert_int_equal(qp_gguf_get_bool(f, "v.bool", &bo), QP_GGUF_FOUND); assert_true(bo);
+    assert_int_equal(qp_gguf_get_str(f, "v.empty_str", &s), QP_GGUF_FOUND); assert_int_equal(s.len, 0);
     assert_string_equal(s.data, "");
     /* Wrong types and absent keys. */
-    assert_int_equal(gguf_get_u32(f, "v.i32", &u32), GGUF_WRONG_TYPE);
-    assert_int_equal(gguf_get_u32(f, "no.such.key", &u32), GGUF_NOT_FOUND);
+    assert_int_equal(qp_gguf_get_u32(f, "v.i32", &u32), QP_GGUF_WRONG_TYPE);
+    assert_int_equal(qp_gguf_get_u32(f, "no.such.key", &u32), QP_GGUF_NOT_FOUND);
     /* Lenient integers: u64 max does not fit, u32 in range does. */
-    assert_int_equal(gguf_get_int(f, "v.u64", INT64_MIN, INT64_MAX, &i64), GGUF_OUT_OF_RANGE);
-    assert_int_equal(gguf_get_int(f, "v.u32", 0, INT32_MAX, &i64), GGUF_OUT_OF_RANGE);
-    assert_int_equal(gguf_get_int(f, "v.i8", -200, 0, &i64), GGUF_FOUND);
+    assert_int_equal(qp_gguf_get_int(f, "v.u64", INT64_MIN, INT64_MAX, &i64), QP_GGUF_OUT_OF_RANGE);
+    assert_int_equal(qp_gguf_get_int(f, "v.u32", 0, INT32_MAX, &i64), QP_GGUF_OUT_OF_RANGE);
+    assert_int_equal(qp_gguf_get_int(f, "v.i8", -200, 0, &i64), QP_GGUF_FOUND);
     assert_int_equal(i64, -128);
-    assert_int_equal(gguf_get_int(f, "v.f32", 0, 10, &i64), GGUF_WRONG_TYPE);
+    assert_int_equal(qp_gguf_get_int(f, "v.f32", 0, 10, &i64), QP_GGUF_WRONG_TYPE);
     /* Arrays. */
-    const gguf_array *a, *inner;
-    assert_int_equal(gguf_get_arr(f, "v.tokens", &a), GGUF_FOUND);
+    const qp_gguf_array *a, *inner;
+    assert_int_equal(qp_gguf_get_arr(f, "v.tokens", &a), QP_GGUF_FOUND);
     assert_int_equal(a->count, 3);
-    assert_int_equal(gguf_array_get_str(a, 2, &s), GGUF_FOUND);
+    assert_int_equal(qp_gguf_array_get_str(a, 2, &s), QP_GGUF_FOUND);
     assert_string_equal(s.data, "\xe2\x96\x81the");
-    assert_int_equal(gguf_array_get_str(a, 3, &s), GGUF_NOT_FOUND);
-    assert_int_equal(gguf_array_get_int(a, 0, &i64), GGUF_WRONG_TYPE);
-    assert_int_equal(gguf_get_arr(f, "v.scores", &a), GGUF_FOUND);
-    assert_int_equal(gguf_array_get_float(a, 1, &f64), GGUF_FOUND);
+    assert_int_equal(qp_gguf_array_get_str(a, 3, &s), QP_GGUF_NOT_FOUND);
+    assert_int_equal(qp_gguf_array_get_int(a, 0, &i64), QP_GGUF_WRONG_TYPE);
+    assert_int_equal(qp_gguf_get_arr(f, "v.scores", &a), QP_GGUF_FOUND);
+    assert_int_equal(qp_gguf_array_get_float(a, 1, &f64), QP_GGUF_FOUND);
     assert_true(f64 == 0.25);
-    assert_int_equal(gguf_get_arr(f, "v.flags", &a), GGUF_FOUND);
-    assert_int_equal(gguf_array_get_int(a, 1, &i64), GGUF_FOUND);
+    assert_int_equal(qp_gguf_get_arr(f, "v.flags", &a), QP_GGUF_FOUND);
+    assert_int_equal(qp_gguf_array_get_int(a, 1, &i64), QP_GGUF_FOUND);
     assert_int_equal(i64, 0);
-    assert_int_equal(gguf_get_arr(f, "v.nested", &a), GGUF_FOUND);
-    assert_int_equal(a->type, GGUF_TYPE_ARRAY);
-    assert_int_equal(gguf_array_get_arr(a, 0, &inner), GGUF_FOUND);
-    assert_int_equal(gguf_array_get_int(inner, 1, &i64), GGUF_FOUND);
+    assert_int_equal(qp_gguf_get_arr(f, "v.nested", &a), QP_GGUF_FOUND);
+    assert_int_equal(a->type, QP_GGUF_TYPE_ARRAY);
+    assert_int_equal(qp_gguf_array_get_arr(a, 0, &inner), QP_GGUF_FOUND);
+    assert_int_equal(qp_gguf_array_get_int(inner, 1, &i64), QP_GGUF_FOUND);
     assert_int_equal(i64, 2);
-    assert_int_equal(gguf_array_get_arr(a, 1, &inner), GGUF_FOUND);
+    assert_int_equal(qp_gguf_array_get_arr(a, 1, &inner), QP_GGUF_FOUND);
     assert_int_equal(inner->count, 0);
-    assert_int_equal(gguf_array_get_arr(a, 2, &inner), GGUF_FOUND);
-    assert_int_equal(gguf_array_get_arr(inner, 0, &inner), GGUF_FOUND);
-    assert_int_equal(gguf_array_get_str(inner, 0, &s), GGUF_FOUND);
+    assert_int_equal(qp_gguf_array_get_arr(a, 2, &inner), QP_GGUF_FOUND);
+    assert_int_equal(qp_gguf_array_get_arr(inner, 0, &inner), QP_GGUF_FOUND);
+    assert_int_equal(qp_gguf_array_get_str(inner, 0, &s), QP_GGUF_FOUND);
     assert_string_equal(s.data, "x");
     /* Tensors: data points at the bytes written. */
-    const gguf_tensor_info *t = gguf_find_tensor(f, "tensor.q8_0");
+    const qp_gguf_tensor_info *t = qp_gguf_find_tensor(f, "tensor.q8_0");
     assert_non_null(t);
     assert_int_equal(t->type, QP_TYPE_Q8_0);
     assert_int_equal(t->nbytes, 34);
     assert_int_equal(t->offset, 64);
     assert_int_equal(((const uint8_t *)t->data)[0], 100);
-    assert_int_equal((const uint8_t *)t->data - b.p, gguf_data_offset(f) + 64);
-    t = gguf_tensor(f, 2);
+    assert_int_equal((const uint8_t *)t->data - b.p, qp_gguf_data_offset(f) + 64);
+    t = qp_gguf_tensor(f, 2);
     assert_string_equal(t->name, "tensor.f16");
     assert_int_equal(t->n_dims, 3);
     assert_int_equal(t->ne[0], 16);
     assert_int_equal(t->ne[3], 1);
     assert_int_equal(t->nbytes, 32);
-    assert_null(gguf_tensor(f, 3));
-    assert_null(gguf_find_tensor(f, "tensor"));
-    gguf_close(f);
+    assert_null(qp_gguf_tensor(f, 3));
+    assert_null(qp_gguf_find_tensor(f, "tensor"));
+    qp_gguf_close(f);
 
     /* Version 2 has the same little-endian layout: accepted as such. */
     b.p[4] = 2;
-    assert_int_equal(gguf_open_memory(b.p, b.len, "v2", &f, &err), QP_OK);
-    assert_int_equal(gguf_version(f), 2);
-    assert_int_equal(gguf_n_tensors(f), 3);
-    gguf_close(f);
+    assert_int_equal(qp_gguf_open_memory(b.p, b.len, "v2", &f, &err), QP_OK);
+    assert_int_equal(qp_gguf_version(f), 2);
+    assert_int_equal(qp_gguf_n_tensors(f), 3);
+    qp_gguf_close(f);
     free(b.p);
 
     /* No tensors and no padding after the last kv (llama.cpp's vocab-only
@@ -808,10 +808,10 @@ static void test_valid_file_reads(void **state)
     hdr(&b, 3, 0, 1);
     kv_u32(&b, "llama.vocab_size", 3);
     assert_true(b.len % 32 != 0);
-    assert_int_equal(gguf_open_memory(b.p, b.len, "vocab", &f, &err), QP_OK);
-    assert_int_equal(gguf_data_offset(f), 64);
-    assert_int_equal(gguf_file_size(f), b.len);
-    gguf_close(f);
+    assert_int_equal(qp_gguf_open_memory(b.p, b.len, "vocab", &f, &err), QP_OK);
+    assert_int_equal(qp_gguf_data_offset(f), 64);
+    assert_int_equal(qp_gguf_file_size(f), b.len);
+    qp_gguf_close(f);
     free(b.p);
 }
 
@@ -824,18 +824,18 @@ static void test_truncated_at_every_length(void **state)
     for (uint32_t align = 32; align <= 64; align += 32) {
         bb b;
         build_valid(&b, align);
-        gguf_file *f = NULL;
+        qp_gguf_file *f = NULL;
         qp_error err;
-        assert_int_equal(gguf_open_memory(b.p, b.len, "full", &f, &err), QP_OK);
-        assert_int_equal(gguf_alignment(f), align);
-        gguf_close(f);
+        assert_int_equal(qp_gguf_open_memory(b.p, b.len, "full", &f, &err), QP_OK);
+        assert_int_equal(qp_gguf_alignment(f), align);
+        qp_gguf_close(f);
         for (size_t len = 0; len < b.len; len++) {
             uint8_t *copy = malloc(len ? len : 1);
             assert_non_null(copy);
             memcpy(copy, b.p, len);
-            f = (gguf_file *)1;
+            f = (qp_gguf_file *)1;
             qp_error_clear(&err);
-            qp_status st = gguf_open_memory(copy, len, "prefix", &f, &err);
+            qp_status st = qp_gguf_open_memory(copy, len, "prefix", &f, &err);
             if (st != QP_ERR_INPUT || f != NULL)
                 fail_msg("prefix of %zu/%zu bytes (alignment %u): status %d", len, b.len, align,
                          (int)st);
@@ -877,9 +877,9 @@ static void test_corpus_files(void **state)
         snprintf(path, sizeof path, CORPUS_DIR "/%s.gguf", c->name);
         bb b;
         build_case(c, &b);
-        gguf_file *f = (gguf_file *)1;
+        qp_gguf_file *f = (qp_gguf_file *)1;
         qp_error err;
-        qp_status st = gguf_open(path, &f, &err);
+        qp_status st = qp_gguf_open(path, &f, &err);
         if (st == QP_ERR_INPUT && strstr(err.msg, "cannot open"))
             fail_msg("%s missing: regenerate with --write-corpus " CORPUS_DIR, path);
         assert_case_error(c, &b, st, &err, f, path);
@@ -905,12 +905,12 @@ static void test_fuzz_regressions(void **state)
             continue;
         char path[1024];
         snprintf(path, sizeof path, REGRESSION_DIR "/%s", e->d_name);
-        gguf_file *f = NULL;
+        qp_gguf_file *f = NULL;
         qp_error err;
-        qp_status st = gguf_open(path, &f, &err);
+        qp_status st = qp_gguf_open(path, &f, &err);
         if (st != QP_OK && st != QP_ERR_INPUT)
             fail_msg("%s: status %d (%s)", path, (int)st, err.msg);
-        gguf_close(f);
+        qp_gguf_close(f);
     }
     closedir(d);
 }
@@ -918,12 +918,12 @@ static void test_fuzz_regressions(void **state)
 static void test_open_missing_file(void **state)
 {
     (void)state;
-    gguf_file *f = (gguf_file *)1;
+    qp_gguf_file *f = (qp_gguf_file *)1;
     qp_error err;
-    assert_int_equal(gguf_open("tests/malformed/no-such-file.gguf", &f, &err), QP_ERR_INPUT);
+    assert_int_equal(qp_gguf_open("tests/malformed/no-such-file.gguf", &f, &err), QP_ERR_INPUT);
     assert_null(f);
     assert_non_null(strstr(err.msg, "cannot open"));
-    assert_int_equal(gguf_open("tests", &f, &err), QP_ERR_INPUT); /* a directory */
+    assert_int_equal(qp_gguf_open("tests", &f, &err), QP_ERR_INPUT); /* a directory */
     assert_non_null(strstr(err.msg, "not a regular file"));
 }
 

@@ -39,7 +39,7 @@ static float rnd(float a)
 static float *owned[64];
 static int n_owned;
 
-static void add(gguf_writer *w, const char *name, int rows, int cols, float scale, float center)
+static void add(qp_gguf_writer *w, const char *name, int rows, int cols, float scale, float center)
 {
     float *d = malloc(sizeof(float) * (size_t)rows * cols);
     assert_non_null(d);
@@ -47,7 +47,7 @@ static void add(gguf_writer *w, const char *name, int rows, int cols, float scal
         d[i] = center + rnd(scale);
     owned[n_owned++] = d;
     int64_t ne[2] = {cols, rows};
-    assert_int_equal(gguf_writer_add_tensor(w, name, QP_TYPE_F32, rows > 1 ? 2 : 1, ne, d,
+    assert_int_equal(qp_gguf_writer_add_tensor(w, name, QP_TYPE_F32, rows > 1 ? 2 : 1, ne, d,
                                             sizeof(float) * (size_t)rows * cols), QP_OK);
 }
 
@@ -58,15 +58,15 @@ static int setup(void **state)
     if (!mkdtemp(tmpdir))
         return -1;
     snprintf(model_path, sizeof model_path, "%s/tiny.gguf", tmpdir);
-    gguf_writer *w = gguf_writer_new();
-    gguf_writer_set_str(w, "general.architecture", "llama");
-    gguf_writer_set_u32(w, "llama.block_count", LAYERS);
-    gguf_writer_set_u32(w, "llama.embedding_length", EMBD);
-    gguf_writer_set_u32(w, "llama.feed_forward_length", FF);
-    gguf_writer_set_u32(w, "llama.attention.head_count", HEADS);
-    gguf_writer_set_u32(w, "llama.attention.head_count_kv", HEADS_KV);
-    gguf_writer_set_u32(w, "llama.context_length", 256);
-    gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    qp_gguf_writer *w = qp_gguf_writer_new();
+    qp_gguf_writer_set_str(w, "general.architecture", "llama");
+    qp_gguf_writer_set_u32(w, "llama.block_count", LAYERS);
+    qp_gguf_writer_set_u32(w, "llama.embedding_length", EMBD);
+    qp_gguf_writer_set_u32(w, "llama.feed_forward_length", FF);
+    qp_gguf_writer_set_u32(w, "llama.attention.head_count", HEADS);
+    qp_gguf_writer_set_u32(w, "llama.attention.head_count_kv", HEADS_KV);
+    qp_gguf_writer_set_u32(w, "llama.context_length", 256);
+    qp_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
     add(w, "token_embd.weight", VOCAB, EMBD, 1.0f, 0);
     add(w, "output_norm.weight", 1, EMBD, 0.1f, 1.0f);
     add(w, "output.weight", VOCAB, EMBD, 0.1f, 0);
@@ -86,8 +86,8 @@ static int setup(void **state)
 #undef T
     }
     qp_error err;
-    int rc = gguf_writer_write(w, model_path, &err);
-    gguf_writer_free(w);
+    int rc = qp_gguf_writer_write(w, model_path, &err);
+    qp_gguf_writer_free(w);
     for (int i = 0; i < n_owned; i++)
         free(owned[i]);
     return rc == QP_OK ? 0 : -1;

@@ -425,7 +425,7 @@ enum { BG_V = 11, BG_E = 16, BG_F = 8, BG_H = 2, BG_HD = 8 };
 typedef struct bigram {
     void *buf;
     size_t size;
-    gguf_file *f;
+    qp_gguf_file *f;
     qp_model *m;
 } bigram;
 
@@ -458,39 +458,39 @@ static void bigram_build(bigram *b, float scale)
             out[v * BG_E + j] = j < BG_V ? (float)(bg_logit(j, v, scale) / s) : 0.0f;
     for (int j = 0; j < BG_E; j++)
         ones[j] = 1.0f;
-    gguf_writer *w = gguf_writer_new();
-    gguf_writer_set_str(w, "general.architecture", "llama");
-    gguf_writer_set_u32(w, "llama.block_count", 1);
-    gguf_writer_set_u32(w, "llama.context_length", 256);
-    gguf_writer_set_u32(w, "llama.embedding_length", BG_E);
-    gguf_writer_set_u32(w, "llama.feed_forward_length", BG_F);
-    gguf_writer_set_u32(w, "llama.attention.head_count", BG_H);
-    gguf_writer_set_u32(w, "llama.attention.head_count_kv", BG_H);
-    gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", BG_EPS);
+    qp_gguf_writer *w = qp_gguf_writer_new();
+    qp_gguf_writer_set_str(w, "general.architecture", "llama");
+    qp_gguf_writer_set_u32(w, "llama.block_count", 1);
+    qp_gguf_writer_set_u32(w, "llama.context_length", 256);
+    qp_gguf_writer_set_u32(w, "llama.embedding_length", BG_E);
+    qp_gguf_writer_set_u32(w, "llama.feed_forward_length", BG_F);
+    qp_gguf_writer_set_u32(w, "llama.attention.head_count", BG_H);
+    qp_gguf_writer_set_u32(w, "llama.attention.head_count_kv", BG_H);
+    qp_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", BG_EPS);
     const int64_t ne_ve[2] = { BG_E, BG_V }, ne_e[1] = { BG_E };
     const int64_t ne_qe[2] = { BG_E, BG_H * BG_HD }, ne_oe[2] = { BG_H * BG_HD, BG_E };
     const int64_t ne_fe[2] = { BG_E, BG_F }, ne_ef[2] = { BG_F, BG_E };
     qp_status st = QP_OK;
-    st |= gguf_writer_add_tensor(w, "token_embd.weight", QP_TYPE_F32, 2, ne_ve, embd, sizeof embd);
-    st |= gguf_writer_add_tensor(w, "output.weight", QP_TYPE_F32, 2, ne_ve, out, sizeof out);
-    st |= gguf_writer_add_tensor(w, "output_norm.weight", QP_TYPE_F32, 1, ne_e, ones, sizeof ones);
-    st |= gguf_writer_add_tensor(w, "blk.0.attn_norm.weight", QP_TYPE_F32, 1, ne_e, ones,
+    st |= qp_gguf_writer_add_tensor(w, "token_embd.weight", QP_TYPE_F32, 2, ne_ve, embd, sizeof embd);
+    st |= qp_gguf_writer_add_tensor(w, "output.weight", QP_TYPE_F32, 2, ne_ve, out, sizeof out);
+    st |= qp_gguf_writer_add_tensor(w, "output_norm.weight", QP_TYPE_F32, 1, ne_e, ones, sizeof ones);
+    st |= qp_gguf_writer_add_tensor(w, "blk.0.attn_norm.weight", QP_TYPE_F32, 1, ne_e, ones,
                                  sizeof ones);
-    st |= gguf_writer_add_tensor(w, "blk.0.ffn_norm.weight", QP_TYPE_F32, 1, ne_e, ones,
+    st |= qp_gguf_writer_add_tensor(w, "blk.0.ffn_norm.weight", QP_TYPE_F32, 1, ne_e, ones,
                                  sizeof ones);
-    st |= gguf_writer_add_tensor(w, "blk.0.attn_q.weight", QP_TYPE_F32, 2, ne_qe, zq, sizeof zq);
-    st |= gguf_writer_add_tensor(w, "blk.0.attn_k.weight", QP_TYPE_F32, 2, ne_qe, zq, sizeof zq);
-    st |= gguf_writer_add_tensor(w, "blk.0.attn_v.weight", QP_TYPE_F32, 2, ne_qe, zq, sizeof zq);
-    st |= gguf_writer_add_tensor(w, "blk.0.attn_output.weight", QP_TYPE_F32, 2, ne_oe, zo,
+    st |= qp_gguf_writer_add_tensor(w, "blk.0.attn_q.weight", QP_TYPE_F32, 2, ne_qe, zq, sizeof zq);
+    st |= qp_gguf_writer_add_tensor(w, "blk.0.attn_k.weight", QP_TYPE_F32, 2, ne_qe, zq, sizeof zq);
+    st |= qp_gguf_writer_add_tensor(w, "blk.0.attn_v.weight", QP_TYPE_F32, 2, ne_qe, zq, sizeof zq);
+    st |= qp_gguf_writer_add_tensor(w, "blk.0.attn_output.weight", QP_TYPE_F32, 2, ne_oe, zo,
                                  sizeof zo);
-    st |= gguf_writer_add_tensor(w, "blk.0.ffn_gate.weight", QP_TYPE_F32, 2, ne_fe, zf, sizeof zf);
-    st |= gguf_writer_add_tensor(w, "blk.0.ffn_up.weight", QP_TYPE_F32, 2, ne_fe, zf, sizeof zf);
-    st |= gguf_writer_add_tensor(w, "blk.0.ffn_down.weight", QP_TYPE_F32, 2, ne_ef, zf, sizeof zf);
+    st |= qp_gguf_writer_add_tensor(w, "blk.0.ffn_gate.weight", QP_TYPE_F32, 2, ne_fe, zf, sizeof zf);
+    st |= qp_gguf_writer_add_tensor(w, "blk.0.ffn_up.weight", QP_TYPE_F32, 2, ne_fe, zf, sizeof zf);
+    st |= qp_gguf_writer_add_tensor(w, "blk.0.ffn_down.weight", QP_TYPE_F32, 2, ne_ef, zf, sizeof zf);
     assert_int_equal(st, QP_OK);
     qp_error err;
-    assert_int_equal(gguf_writer_write_memory(w, &b->buf, &b->size, &err), QP_OK);
-    gguf_writer_free(w);
-    assert_int_equal(gguf_open_memory(b->buf, b->size, "bigram", &b->f, &err), QP_OK);
+    assert_int_equal(qp_gguf_writer_write_memory(w, &b->buf, &b->size, &err), QP_OK);
+    qp_gguf_writer_free(w);
+    assert_int_equal(qp_gguf_open_memory(b->buf, b->size, "bigram", &b->f, &err), QP_OK);
     if (qp_model_from_gguf(b->f, &b->m, &err) != QP_OK)
         fail_msg("bigram model: %s", err.msg);
 }
@@ -498,7 +498,7 @@ static void bigram_build(bigram *b, float scale)
 static void bigram_free(bigram *b)
 {
     qp_model_free(b->m);
-    gguf_close(b->f);
+    qp_gguf_close(b->f);
     free(b->buf);
 }
 

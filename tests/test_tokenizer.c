@@ -33,23 +33,23 @@
 
 /* Writes w to memory, opens it, loads the tokenizer, and closes the file
  * again before returning: the tokenizer must not need it afterwards. */
-static qp_status load_writer(gguf_writer *w, qp_tokenizer **tok, qp_error *err)
+static qp_status load_writer(qp_gguf_writer *w, qp_tokenizer **tok, qp_error *err)
 {
     void *buf = NULL;
     size_t size = 0;
     qp_error werr;
-    assert_int_equal(gguf_writer_write_memory(w, &buf, &size, &werr), QP_OK);
-    gguf_writer_free(w);
-    gguf_file *f = NULL;
-    assert_int_equal(gguf_open_memory(buf, size, "synthetic", &f, &werr), QP_OK);
+    assert_int_equal(qp_gguf_writer_write_memory(w, &buf, &size, &werr), QP_OK);
+    qp_gguf_writer_free(w);
+    qp_gguf_file *f = NULL;
+    assert_int_equal(qp_gguf_open_memory(buf, size, "synthetic", &f, &werr), QP_OK);
     qp_status st = qp_tokenizer_load(f, tok, err);
-    gguf_close(f);
+    qp_gguf_close(f);
     memset(buf, 0xAA, size); /* anything still pointing in would read junk */
     free(buf);
     return st;
 }
 
-static qp_tokenizer *must_load(gguf_writer *w)
+static qp_tokenizer *must_load(qp_gguf_writer *w)
 {
     qp_tokenizer *tok = NULL;
     qp_error err;
@@ -126,7 +126,7 @@ static uint32_t rnd(void)
 enum { SPM_N = 270 };
 #define SP "\xE2\x96\x81" /* ▁ */
 
-static gguf_writer *spm_writer(float ab_score)
+static qp_gguf_writer *spm_writer(float ab_score)
 {
     static char bytes[256][8];
     const char *text[SPM_N];
@@ -150,17 +150,17 @@ static gguf_writer *spm_writer(float ab_score)
         type[259 + i] = extra[i].type;
     }
     score[264] = ab_score;
-    gguf_writer *w = gguf_writer_new();
+    qp_gguf_writer *w = qp_gguf_writer_new();
     assert_non_null(w);
-    gguf_writer_set_str(w, "general.architecture", "llama");
-    gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
-    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", text, SPM_N);
-    gguf_writer_set_arr_data(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, score, SPM_N);
-    gguf_writer_set_arr_data(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, type, SPM_N);
-    gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1);
-    gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2);
-    gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0);
-    gguf_writer_set_u32(w, "tokenizer.ggml.padding_token_id", 0xFFFFFFFFu); /* "none", as stories260K */
+    qp_gguf_writer_set_str(w, "general.architecture", "llama");
+    qp_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
+    qp_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", text, SPM_N);
+    qp_gguf_writer_set_arr_data(w, "tokenizer.ggml.scores", QP_GGUF_TYPE_FLOAT32, score, SPM_N);
+    qp_gguf_writer_set_arr_data(w, "tokenizer.ggml.token_type", QP_GGUF_TYPE_INT32, type, SPM_N);
+    qp_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1);
+    qp_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2);
+    qp_gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0);
+    qp_gguf_writer_set_u32(w, "tokenizer.ggml.padding_token_id", 0xFFFFFFFFu); /* "none", as stories260K */
     return w;
 }
 
@@ -231,9 +231,9 @@ static void test_spm_special_tokens(void **state)
     qp_tokenizer_free(tok);
 
     /* add_eos_token from the metadata. */
-    gguf_writer *w = spm_writer(-2.0f);
-    gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", true);
-    gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", false);
+    qp_gguf_writer *w = spm_writer(-2.0f);
+    qp_gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", true);
+    qp_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", false);
     tok = must_load(w);
     ASSERT_IDS(tok, "a", true, false, 263, 2);
     qp_tokenizer_free(tok);
@@ -304,7 +304,7 @@ static void test_spm_round_trip(void **state)
  * (USER_DEFINED), 261 eĠ, 262 Ġt. Merges are given per test. */
 #define GSP "\xC4\xA0" /* Ġ, GPT-2's space */
 
-static gguf_writer *bpe_writer(const char *const *merges, int n_merges, const char *pre)
+static qp_gguf_writer *bpe_writer(const char *const *merges, int n_merges, const char *pre)
 {
     static char bytes[256][4];
     const char *text[263];
@@ -324,16 +324,16 @@ static gguf_writer *bpe_writer(const char *const *merges, int n_merges, const ch
     }
     type[259] = QP_TOKEN_CONTROL;
     type[260] = QP_TOKEN_USER_DEFINED;
-    gguf_writer *w = gguf_writer_new();
+    qp_gguf_writer *w = qp_gguf_writer_new();
     assert_non_null(w);
-    gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
+    qp_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
     if (pre)
-        gguf_writer_set_str(w, "tokenizer.ggml.pre", pre);
-    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", text, 263);
-    gguf_writer_set_arr_data(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, type, 263);
-    gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", merges, (uint64_t)n_merges);
-    gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 259);
-    gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 259);
+        qp_gguf_writer_set_str(w, "tokenizer.ggml.pre", pre);
+    qp_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", text, 263);
+    qp_gguf_writer_set_arr_data(w, "tokenizer.ggml.token_type", QP_GGUF_TYPE_INT32, type, 263);
+    qp_gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", merges, (uint64_t)n_merges);
+    qp_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 259);
+    qp_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 259);
     return w;
 }
 
@@ -397,8 +397,8 @@ static void test_bpe_special_tokens(void **state)
     assert_false(qp_tokenizer_add_bos(tok));
     qp_tokenizer_free(tok);
 
-    gguf_writer *w = bpe_writer(merges_he_first, 5, "gpt-2");
-    gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", true);
+    qp_gguf_writer *w = bpe_writer(merges_he_first, 5, "gpt-2");
+    qp_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", true);
     tok = must_load(w);
     ASSERT_IDS(tok, "a", true, false, 259, 'a');
     qp_tokenizer_free(tok);
@@ -607,7 +607,7 @@ static void test_pretokenizer_splits(void **state)
 /* ==== bad metadata ======================================================= */
 
 /* Loads w and expects QP_ERR_INPUT with `needle` in the message. */
-static void expect_bad(gguf_writer *w, const char *needle)
+static void expect_bad(qp_gguf_writer *w, const char *needle)
 {
     qp_tokenizer *tok = (qp_tokenizer *)(uintptr_t)1;
     qp_error err;
@@ -622,57 +622,57 @@ static void expect_bad(gguf_writer *w, const char *needle)
 static void test_bad_metadata(void **state)
 {
     (void)state;
-    gguf_writer *w;
+    qp_gguf_writer *w;
 
     w = spm_writer(-2.0f);
-    gguf_writer_remove(w, "tokenizer.ggml.model");
+    qp_gguf_writer_remove(w, "tokenizer.ggml.model");
     expect_bad(w, "tokenizer.ggml.model");
 
     w = spm_writer(-2.0f);
-    gguf_writer_set_u32(w, "tokenizer.ggml.model", 1);
+    qp_gguf_writer_set_u32(w, "tokenizer.ggml.model", 1);
     expect_bad(w, "tokenizer.ggml.model");
 
     w = spm_writer(-2.0f);
-    gguf_writer_set_str(w, "tokenizer.ggml.model", "bert");
+    qp_gguf_writer_set_str(w, "tokenizer.ggml.model", "bert");
     expect_bad(w, "unsupported tokenizer model 'bert'");
 
     w = spm_writer(-2.0f);
-    gguf_writer_remove(w, "tokenizer.ggml.tokens");
+    qp_gguf_writer_remove(w, "tokenizer.ggml.tokens");
     expect_bad(w, "missing tokenizer.ggml.tokens");
 
     w = spm_writer(-2.0f);
     uint32_t nums[3] = {1, 2, 3};
-    gguf_writer_set_arr_data(w, "tokenizer.ggml.tokens", GGUF_TYPE_UINT32, nums, 3);
+    qp_gguf_writer_set_arr_data(w, "tokenizer.ggml.tokens", QP_GGUF_TYPE_UINT32, nums, 3);
     expect_bad(w, "tokenizer.ggml.tokens");
 
     w = spm_writer(-2.0f);
     static const char *const dup[] = {"a", "b", "a"};
-    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", dup, 3);
-    gguf_writer_remove(w, "tokenizer.ggml.scores");
-    gguf_writer_remove(w, "tokenizer.ggml.token_type");
-    gguf_writer_remove(w, "tokenizer.ggml.unknown_token_id");
-    gguf_writer_remove(w, "tokenizer.ggml.bos_token_id");
-    gguf_writer_remove(w, "tokenizer.ggml.eos_token_id");
+    qp_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", dup, 3);
+    qp_gguf_writer_remove(w, "tokenizer.ggml.scores");
+    qp_gguf_writer_remove(w, "tokenizer.ggml.token_type");
+    qp_gguf_writer_remove(w, "tokenizer.ggml.unknown_token_id");
+    qp_gguf_writer_remove(w, "tokenizer.ggml.bos_token_id");
+    qp_gguf_writer_remove(w, "tokenizer.ggml.eos_token_id");
     expect_bad(w, "duplicates token 0");
 
     w = spm_writer(-2.0f);
-    gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", SPM_N);
+    qp_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", SPM_N);
     expect_bad(w, "tokenizer.ggml.bos_token_id = 270 is outside");
 
     w = spm_writer(-2.0f);
-    gguf_writer_set_i32(w, "tokenizer.ggml.eos_token_id", -5);
+    qp_gguf_writer_set_i32(w, "tokenizer.ggml.eos_token_id", -5);
     expect_bad(w, "tokenizer.ggml.eos_token_id");
 
     w = spm_writer(-2.0f);
-    gguf_writer_set_str(w, "tokenizer.ggml.unknown_token_id", "0");
+    qp_gguf_writer_set_str(w, "tokenizer.ggml.unknown_token_id", "0");
     expect_bad(w, "tokenizer.ggml.unknown_token_id: expected an integer");
 
     w = spm_writer(-2.0f);
-    gguf_writer_set_i32(w, "tokenizer.ggml.bos_token_id", -1);
+    qp_gguf_writer_set_i32(w, "tokenizer.ggml.bos_token_id", -1);
     expect_bad(w, "tokenizer.ggml.add_bos_token is true but tokenizer.ggml.bos_token_id is not set");
 
     w = spm_writer(-2.0f);
-    gguf_writer_set_u8(w, "tokenizer.ggml.add_bos_token", 1);
+    qp_gguf_writer_set_u8(w, "tokenizer.ggml.add_bos_token", 1);
     expect_bad(w, "tokenizer.ggml.add_bos_token: expected a bool");
 
     int32_t types[SPM_N];
@@ -680,35 +680,35 @@ static void test_bad_metadata(void **state)
         types[i] = 1;
     types[7] = 9;
     w = spm_writer(-2.0f);
-    gguf_writer_set_arr_data(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, SPM_N);
+    qp_gguf_writer_set_arr_data(w, "tokenizer.ggml.token_type", QP_GGUF_TYPE_INT32, types, SPM_N);
     expect_bad(w, "token 7 has type 9");
 
     w = spm_writer(-2.0f);
-    gguf_writer_set_arr_data(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, 10);
+    qp_gguf_writer_set_arr_data(w, "tokenizer.ggml.token_type", QP_GGUF_TYPE_INT32, types, 10);
     expect_bad(w, "tokenizer.ggml.token_type: 10 types for 270 tokens");
 
     types[7] = QP_TOKEN_BYTE; /* "<0x04>" is fine, "a" (260) is not a byte token */
     types[260] = QP_TOKEN_BYTE;
     w = spm_writer(-2.0f);
-    gguf_writer_set_arr_data(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, SPM_N);
+    qp_gguf_writer_set_arr_data(w, "tokenizer.ggml.token_type", QP_GGUF_TYPE_INT32, types, SPM_N);
     expect_bad(w, "token 260 has type BYTE");
 
     float scores[SPM_N] = {0};
     w = spm_writer(-2.0f);
-    gguf_writer_set_arr_data(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, 5);
+    qp_gguf_writer_set_arr_data(w, "tokenizer.ggml.scores", QP_GGUF_TYPE_FLOAT32, scores, 5);
     expect_bad(w, "tokenizer.ggml.scores: 5 scores for 270 tokens");
 
     scores[100] = (float)NAN;
     w = spm_writer(-2.0f);
-    gguf_writer_set_arr_data(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, SPM_N);
+    qp_gguf_writer_set_arr_data(w, "tokenizer.ggml.scores", QP_GGUF_TYPE_FLOAT32, scores, SPM_N);
     expect_bad(w, "score of token 100 is NaN");
 
     w = spm_writer(-2.0f);
-    gguf_writer_set_str(w, "tokenizer.ggml.scores", "high");
+    qp_gguf_writer_set_str(w, "tokenizer.ggml.scores", "high");
     expect_bad(w, "tokenizer.ggml.scores");
 
     w = bpe_writer(merges_he_first, 5, "gpt-2");
-    gguf_writer_remove(w, "tokenizer.ggml.merges");
+    qp_gguf_writer_remove(w, "tokenizer.ggml.merges");
     expect_bad(w, "missing tokenizer.ggml.merges");
 
     static const char *const no_space[] = {"h e", "the"};
@@ -723,7 +723,7 @@ static void test_bad_metadata(void **state)
     expect_bad(w, "tokenizer.ggml.pre: unsupported pre-tokenizer 'klingon'");
 
     w = bpe_writer(merges_he_first, 5, "gpt-2");
-    gguf_writer_set_u32(w, "tokenizer.ggml.pre", 3);
+    qp_gguf_writer_set_u32(w, "tokenizer.ggml.pre", 3);
     expect_bad(w, "tokenizer.ggml.pre");
 
     qp_tokenizer *tok = NULL;
@@ -761,14 +761,14 @@ static qp_tokenizer *load_shared(const char *rel)
 {
     char path[1024];
     assert_non_null(qp_test_shared_path(path, sizeof path, rel));
-    gguf_file *f = NULL;
+    qp_gguf_file *f = NULL;
     qp_error err;
-    if (gguf_open(path, &f, &err) != QP_OK)
+    if (qp_gguf_open(path, &f, &err) != QP_OK)
         fail_msg("%s: %s", path, err.msg);
     qp_tokenizer *tok = NULL;
     if (qp_tokenizer_load(f, &tok, &err) != QP_OK)
         fail_msg("%s: %s", path, err.msg);
-    gguf_close(f);
+    qp_gguf_close(f);
     return tok;
 }
 

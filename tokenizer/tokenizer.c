@@ -178,72 +178,72 @@ void qp_tokenizer_free(qp_tokenizer *tok)
  * size computation below far from overflow. */
 #define QP_MAX_VOCAB (1 << 30)
 
-static qp_status oom(const gguf_file *f, qp_error *err)
+static qp_status oom(const qp_gguf_file *f, qp_error *err)
 {
-    return qp_error_set(err, QP_ERR_RUNTIME, gguf_name(f), -1, "out of memory loading the tokenizer");
+    return qp_error_set(err, QP_ERR_RUNTIME, qp_gguf_name(f), -1, "out of memory loading the tokenizer");
 }
 
 /* An optional bool key: absent leaves *out, another type is an error. */
-static qp_status get_opt_bool(const gguf_file *f, const char *key, bool *out, qp_error *err)
+static qp_status get_opt_bool(const qp_gguf_file *f, const char *key, bool *out, qp_error *err)
 {
-    switch (gguf_get_bool(f, key, out)) {
-    case GGUF_FOUND:
-    case GGUF_NOT_FOUND:
+    switch (qp_gguf_get_bool(f, key, out)) {
+    case QP_GGUF_FOUND:
+    case QP_GGUF_NOT_FOUND:
         return QP_OK;
     default:
-        return qp_error_set(err, QP_ERR_INPUT, gguf_name(f), -1, "%s: expected a bool, found %s",
-                            key, gguf_type_name(gguf_get(f, key)->type));
+        return qp_error_set(err, QP_ERR_INPUT, qp_gguf_name(f), -1, "%s: expected a bool, found %s",
+                            key, qp_gguf_type_name(qp_gguf_get(f, key)->type));
     }
 }
 
 /* An optional token id key. Converters write "none" as -1 (i32) or as
  * 0xFFFFFFFF (u32, e.g. stories260K's padding id): both mean absent. Any
  * other value must be a valid id. *out is left alone when absent. */
-static qp_status get_opt_id(const gguf_file *f, const char *key, int32_t n_vocab, int32_t *out,
+static qp_status get_opt_id(const qp_gguf_file *f, const char *key, int32_t n_vocab, int32_t *out,
                             qp_error *err)
 {
     int64_t v;
-    switch (gguf_get_int(f, key, INT64_MIN, INT64_MAX, &v)) {
-    case GGUF_NOT_FOUND:
+    switch (qp_gguf_get_int(f, key, INT64_MIN, INT64_MAX, &v)) {
+    case QP_GGUF_NOT_FOUND:
         return QP_OK;
-    case GGUF_FOUND:
+    case QP_GGUF_FOUND:
         break;
-    case GGUF_OUT_OF_RANGE:
-        return qp_error_set(err, QP_ERR_INPUT, gguf_name(f), -1,
+    case QP_GGUF_OUT_OF_RANGE:
+        return qp_error_set(err, QP_ERR_INPUT, qp_gguf_name(f), -1,
                             "%s: value outside the vocabulary (%d tokens)", key, (int)n_vocab);
     default:
-        return qp_error_set(err, QP_ERR_INPUT, gguf_name(f), -1,
+        return qp_error_set(err, QP_ERR_INPUT, qp_gguf_name(f), -1,
                             "%s: expected an integer token id, found %s", key,
-                            gguf_type_name(gguf_get(f, key)->type));
+                            qp_gguf_type_name(qp_gguf_get(f, key)->type));
     }
     if (v == -1 || v == (int64_t)UINT32_MAX) {
         *out = -1;
         return QP_OK;
     }
     if (v < 0 || v >= n_vocab)
-        return qp_error_set(err, QP_ERR_INPUT, gguf_name(f), -1,
+        return qp_error_set(err, QP_ERR_INPUT, qp_gguf_name(f), -1,
                             "%s = %lld is outside the vocabulary (%d tokens)", key, (long long)v,
                             (int)n_vocab);
     *out = (int32_t)v;
     return QP_OK;
 }
 
-static qp_status load_tokens(qp_tokenizer *tok, const gguf_file *f, qp_error *err)
+static qp_status load_tokens(qp_tokenizer *tok, const qp_gguf_file *f, qp_error *err)
 {
-    const char *name = gguf_name(f);
-    const gguf_array *arr;
-    switch (gguf_get_arr(f, KEY_TOKENS, &arr)) {
-    case GGUF_FOUND:
+    const char *name = qp_gguf_name(f);
+    const qp_gguf_array *arr;
+    switch (qp_gguf_get_arr(f, KEY_TOKENS, &arr)) {
+    case QP_GGUF_FOUND:
         break;
-    case GGUF_NOT_FOUND:
+    case QP_GGUF_NOT_FOUND:
         return qp_error_set(err, QP_ERR_INPUT, name, -1, "missing %s (the vocabulary)", KEY_TOKENS);
     default:
         return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: expected an array of strings, found %s",
-                            KEY_TOKENS, gguf_type_name(gguf_get(f, KEY_TOKENS)->type));
+                            KEY_TOKENS, qp_gguf_type_name(qp_gguf_get(f, KEY_TOKENS)->type));
     }
-    if (arr->type != GGUF_TYPE_STRING)
+    if (arr->type != QP_GGUF_TYPE_STRING)
         return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: expected an array of strings, found an array of %s",
-                            KEY_TOKENS, gguf_type_name(arr->type));
+                            KEY_TOKENS, qp_gguf_type_name(arr->type));
     if (arr->count == 0 || arr->count > QP_MAX_VOCAB)
         return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: %llu entries (expected 1 to %d)", KEY_TOKENS,
                             (unsigned long long)arr->count, QP_MAX_VOCAB);
@@ -295,19 +295,19 @@ static qp_status load_tokens(qp_tokenizer *tok, const gguf_file *f, qp_error *er
  * 0.0 / NORMAL) but, when present, must cover every token: a short array
  * would leave tokens whose merge priority or kind is a guess. Scores may be
  * stored as floats or integers (both occur in converted files). */
-static qp_status load_scores_types(qp_tokenizer *tok, const gguf_file *f, qp_error *err)
+static qp_status load_scores_types(qp_tokenizer *tok, const qp_gguf_file *f, qp_error *err)
 {
-    const char *name = gguf_name(f);
-    const gguf_array *arr;
-    gguf_get_status st = gguf_get_arr(f, KEY_SCORES, &arr);
-    if (st == GGUF_WRONG_TYPE)
+    const char *name = qp_gguf_name(f);
+    const qp_gguf_array *arr;
+    qp_gguf_get_status st = qp_gguf_get_arr(f, KEY_SCORES, &arr);
+    if (st == QP_GGUF_WRONG_TYPE)
         return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: expected an array, found %s", KEY_SCORES,
-                            gguf_type_name(gguf_get(f, KEY_SCORES)->type));
-    if (st == GGUF_FOUND) {
-        bool is_float = arr->type == GGUF_TYPE_FLOAT32 || arr->type == GGUF_TYPE_FLOAT64;
-        if (!is_float && !gguf_type_is_int(arr->type))
+                            qp_gguf_type_name(qp_gguf_get(f, KEY_SCORES)->type));
+    if (st == QP_GGUF_FOUND) {
+        bool is_float = arr->type == QP_GGUF_TYPE_FLOAT32 || arr->type == QP_GGUF_TYPE_FLOAT64;
+        if (!is_float && !qp_gguf_type_is_int(arr->type))
             return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: expected numbers, found an array of %s",
-                                KEY_SCORES, gguf_type_name(arr->type));
+                                KEY_SCORES, qp_gguf_type_name(arr->type));
         if (arr->count < (uint64_t)tok->n_vocab)
             return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: %llu scores for %d tokens", KEY_SCORES,
                                 (unsigned long long)arr->count, (int)tok->n_vocab);
@@ -315,8 +315,8 @@ static qp_status load_scores_types(qp_tokenizer *tok, const gguf_file *f, qp_err
             double v = 0;
             int64_t iv = 0;
             if (is_float)
-                gguf_array_get_float(arr, (uint64_t)i, &v);
-            else if (gguf_array_get_int(arr, (uint64_t)i, &iv) == GGUF_FOUND)
+                qp_gguf_array_get_float(arr, (uint64_t)i, &v);
+            else if (qp_gguf_array_get_int(arr, (uint64_t)i, &iv) == QP_GGUF_FOUND)
                 v = (double)iv;
             /* A NaN would make the SPM merge order depend on heap layout. */
             if (isnan(v))
@@ -326,20 +326,20 @@ static qp_status load_scores_types(qp_tokenizer *tok, const gguf_file *f, qp_err
         }
     }
 
-    st = gguf_get_arr(f, KEY_TYPES, &arr);
-    if (st == GGUF_WRONG_TYPE)
+    st = qp_gguf_get_arr(f, KEY_TYPES, &arr);
+    if (st == QP_GGUF_WRONG_TYPE)
         return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: expected an array, found %s", KEY_TYPES,
-                            gguf_type_name(gguf_get(f, KEY_TYPES)->type));
-    if (st == GGUF_FOUND) {
-        if (!gguf_type_is_int(arr->type))
+                            qp_gguf_type_name(qp_gguf_get(f, KEY_TYPES)->type));
+    if (st == QP_GGUF_FOUND) {
+        if (!qp_gguf_type_is_int(arr->type))
             return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: expected integers, found an array of %s",
-                                KEY_TYPES, gguf_type_name(arr->type));
+                                KEY_TYPES, qp_gguf_type_name(arr->type));
         if (arr->count < (uint64_t)tok->n_vocab)
             return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: %llu types for %d tokens", KEY_TYPES,
                                 (unsigned long long)arr->count, (int)tok->n_vocab);
         for (int32_t i = 0; i < tok->n_vocab; i++) {
             int64_t t = -1;
-            gguf_array_get_int(arr, (uint64_t)i, &t);
+            qp_gguf_array_get_int(arr, (uint64_t)i, &t);
             if (t < QP_TOKEN_UNDEFINED || t > QP_TOKEN_BYTE)
                 return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: token %d has type %lld (expected 0..6)",
                                     KEY_TYPES, (int)i, (long long)t);
@@ -393,7 +393,7 @@ static int cmp_special(const void *a, const void *b)
 
 /* The special tokens (CONTROL, USER_DEFINED, UNKNOWN: llama.cpp's
  * cache_special_tokens), sorted for the partition, and their trie. */
-static qp_status build_special(qp_tokenizer *tok, const gguf_file *f, qp_error *err)
+static qp_status build_special(qp_tokenizer *tok, const qp_gguf_file *f, qp_error *err)
 {
     int32_t n = 0;
     for (int32_t i = 0; i < tok->n_vocab; i++) {
@@ -423,7 +423,7 @@ static qp_status build_special(qp_tokenizer *tok, const gguf_file *f, qp_error *
     for (int32_t k = 0; k < n; k++)
         total += tok->piece_len[tok->special[k]];
     if (total > INT32_MAX)
-        return qp_error_set(err, QP_ERR_INPUT, gguf_name(f), -1, "%s: special tokens too long", KEY_TOKENS);
+        return qp_error_set(err, QP_ERR_INPUT, qp_gguf_name(f), -1, "%s: special tokens too long", KEY_TOKENS);
     tok->trie = malloc(total * sizeof *tok->trie);
     if (!tok->trie)
         return oom(f, err);
@@ -454,22 +454,22 @@ static qp_status build_special(qp_tokenizer *tok, const gguf_file *f, qp_error *
     return QP_OK;
 }
 
-qp_status qp_tokenizer_load(const gguf_file *f, qp_tokenizer **out, qp_error *err)
+qp_status qp_tokenizer_load(const qp_gguf_file *f, qp_tokenizer **out, qp_error *err)
 {
     *out = NULL;
     if (!f)
         return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "no GGUF file given to the tokenizer");
-    const char *name = gguf_name(f);
+    const char *name = qp_gguf_name(f);
 
-    gguf_string model;
-    switch (gguf_get_str(f, KEY_MODEL, &model)) {
-    case GGUF_FOUND:
+    qp_gguf_string model;
+    switch (qp_gguf_get_str(f, KEY_MODEL, &model)) {
+    case QP_GGUF_FOUND:
         break;
-    case GGUF_NOT_FOUND:
+    case QP_GGUF_NOT_FOUND:
         return qp_error_set(err, QP_ERR_INPUT, name, -1, "missing %s (no tokenizer in this file)", KEY_MODEL);
     default:
         return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: expected a string, found %s", KEY_MODEL,
-                            gguf_type_name(gguf_get(f, KEY_MODEL)->type));
+                            qp_gguf_type_name(qp_gguf_get(f, KEY_MODEL)->type));
     }
 
     qp_tokenizer *tok = calloc(1, sizeof *tok);
@@ -487,14 +487,14 @@ qp_status qp_tokenizer_load(const gguf_file *f, qp_tokenizer **out, qp_error *er
         add_bos_default = true;
     } else if (strcmp(model.data, "gpt2") == 0 && model.len == 4) {
         tok->model = QP_TOKENIZER_BPE;
-        gguf_string pre = {"default", 7};
-        switch (gguf_get_str(f, KEY_PRE, &pre)) {
-        case GGUF_FOUND:
-        case GGUF_NOT_FOUND: /* llama.cpp: missing means "default" */
+        qp_gguf_string pre = {"default", 7};
+        switch (qp_gguf_get_str(f, KEY_PRE, &pre)) {
+        case QP_GGUF_FOUND:
+        case QP_GGUF_NOT_FOUND: /* llama.cpp: missing means "default" */
             break;
         default:
             st = qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: expected a string, found %s", KEY_PRE,
-                              gguf_type_name(gguf_get(f, KEY_PRE)->type));
+                              qp_gguf_type_name(qp_gguf_get(f, KEY_PRE)->type));
             goto fail;
         }
         if (pre.len >= sizeof tok->pre_name || strlen(pre.data) != pre.len ||

@@ -20,7 +20,7 @@
  * tokenizer_st_partition does: USER_DEFINED ones always, CONTROL and UNKNOWN
  * ones only when parse_special is true.
  *
- * A qp_tokenizer owns copies of everything it needs: the gguf_file may be
+ * A qp_tokenizer owns copies of everything it needs: the qp_gguf_file may be
  * closed after qp_tokenizer_load. It is immutable after loading, so any
  * number of threads may tokenize with one tokenizer at the same time.
  *
@@ -71,7 +71,7 @@ typedef enum qp_token_type {
  * metadata (a key of the wrong type, an id outside the vocabulary, a
  * duplicate token, a merge without a space, ...) is QP_ERR_INPUT naming the
  * key; out of memory is QP_ERR_RUNTIME. *out is NULL on failure. */
-qp_status qp_tokenizer_load(const gguf_file *f, qp_tokenizer **out, qp_error *err);
+qp_status qp_tokenizer_load(const qp_gguf_file *f, qp_tokenizer **out, qp_error *err);
 void qp_tokenizer_free(qp_tokenizer *tok); /* NULL is fine */
 
 /* Tokenizes text[0..len) (any bytes: invalid UTF-8 is tokenized, never

@@ -157,23 +157,23 @@ static int32_t piece_get(qp_tokenizer *tok, const char *s, size_t n)
     return id >= 0 ? id : qp_piece_add(tok, s, n);
 }
 
-qp_status qp_bpe_load(qp_tokenizer *tok, const gguf_file *f, qp_error *err)
+qp_status qp_bpe_load(qp_tokenizer *tok, const qp_gguf_file *f, qp_error *err)
 {
     static const char key[] = "tokenizer.ggml.merges";
-    const char *name = gguf_name(f);
-    const gguf_array *arr;
-    switch (gguf_get_arr(f, key, &arr)) {
-    case GGUF_FOUND:
+    const char *name = qp_gguf_name(f);
+    const qp_gguf_array *arr;
+    switch (qp_gguf_get_arr(f, key, &arr)) {
+    case QP_GGUF_FOUND:
         break;
-    case GGUF_NOT_FOUND:
+    case QP_GGUF_NOT_FOUND:
         return qp_error_set(err, QP_ERR_INPUT, name, -1, "missing %s (a gpt2 tokenizer needs its merges)", key);
     default:
         return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: expected an array of strings, found %s", key,
-                            gguf_type_name(gguf_get(f, key)->type));
+                            qp_gguf_type_name(qp_gguf_get(f, key)->type));
     }
-    if (arr->count > 0 && arr->type != GGUF_TYPE_STRING)
+    if (arr->count > 0 && arr->type != QP_GGUF_TYPE_STRING)
         return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: expected an array of strings, found an array of %s",
-                            key, gguf_type_name(arr->type));
+                            key, qp_gguf_type_name(arr->type));
     if (arr->count > (1u << 30))
         return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: %llu merges (limit 2^30)", key,
                             (unsigned long long)arr->count);

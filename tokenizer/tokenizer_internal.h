@@ -151,7 +151,7 @@ int qp_bpe_pre_split(qp_pre_kind kind, const char *text, size_t len, size_t *end
 
 /* Loading the BPE parts: parses tokenizer.ggml.merges into tok->merges and
  * fills byte_piece / single_byte. */
-qp_status qp_bpe_load(qp_tokenizer *tok, const gguf_file *f, qp_error *err);
+qp_status qp_bpe_load(qp_tokenizer *tok, const qp_gguf_file *f, qp_error *err);
 /* Maps a tokenizer.ggml.pre name to its kind; false if unknown. Sets
  * *ignore_merges and *add_bos_default as llama.cpp does for that name. */
 bool qp_bpe_pre_from_name(const char *name, qp_pre_kind *kind, bool *ignore_merges,

@@ -35,7 +35,7 @@ static const char *type_name(int t)
 /* ---- text rendering of values ---------------------------------------------- */
 
 /* Prints a byte string with control characters escaped, cut at `max` bytes. */
-static void print_str(FILE *out, const gguf_string *s, uint64_t max)
+static void print_str(FILE *out, const qp_gguf_string *s, uint64_t max)
 {
     fputc('"', out);
     for (uint64_t i = 0; i < s->len && i < max; i++) {
@@ -52,33 +52,33 @@ static void print_str(FILE *out, const gguf_string *s, uint64_t max)
         fprintf(out, "...(%" PRIu64 " bytes)", s->len);
 }
 
-static void print_value(FILE *out, const gguf_value *v, int depth);
+static void print_value(FILE *out, const qp_gguf_value *v, int depth);
 
-static void print_array(FILE *out, const gguf_array *a, int depth)
+static void print_array(FILE *out, const qp_gguf_array *a, int depth)
 {
-    fprintf(out, "[%s x %" PRIu64 "] [", gguf_type_name(a->type), a->count);
+    fprintf(out, "[%s x %" PRIu64 "] [", qp_gguf_type_name(a->type), a->count);
     uint64_t shown = a->count < ARRAY_PREVIEW ? a->count : ARRAY_PREVIEW;
     for (uint64_t i = 0; i < shown; i++) {
         if (i)
             fputs(", ", out);
         int64_t iv;
         double fv;
-        gguf_string sv;
-        const gguf_array *av;
-        if (gguf_array_get_str(a, i, &sv) == GGUF_FOUND)
+        qp_gguf_string sv;
+        const qp_gguf_array *av;
+        if (qp_gguf_array_get_str(a, i, &sv) == QP_GGUF_FOUND)
             print_str(out, &sv, 24);
-        else if (gguf_array_get_arr(a, i, &av) == GGUF_FOUND) {
+        else if (qp_gguf_array_get_arr(a, i, &av) == QP_GGUF_FOUND) {
             if (depth < 2)
                 print_array(out, av, depth + 1);
             else
                 fputs("[...]", out);
-        } else if (gguf_array_get_float(a, i, &fv) == GGUF_FOUND)
+        } else if (qp_gguf_array_get_float(a, i, &fv) == QP_GGUF_FOUND)
             fprintf(out, "%g", fv);
-        else if (a->type == GGUF_TYPE_UINT64) {
+        else if (a->type == QP_GGUF_TYPE_UINT64) {
             uint64_t u;
             memcpy(&u, (const uint8_t *)a->data + 8 * i, 8);
             fprintf(out, "%" PRIu64, u);
-        } else if (gguf_array_get_int(a, i, &iv) == GGUF_FOUND)
+        } else if (qp_gguf_array_get_int(a, i, &iv) == QP_GGUF_FOUND)
             fprintf(out, "%" PRId64, iv);
     }
     if (a->count > shown)
@@ -86,28 +86,28 @@ static void print_array(FILE *out, const gguf_array *a, int depth)
     fputc(']', out);
 }
 
-static void print_value(FILE *out, const gguf_value *v, int depth)
+static void print_value(FILE *out, const qp_gguf_value *v, int depth)
 {
     switch (v->type) {
-    case GGUF_TYPE_UINT8: fprintf(out, "%u", v->u8); break;
-    case GGUF_TYPE_INT8: fprintf(out, "%d", v->i8); break;
-    case GGUF_TYPE_UINT16: fprintf(out, "%u", v->u16); break;
-    case GGUF_TYPE_INT16: fprintf(out, "%d", v->i16); break;
-    case GGUF_TYPE_UINT32: fprintf(out, "%u", v->u32); break;
-    case GGUF_TYPE_INT32: fprintf(out, "%d", v->i32); break;
-    case GGUF_TYPE_UINT64: fprintf(out, "%" PRIu64, v->u64); break;
-    case GGUF_TYPE_INT64: fprintf(out, "%" PRId64, v->i64); break;
-    case GGUF_TYPE_FLOAT32: fprintf(out, "%g", v->f32); break;
-    case GGUF_TYPE_FLOAT64: fprintf(out, "%g", v->f64); break;
-    case GGUF_TYPE_BOOL: fputs(v->b ? "true" : "false", out); break;
-    case GGUF_TYPE_STRING: print_str(out, &v->str, STRING_PREVIEW); break;
-    case GGUF_TYPE_ARRAY: print_array(out, &v->arr, depth); break;
+    case QP_GGUF_TYPE_UINT8: fprintf(out, "%u", v->u8); break;
+    case QP_GGUF_TYPE_INT8: fprintf(out, "%d", v->i8); break;
+    case QP_GGUF_TYPE_UINT16: fprintf(out, "%u", v->u16); break;
+    case QP_GGUF_TYPE_INT16: fprintf(out, "%d", v->i16); break;
+    case QP_GGUF_TYPE_UINT32: fprintf(out, "%u", v->u32); break;
+    case QP_GGUF_TYPE_INT32: fprintf(out, "%d", v->i32); break;
+    case QP_GGUF_TYPE_UINT64: fprintf(out, "%" PRIu64, v->u64); break;
+    case QP_GGUF_TYPE_INT64: fprintf(out, "%" PRId64, v->i64); break;
+    case QP_GGUF_TYPE_FLOAT32: fprintf(out, "%g", v->f32); break;
+    case QP_GGUF_TYPE_FLOAT64: fprintf(out, "%g", v->f64); break;
+    case QP_GGUF_TYPE_BOOL: fputs(v->b ? "true" : "false", out); break;
+    case QP_GGUF_TYPE_STRING: print_str(out, &v->str, STRING_PREVIEW); break;
+    case QP_GGUF_TYPE_ARRAY: print_array(out, &v->arr, depth); break;
     default: fputs("?", out); break;
     }
 }
 
 /* Shape as "k x m x ..." (ne[0] first, as GGUF stores it). */
-static void format_shape(const gguf_tensor_info *t, char *buf, size_t size)
+static void format_shape(const qp_gguf_tensor_info *t, char *buf, size_t size)
 {
     size_t n = 0;
     buf[0] = '\0';
@@ -125,12 +125,12 @@ typedef struct info_totals {
     uint64_t per_type_bytes[QP_TYPE_COUNT];
 } info_totals;
 
-static void compute_totals(const gguf_file *f, info_totals *tot)
+static void compute_totals(const qp_gguf_file *f, info_totals *tot)
 {
     memset(tot, 0, sizeof *tot);
-    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor_info *t = gguf_tensor(f, i);
-        int64_t n = gguf_tensor_nelements(t);
+    for (int64_t i = 0; i < qp_gguf_n_tensors(f); i++) {
+        const qp_gguf_tensor_info *t = qp_gguf_tensor(f, i);
+        int64_t n = qp_gguf_tensor_nelements(t);
         tot->n_weights += n;
         tot->n_bytes += t->nbytes;
         if (t->type >= 0 && t->type < QP_TYPE_COUNT) {
@@ -146,22 +146,22 @@ static double bpw(uint64_t bytes, int64_t weights)
     return weights > 0 ? 8.0 * (double)bytes / (double)weights : 0.0;
 }
 
-static const char *arch_of(const gguf_file *f)
+static const char *arch_of(const qp_gguf_file *f)
 {
-    gguf_string s;
-    return gguf_get_str(f, "general.architecture", &s) == GGUF_FOUND ? s.data : NULL;
+    qp_gguf_string s;
+    return qp_gguf_get_str(f, "general.architecture", &s) == QP_GGUF_FOUND ? s.data : NULL;
 }
 
 /* ---- text output -------------------------------------------------------------- */
 
-static void print_text(FILE *out, const char *path, const gguf_file *f)
+static void print_text(FILE *out, const char *path, const qp_gguf_file *f)
 {
     const char *arch = arch_of(f);
-    gguf_string name;
+    qp_gguf_string name;
     fprintf(out, "file:         %s\n", path);
     fprintf(out, "format:       GGUF v%u, %" PRIu64 " bytes, alignment %u, data at offset %" PRIu64 "\n",
-            gguf_version(f), gguf_file_size(f), gguf_alignment(f), gguf_data_offset(f));
-    if (gguf_get_str(f, "general.name", &name) == GGUF_FOUND)
+            qp_gguf_version(f), qp_gguf_file_size(f), qp_gguf_alignment(f), qp_gguf_data_offset(f));
+    if (qp_gguf_get_str(f, "general.name", &name) == QP_GGUF_FOUND)
         fprintf(out, "name:         %s\n", name.data);
     fprintf(out, "architecture: %s\n", arch ? arch : "(none)");
 
@@ -170,7 +170,7 @@ static void print_text(FILE *out, const char *path, const gguf_file *f)
         for (size_t i = 0; i < sizeof hparam_keys / sizeof hparam_keys[0]; i++) {
             char key[256];
             snprintf(key, sizeof key, "%s.%s", arch, hparam_keys[i]);
-            const gguf_value *v = gguf_get(f, key);
+            const qp_gguf_value *v = qp_gguf_get(f, key);
             if (!v)
                 continue;
             fprintf(out, "  %-34s ", hparam_keys[i]);
@@ -179,21 +179,21 @@ static void print_text(FILE *out, const char *path, const gguf_file *f)
         }
     }
 
-    fprintf(out, "\nmetadata (%" PRId64 " keys):\n", gguf_n_kv(f));
-    for (int64_t i = 0; i < gguf_n_kv(f); i++) {
-        fprintf(out, "  %-44s %-5s ", gguf_kv_key(f, i), gguf_type_name(gguf_kv_type(f, i)));
-        print_value(out, gguf_kv_value(f, i), 0);
+    fprintf(out, "\nmetadata (%" PRId64 " keys):\n", qp_gguf_n_kv(f));
+    for (int64_t i = 0; i < qp_gguf_n_kv(f); i++) {
+        fprintf(out, "  %-44s %-5s ", qp_gguf_kv_key(f, i), qp_gguf_type_name(qp_gguf_kv_type(f, i)));
+        print_value(out, qp_gguf_kv_value(f, i), 0);
         fputc('\n', out);
     }
 
-    fprintf(out, "\ntensors (%" PRId64 "):\n", gguf_n_tensors(f));
+    fprintf(out, "\ntensors (%" PRId64 "):\n", qp_gguf_n_tensors(f));
     fprintf(out, "  %-36s %-22s %-6s %12s %12s\n", "name", "shape", "type", "elements", "bytes");
-    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor_info *t = gguf_tensor(f, i);
+    for (int64_t i = 0; i < qp_gguf_n_tensors(f); i++) {
+        const qp_gguf_tensor_info *t = qp_gguf_tensor(f, i);
         char shape[96];
         format_shape(t, shape, sizeof shape);
         fprintf(out, "  %-36s %-22s %-6s %12" PRId64 " %12zu\n", t->name, shape, type_name(t->type),
-                gguf_tensor_nelements(t), t->nbytes);
+                qp_gguf_tensor_nelements(t), t->nbytes);
     }
 
     info_totals tot;
@@ -213,7 +213,7 @@ static void print_text(FILE *out, const char *path, const gguf_file *f)
 
 /* ---- JSON output ------------------------------------------------------------- */
 
-static cJSON *json_string(const gguf_string *s)
+static cJSON *json_string(const qp_gguf_string *s)
 {
     /* cJSON needs valid UTF-8 text; GGUF strings are bytes. Non-UTF-8 bytes
      * survive as \u00XX-ish via cJSON's escaping of control chars only, so we
@@ -221,7 +221,7 @@ static cJSON *json_string(const gguf_string *s)
     return cJSON_CreateString(s->data);
 }
 
-static cJSON *json_value(const gguf_value *v, int full_arrays);
+static cJSON *json_value(const qp_gguf_value *v, int full_arrays);
 
 /* A float32 widened to double prints as 9.99999974737875e-06; its shortest
  * decimal that reads back as the same float32 (at most 9 digits) is 1e-05,
@@ -238,26 +238,26 @@ static double f32_as_decimal(double x)
     return x;
 }
 
-static cJSON *json_array(const gguf_array *a, int full)
+static cJSON *json_array(const qp_gguf_array *a, int full)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "type", gguf_type_name(a->type));
+    cJSON_AddStringToObject(o, "type", qp_gguf_type_name(a->type));
     cJSON_AddNumberToObject(o, "count", (double)a->count);
     cJSON *items = cJSON_AddArrayToObject(o, full ? "values" : "head");
     uint64_t shown = full ? a->count : (a->count < ARRAY_PREVIEW ? a->count : ARRAY_PREVIEW);
     for (uint64_t i = 0; i < shown; i++) {
         int64_t iv;
         double fv;
-        gguf_string sv;
-        const gguf_array *av;
-        if (gguf_array_get_str(a, i, &sv) == GGUF_FOUND)
+        qp_gguf_string sv;
+        const qp_gguf_array *av;
+        if (qp_gguf_array_get_str(a, i, &sv) == QP_GGUF_FOUND)
             cJSON_AddItemToArray(items, json_string(&sv));
-        else if (gguf_array_get_arr(a, i, &av) == GGUF_FOUND)
+        else if (qp_gguf_array_get_arr(a, i, &av) == QP_GGUF_FOUND)
             cJSON_AddItemToArray(items, json_array(av, full));
-        else if (gguf_array_get_float(a, i, &fv) == GGUF_FOUND)
+        else if (qp_gguf_array_get_float(a, i, &fv) == QP_GGUF_FOUND)
             cJSON_AddItemToArray(items, cJSON_CreateNumber(
-                a->type == GGUF_TYPE_FLOAT32 ? f32_as_decimal(fv) : fv));
-        else if (gguf_array_get_int(a, i, &iv) == GGUF_FOUND)
+                a->type == QP_GGUF_TYPE_FLOAT32 ? f32_as_decimal(fv) : fv));
+        else if (qp_gguf_array_get_int(a, i, &iv) == QP_GGUF_FOUND)
             cJSON_AddItemToArray(items, cJSON_CreateNumber((double)iv));
         else
             cJSON_AddItemToArray(items, cJSON_CreateNull());
@@ -265,35 +265,35 @@ static cJSON *json_array(const gguf_array *a, int full)
     return o;
 }
 
-static cJSON *json_value(const gguf_value *v, int full_arrays)
+static cJSON *json_value(const qp_gguf_value *v, int full_arrays)
 {
     int64_t iv;
     double fv;
-    if (v->type == GGUF_TYPE_STRING)
+    if (v->type == QP_GGUF_TYPE_STRING)
         return json_string(&v->str);
-    if (v->type == GGUF_TYPE_ARRAY)
+    if (v->type == QP_GGUF_TYPE_ARRAY)
         return json_array(&v->arr, full_arrays);
-    if (v->type == GGUF_TYPE_BOOL)
+    if (v->type == QP_GGUF_TYPE_BOOL)
         return cJSON_CreateBool(v->b);
-    if (gguf_value_float(v, &fv) == GGUF_FOUND)
-        return cJSON_CreateNumber(v->type == GGUF_TYPE_FLOAT32 ? f32_as_decimal(fv) : fv);
-    if (v->type == GGUF_TYPE_UINT64)
+    if (qp_gguf_value_float(v, &fv) == QP_GGUF_FOUND)
+        return cJSON_CreateNumber(v->type == QP_GGUF_TYPE_FLOAT32 ? f32_as_decimal(fv) : fv);
+    if (v->type == QP_GGUF_TYPE_UINT64)
         return cJSON_CreateNumber((double)v->u64);
-    if (gguf_value_int(v, &iv) == GGUF_FOUND)
+    if (qp_gguf_value_int(v, &iv) == QP_GGUF_FOUND)
         return cJSON_CreateNumber((double)iv);
     return cJSON_CreateNull();
 }
 
-static int print_json(FILE *out, const char *path, const gguf_file *f)
+static int print_json(FILE *out, const char *path, const qp_gguf_file *f)
 {
     cJSON *root = cJSON_CreateObject();
     if (!root)
         return 1;
     cJSON_AddStringToObject(root, "file", path);
-    cJSON_AddNumberToObject(root, "gguf_version", gguf_version(f));
-    cJSON_AddNumberToObject(root, "file_size", (double)gguf_file_size(f));
-    cJSON_AddNumberToObject(root, "alignment", gguf_alignment(f));
-    cJSON_AddNumberToObject(root, "data_offset", (double)gguf_data_offset(f));
+    cJSON_AddNumberToObject(root, "gguf_version", qp_gguf_version(f));
+    cJSON_AddNumberToObject(root, "file_size", (double)qp_gguf_file_size(f));
+    cJSON_AddNumberToObject(root, "alignment", qp_gguf_alignment(f));
+    cJSON_AddNumberToObject(root, "data_offset", (double)qp_gguf_data_offset(f));
     const char *arch = arch_of(f);
     if (arch)
         cJSON_AddStringToObject(root, "architecture", arch);
@@ -304,30 +304,30 @@ static int print_json(FILE *out, const char *path, const gguf_file *f)
     for (size_t i = 0; arch && i < sizeof hparam_keys / sizeof hparam_keys[0]; i++) {
         char key[256];
         snprintf(key, sizeof key, "%s.%s", arch, hparam_keys[i]);
-        const gguf_value *v = gguf_get(f, key);
+        const qp_gguf_value *v = qp_gguf_get(f, key);
         if (v)
             cJSON_AddItemToObject(hp, hparam_keys[i], json_value(v, 0));
     }
 
     cJSON *md = cJSON_AddArrayToObject(root, "metadata");
-    for (int64_t i = 0; i < gguf_n_kv(f); i++) {
+    for (int64_t i = 0; i < qp_gguf_n_kv(f); i++) {
         cJSON *kv = cJSON_CreateObject();
-        cJSON_AddStringToObject(kv, "key", gguf_kv_key(f, i));
-        cJSON_AddStringToObject(kv, "type", gguf_type_name(gguf_kv_type(f, i)));
-        cJSON_AddItemToObject(kv, "value", json_value(gguf_kv_value(f, i), 0));
+        cJSON_AddStringToObject(kv, "key", qp_gguf_kv_key(f, i));
+        cJSON_AddStringToObject(kv, "type", qp_gguf_type_name(qp_gguf_kv_type(f, i)));
+        cJSON_AddItemToObject(kv, "value", json_value(qp_gguf_kv_value(f, i), 0));
         cJSON_AddItemToArray(md, kv);
     }
 
     cJSON *ts = cJSON_AddArrayToObject(root, "tensors");
-    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor_info *t = gguf_tensor(f, i);
+    for (int64_t i = 0; i < qp_gguf_n_tensors(f); i++) {
+        const qp_gguf_tensor_info *t = qp_gguf_tensor(f, i);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", t->name);
         cJSON *shape = cJSON_AddArrayToObject(o, "shape");
         for (uint32_t d = 0; d < t->n_dims; d++)
             cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->ne[d]));
         cJSON_AddStringToObject(o, "type", type_name(t->type));
-        cJSON_AddNumberToObject(o, "elements", (double)gguf_tensor_nelements(t));
+        cJSON_AddNumberToObject(o, "elements", (double)qp_gguf_tensor_nelements(t));
         cJSON_AddNumberToObject(o, "bytes", (double)t->nbytes);
         cJSON_AddNumberToObject(o, "offset", (double)t->offset);
         cJSON_AddItemToArray(ts, o);
@@ -346,7 +346,7 @@ static int print_json(FILE *out, const char *path, const gguf_file *f)
         cJSON_AddNumberToObject(o, "bpw", bpw(tot.per_type_bytes[t], tot.per_type_weights[t]));
     }
     cJSON *to = cJSON_AddObjectToObject(root, "totals");
-    cJSON_AddNumberToObject(to, "tensors", (double)gguf_n_tensors(f));
+    cJSON_AddNumberToObject(to, "tensors", (double)qp_gguf_n_tensors(f));
     cJSON_AddNumberToObject(to, "weights", (double)tot.n_weights);
     cJSON_AddNumberToObject(to, "bytes", (double)tot.n_bytes);
     cJSON_AddNumberToObject(to, "bpw", bpw(tot.n_bytes, tot.n_weights));
@@ -383,13 +383,13 @@ static int info_main(int argc, char **argv)
         return qp_usage_error("info", "expected one model file");
     const char *path = argv[optind];
 
-    gguf_file *f = NULL;
+    qp_gguf_file *f = NULL;
     qp_error err;
     qp_error_clear(&err);
-    if (gguf_open(path, &f, &err) != QP_OK)
+    if (qp_gguf_open(path, &f, &err) != QP_OK)
         return qp_report(&err);
     int rc = json ? print_json(stdout, path, f) : (print_text(stdout, path, f), 0);
-    gguf_close(f);
+    qp_gguf_close(f);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "qprof: info: error writing output\n");
         return 1;
