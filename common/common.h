@@ -104,11 +104,12 @@ qp_status qp_stats_compute(const double *x, int n, qp_stats *out, qp_error *err)
  * linear interpolation between closest ranks: rank h = (n - 1) * p / 100,
  * value sorted[floor h] + (h - floor h) * (sorted[floor h + 1] - sorted[floor h])
  * (Hyndman & Fan's definition 7, the default of numpy and R), so p = 50 is
- * the usual median and p = 0 / 100 are min / max. n >= 1. */
-double qp_stats_percentile(const double *sorted, int n, double p);
+ * the usual median and p = 0 / 100 are min / max (p outside clamps to them).
+ * NaN when n < 1. llama-perplexity's percentiles are the same definition. */
+double qp_stats_percentile(const double *sorted, int64_t n, double p);
 
 /* Sorts x[0..n-1] ascending in place. */
-void qp_stats_sort(double *x, int n);
+void qp_stats_sort(double *x, int64_t n);
 
 /* Relative spread (q3 - q1) / median, 0 when the median is 0: the one
  * number the terminal table shows beside the median. */

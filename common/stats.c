@@ -11,23 +11,23 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-void qp_stats_sort(double *x, int n)
+void qp_stats_sort(double *x, int64_t n)
 {
     if (n > 1)
         qsort(x, (size_t)n, sizeof *x, cmp_double);
 }
 
-double qp_stats_percentile(const double *sorted, int n, double p)
+double qp_stats_percentile(const double *sorted, int64_t n, double p)
 {
     if (n <= 0)
-        return 0.0;
+        return NAN;
     if (p <= 0.0)
         return sorted[0];
     if (p >= 100.0)
         return sorted[n - 1];
     /* definition 7: rank h in [0, n-1], interpolate between its neighbours */
     const double h = (double)(n - 1) * p / 100.0;
-    const int lo = (int)floor(h);
+    const int64_t lo = (int64_t)floor(h);
     if (lo >= n - 1)
         return sorted[n - 1];
     const double frac = h - (double)lo;

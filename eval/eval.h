@@ -14,6 +14,42 @@
 #include "../model/model.h"
 
 /* ==================================================================== */
+/* metrics: how far a quantized output, weight or distribution is from its
+ * reference. Every sum runs in double: a 512 x 1536 block has 786k terms,
+ * and the relative errors of interest (1e-3 for Q8_0) must not drown in
+ * float round-off.
+ */
+
+/* Output-error metrics: relative L2 ||y_q - y|| / ||y||, cosine similarity,
+ * SQNR in dB (10 log10 ||y||^2 / ||y_q - y||^2), max |y_q - y|. */
+enum qp_err_metric { QP_ERR_REL_L2 = 0, QP_ERR_COSINE, QP_ERR_SQNR_DB, QP_ERR_MAX_ABS, QP_ERR_METRIC_COUNT };
+/* Weight-error metrics: RMSE, RMSE / RMS(w), max |w_q - w|, SQNR (dB). */
+enum qp_w_metric { QP_W_RMSE = 0, QP_W_REL_RMSE, QP_W_MAX_ABS, QP_W_SQNR_DB, QP_W_METRIC_COUNT };
+
+const char *qp_err_metric_name(int m);   /* "rel_l2", "cosine", "sqnr_db", "max_abs" */
+const char *qp_err_metric_units(int m);  /* "1", "1", "dB", "activation units" */
+const char *qp_w_metric_name(int m);     /* "rmse", "rel_rmse", "max_abs", "sqnr_db" */
+
+/* Output-error metrics of q against ref over n values (enum order). A zero
+ * reference with a non-zero error gives rel_l2 = inf; identical rows give
+ * rel_l2 0, cosine 1, sqnr inf. */
+void qp_compare_outputs(const float *ref, const float *q, int64_t n, double out[QP_ERR_METRIC_COUNT]);
+
+/* Weight-error metrics of linear l's quantized form (dequantized row by
+ * row) against its FP32 reference; a linear without a quantized form
+ * compares with itself (all zero). QP_ERR_RUNTIME when out of memory. */
+qp_status qp_weight_error(const qp_linear *l, double out[QP_W_METRIC_COUNT], qp_error *err);
+
+/* KL(P_base || P_q) in nats over one row of n scores, where base and q are
+ * logits or log-probabilities (any additive constant: each row is
+ * normalized here, in double); a term whose base probability underflows
+ * to 0 adds 0. *same_top (may be NULL) = whether the two argmaxes (the
+ * first on ties) agree. Round-off below zero is clamped to 0. The one KL
+ * divergence of qprof: `layers` calls it on logits, `ppl --kld` on stored
+ * log-probabilities. */
+double qp_kld_row(const float *base, const float *q, int n, bool *same_top);
+
+/* ==================================================================== */
 /* perplexity: perplexity and KL divergence over a token stream,
  * computed the way llama.cpp's llama-perplexity computes them, and the
  * file of base-model log-probabilities a KL-divergence run compares with.
@@ -64,11 +100,6 @@ double qp_ppl_value(const qp_ppl_acc *a); /* exp(mean nll); NAN when empty */
  * (count < 2, or no spread). */
 double qp_ppl_error(const qp_ppl_acc *a);
 
-/* The value at `fraction` of sorted v[0..n) with linear interpolation
- * between neighbours at fraction * (n - 1) (llama.cpp's percentile);
- * fraction <= 0 is the minimum, >= 1 the maximum. NAN when n == 0. */
-double qp_percentile_sorted(const float *v, int64_t n, double fraction);
-
 /* ======================================================================== */
 /* KL divergence                                                            */
 /* ======================================================================== */
@@ -80,8 +111,8 @@ typedef struct qp_kld_acc {
     double sum_dp, sum_dp2, sum_dp4;
     int64_t n_same_top;
     int64_t count, cap;
-    float *kld;                /* [cap] per position, for the percentiles */
-    float *dp;                 /* [cap] */
+    double *kld;               /* [cap] per position, for the percentiles */
+    double *dp;                /* [cap] */
 } qp_kld_acc;
 
 /* Room for `capacity` positions. QP_ERR_RUNTIME when out of memory. */

@@ -62,21 +62,6 @@ double qp_ppl_error(const qp_ppl_acc *a)
     return exp(mean) * sqrt(var / (n - 1.0));
 }
 
-double qp_percentile_sorted(const float *v, int64_t n, double fraction)
-{
-    if (n <= 0)
-        return NAN;
-    if (fraction <= 0.0)
-        return v[0];
-    if (fraction >= 1.0)
-        return v[n - 1];
-    const double p = fraction * (double)(n - 1);
-    const int64_t i = (int64_t)p;
-    const double w = p - (double)i;
-    const int64_t j = i + 1 < n ? i + 1 : n - 1;
-    return (1.0 - w) * v[i] + w * v[j];
-}
-
 /* ======================================================================== */
 /* KL divergence                                                            */
 /* ======================================================================== */
@@ -110,17 +95,8 @@ void qp_kld_add(qp_kld_acc *a, const float *base_logp, const float *logp, int n_
 {
     if (a->count >= a->cap)
         return;
-    double kld = 0.0;
-    int top_q = 0, top_b = 0;
-    for (int i = 0; i < n_vocab; i++) {
-        if (logp[i] > logp[top_q])
-            top_q = i;
-        if (base_logp[i] > base_logp[top_b])
-            top_b = i;
-        const double pb = exp((double)base_logp[i]);
-        if (pb > 0.0) /* 0 * (-inf) would be NaN: a zero-probability term adds 0 */
-            kld += pb * ((double)base_logp[i] - (double)logp[i]);
-    }
+    bool same_top;
+    const double kld = qp_kld_row(base_logp, logp, n_vocab, &same_top);
     const double nll_q = -(double)logp[tok], nll_b = -(double)base_logp[tok];
     qp_ppl_add(&a->q, nll_q);
     qp_ppl_add(&a->base, nll_b);
@@ -131,9 +107,9 @@ void qp_kld_add(qp_kld_acc *a, const float *base_logp, const float *logp, int n_
     a->sum_dp += dp;
     a->sum_dp2 += dp * dp;
     a->sum_dp4 += dp * dp * dp * dp;
-    a->n_same_top += top_q == top_b;
-    a->kld[a->count] = (float)kld;
-    a->dp[a->count] = (float)dp;
+    a->n_same_top += same_top;
+    a->kld[a->count] = kld;
+    a->dp[a->count] = dp;
     a->count++;
 }
 
@@ -147,12 +123,6 @@ static void mean_err(double sum, double sum2, int64_t count, double *mean, doubl
     *mean = sum / n;
     const double var = sum2 / n - *mean * *mean;
     *se = var > 0.0 && count > 10 ? sqrt(var / (n - 1.0)) : 0.0;
-}
-
-static int cmp_float(const void *a, const void *b)
-{
-    const float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
 }
 
 void qp_kld_stats_compute(qp_kld_acc *a, qp_kld_stats *s)
@@ -193,22 +163,22 @@ void qp_kld_stats_compute(qp_kld_acc *a, qp_kld_stats *s)
     s->same_top_err =
         n > 1 ? sqrt(s->same_top * (1.0 - s->same_top) / (double)(n - 1)) : 0.0;
 
-    qsort(a->kld, (size_t)n, sizeof *a->kld, cmp_float);
-    qsort(a->dp, (size_t)n, sizeof *a->dp, cmp_float);
-    const float *k = a->kld, *d = a->dp;
+    qp_stats_sort(a->kld, n);
+    qp_stats_sort(a->dp, n);
+    const double *k = a->kld, *d = a->dp;
     s->kld_min = k[0], s->kld_max = k[n - 1];
-    s->kld_median = qp_percentile_sorted(k, n, 0.5);
-    s->kld_p999 = qp_percentile_sorted(k, n, 0.999), s->kld_p99 = qp_percentile_sorted(k, n, 0.99);
-    s->kld_p95 = qp_percentile_sorted(k, n, 0.95), s->kld_p90 = qp_percentile_sorted(k, n, 0.90);
-    s->kld_p10 = qp_percentile_sorted(k, n, 0.10), s->kld_p5 = qp_percentile_sorted(k, n, 0.05);
-    s->kld_p1 = qp_percentile_sorted(k, n, 0.01), s->kld_p01 = qp_percentile_sorted(k, n, 0.001);
+    s->kld_median = qp_stats_percentile(k, n, 50);
+    s->kld_p999 = qp_stats_percentile(k, n, 99.9), s->kld_p99 = qp_stats_percentile(k, n, 99);
+    s->kld_p95 = qp_stats_percentile(k, n, 95), s->kld_p90 = qp_stats_percentile(k, n, 90);
+    s->kld_p10 = qp_stats_percentile(k, n, 10), s->kld_p5 = qp_stats_percentile(k, n, 5);
+    s->kld_p1 = qp_stats_percentile(k, n, 1), s->kld_p01 = qp_stats_percentile(k, n, 0.1);
     s->dp_min = d[0], s->dp_max = d[n - 1];
-    s->dp_median = qp_percentile_sorted(d, n, 0.5);
-    s->dp_p999 = qp_percentile_sorted(d, n, 0.999), s->dp_p99 = qp_percentile_sorted(d, n, 0.99);
-    s->dp_p95 = qp_percentile_sorted(d, n, 0.95), s->dp_p90 = qp_percentile_sorted(d, n, 0.90);
-    s->dp_p75 = qp_percentile_sorted(d, n, 0.75), s->dp_p25 = qp_percentile_sorted(d, n, 0.25);
-    s->dp_p10 = qp_percentile_sorted(d, n, 0.10), s->dp_p5 = qp_percentile_sorted(d, n, 0.05);
-    s->dp_p1 = qp_percentile_sorted(d, n, 0.01), s->dp_p01 = qp_percentile_sorted(d, n, 0.001);
+    s->dp_median = qp_stats_percentile(d, n, 50);
+    s->dp_p999 = qp_stats_percentile(d, n, 99.9), s->dp_p99 = qp_stats_percentile(d, n, 99);
+    s->dp_p95 = qp_stats_percentile(d, n, 95), s->dp_p90 = qp_stats_percentile(d, n, 90);
+    s->dp_p75 = qp_stats_percentile(d, n, 75), s->dp_p25 = qp_stats_percentile(d, n, 25);
+    s->dp_p10 = qp_stats_percentile(d, n, 10), s->dp_p5 = qp_stats_percentile(d, n, 5);
+    s->dp_p1 = qp_stats_percentile(d, n, 1), s->dp_p01 = qp_stats_percentile(d, n, 0.1);
 }
 
 /* ======================================================================== */

@@ -13,53 +13,6 @@
 #include "../quant/quant.h"
 #include "../model/model.h"
 
-/* ==== metrics ============================================================ */
-
-void qp_compare_outputs(const float *ref, const float *q, int64_t n, double out[QP_ERR_METRIC_COUNT])
-{
-    /* double accumulators: a 512 x 1536 block has 786k terms, and the
-     * relative errors of interest (1e-3 for Q8_0) must not drown in
-     * float round-off */
-    double sr = 0, sq = 0, srq = 0, se = 0, mx = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double r = ref[i], v = q[i], d = v - r;
-        sr += r * r;
-        sq += v * v;
-        srq += r * v;
-        se += d * d;
-        if (fabs(d) > mx)
-            mx = fabs(d);
-    }
-    out[QP_ERR_REL_L2] = sr > 0 ? sqrt(se / sr) : (se > 0 ? INFINITY : 0);
-    out[QP_ERR_COSINE] = sr > 0 && sq > 0 ? srq / sqrt(sr * sq) : (sr == sq ? 1 : 0);
-    out[QP_ERR_SQNR_DB] = se > 0 ? 10 * log10(sr / se) : INFINITY;
-    out[QP_ERR_MAX_ABS] = mx;
-}
-
-double qp_logits_kld(const float *ref, const float *q, int n_vocab, bool *same_top1)
-{
-    /* log-softmax of both rows in double, then sum p (log p - log q) */
-    double mr = -INFINITY, mq = -INFINITY;
-    int ar = 0, aq = 0;
-    for (int i = 0; i < n_vocab; i++) {
-        if (ref[i] > mr) { mr = ref[i]; ar = i; }
-        if (q[i] > mq) { mq = q[i]; aq = i; }
-    }
-    double zr = 0, zq = 0;
-    for (int i = 0; i < n_vocab; i++) {
-        zr += exp(ref[i] - mr);
-        zq += exp(q[i] - mq);
-    }
-    double lzr = mr + log(zr), lzq = mq + log(zq), kl = 0;
-    for (int i = 0; i < n_vocab; i++) {
-        double lp = ref[i] - lzr, lq = q[i] - lzq;
-        kl += exp(lp) * (lp - lq);
-    }
-    if (same_top1)
-        *same_top1 = ar == aq;
-    return kl > 0 ? kl : 0; /* clamp round-off below zero */
-}
-
 /* ==== captured activations ================================================ */
 
 /* What the reference pass keeps per layer: the inputs of every block and
@@ -202,39 +155,6 @@ static size_t linear_bytes(const qp_linear *l)
     if (l->q_type == QP_LINEAR_REF)
         return (size_t)l->rows * (size_t)l->cols * sizeof(float);
     return (size_t)l->rows * qp_row_size(l->q_type, l->cols);
-}
-
-/* Weight error of linear l's quantized form against its reference. */
-static qp_status weight_error(const qp_linear *l, double out[QP_W_METRIC_COUNT], qp_error *err)
-{
-    float *row = malloc((size_t)l->cols * sizeof(float));
-    if (!row)
-        return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "out of memory");
-    double se = 0, s2 = 0, mx = 0;
-    size_t rs = l->q_type == QP_LINEAR_REF ? 0 : qp_row_size(l->q_type, l->cols);
-    for (int64_t r = 0; r < l->rows; r++) {
-        const float *ref = l->ref + r * l->cols;
-        if (l->q_type == QP_LINEAR_REF)
-            memcpy(row, ref, (size_t)l->cols * sizeof(float));
-        else if (qp_dequantize_row(l->q_type, (const uint8_t *)l->q_data + (size_t)r * rs, row, l->cols, err) != QP_OK) {
-            free(row);
-            return err->status;
-        }
-        for (int64_t i = 0; i < l->cols; i++) {
-            double d = (double)row[i] - ref[i];
-            se += d * d;
-            s2 += (double)ref[i] * ref[i];
-            if (fabs(d) > mx)
-                mx = fabs(d);
-        }
-    }
-    free(row);
-    double n = (double)l->rows * (double)l->cols;
-    out[QP_W_RMSE] = sqrt(se / n);
-    out[QP_W_REL_RMSE] = s2 > 0 ? sqrt(se / s2) : 0;
-    out[QP_W_MAX_ABS] = mx;
-    out[QP_W_SQNR_DB] = se > 0 ? 10 * log10(s2 / se) : INFINITY;
-    return QP_OK;
 }
 
 /* Fills the tensor table of the profile from the model's linears. */
@@ -532,7 +452,7 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
         for (int i = 0; i < n_lin; i++) {
             const qp_linear *lin = qp_model_linear(m, i);
             double w[QP_W_METRIC_COUNT];
-            if ((st = weight_error(lin, w, err)) != QP_OK)
+            if ((st = qp_weight_error(lin, w, err)) != QP_OK)
                 goto done;
             for (int k = 0; k < QP_W_METRIC_COUNT; k++)
                 p->w_err[k][(size_t)t * n_lin + i] = w[k];
@@ -570,7 +490,7 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
             int agree = 0;
             for (int i = 0; i < n; i++) {
                 bool same;
-                double k = qp_logits_kld(ref_logits + (size_t)i * V, q_logits + (size_t)i * V, V, &same);
+                double k = qp_kld_row(ref_logits + (size_t)i * V, q_logits + (size_t)i * V, V, &same);
                 kl += k;
                 klmax = k > klmax ? k : klmax;
                 agree += same;

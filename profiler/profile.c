@@ -8,15 +8,9 @@
 static const char *const block_names[QP_BLOCK_COUNT] = {
     "attn", "ffn", "q", "k", "v", "o", "gate", "up", "down",
 };
-static const char *const err_names[QP_ERR_METRIC_COUNT] = {"rel_l2", "cosine", "sqnr_db", "max_abs"};
-static const char *const err_units[QP_ERR_METRIC_COUNT] = {"1", "1", "dB", "activation units"};
-static const char *const w_names[QP_W_METRIC_COUNT] = {"rmse", "rel_rmse", "max_abs", "sqnr_db"};
 static const char *const kind_names[QP_ERR_KIND_COUNT] = {"local", "accumulated"};
 
 const char *qp_block_name(int b) { return b >= 0 && b < QP_BLOCK_COUNT ? block_names[b] : "?"; }
-const char *qp_err_metric_name(int m) { return m >= 0 && m < QP_ERR_METRIC_COUNT ? err_names[m] : "?"; }
-const char *qp_err_metric_units(int m) { return m >= 0 && m < QP_ERR_METRIC_COUNT ? err_units[m] : "?"; }
-const char *qp_w_metric_name(int m) { return m >= 0 && m < QP_W_METRIC_COUNT ? w_names[m] : "?"; }
 const char *qp_err_kind_name(int k) { return k >= 0 && k < QP_ERR_KIND_COUNT ? kind_names[k] : "?"; }
 
 static double *nan_array(size_t n)

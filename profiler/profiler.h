@@ -12,6 +12,7 @@
 
 #include "../common/common.h"
 #include "../kernels/kernels.h"
+#include "../eval/eval.h"
 #include "../model/model.h"
 
 /* ==================================================================== */
@@ -33,16 +34,8 @@ enum qp_block {
 };
 const char *qp_block_name(int b); /* "attn", "ffn", "q", ..., "down" */
 
-/* Output-error metrics: relative L2 ||y_q - y|| / ||y||, cosine similarity,
- * SQNR in dB (10 log10 ||y||^2 / ||y_q - y||^2), max |y_q - y|. */
-enum qp_err_metric { QP_ERR_REL_L2 = 0, QP_ERR_COSINE, QP_ERR_SQNR_DB, QP_ERR_MAX_ABS, QP_ERR_METRIC_COUNT };
-/* Weight-error metrics: RMSE, RMSE / RMS(w), max |w_q - w|, SQNR (dB). */
-enum qp_w_metric { QP_W_RMSE = 0, QP_W_REL_RMSE, QP_W_MAX_ABS, QP_W_SQNR_DB, QP_W_METRIC_COUNT };
-enum qp_err_kind { QP_LOCAL = 0, QP_ACCUMULATED = 1, QP_ERR_KIND_COUNT };
 
-const char *qp_err_metric_name(int m);   /* "rel_l2", "cosine", "sqnr_db", "max_abs" */
-const char *qp_err_metric_units(int m);  /* "1", "1", "dB", "activation units" */
-const char *qp_w_metric_name(int m);     /* "rmse", "rel_rmse", "max_abs", "sqnr_db" */
+enum qp_err_kind { QP_LOCAL = 0, QP_ACCUMULATED = 1, QP_ERR_KIND_COUNT };
 const char *qp_err_kind_name(int k);     /* "local", "accumulated" */
 
 enum { QP_NAME_MAX = 64 };
@@ -159,13 +152,6 @@ typedef struct qp_layers_opts {
  * an error or a stop: it then holds what was finished). Returns QP_OK, or
  * QP_ERR_RUNTIME with err "interrupted" when *stop was set. */
 qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_error *err);
-
-/* Output-error metrics of y_q against y over n values (profile.h order). */
-void qp_compare_outputs(const float *ref, const float *q, int64_t n, double out[QP_ERR_METRIC_COUNT]);
-
-/* KL(softmax(ref) || softmax(q)) over one row of n_vocab logits, in nats;
- * *same_top1 = whether the argmaxes agree. */
-double qp_logits_kld(const float *ref, const float *q, int n_vocab, bool *same_top1);
 
 
 /* ==================================================================== */

@@ -117,14 +117,16 @@ static void test_ppl_known(void **state)
 static void test_percentile(void **state)
 {
     (void)state;
-    const float v[5] = { 1, 2, 3, 4, 5 };
-    assert_true(qp_percentile_sorted(v, 5, 0.0) == 1.0);
-    assert_true(qp_percentile_sorted(v, 5, 1.0) == 5.0);
-    assert_true(qp_percentile_sorted(v, 5, 0.5) == 3.0);
+    /* llama-perplexity's percentile (rank fraction * (n - 1), linear
+     * interpolation) is common/'s definition 7: the KLD table uses it */
+    const double v[5] = { 1, 2, 3, 4, 5 };
+    assert_true(qp_stats_percentile(v, 5, 0.0) == 1.0);
+    assert_true(qp_stats_percentile(v, 5, 100.0) == 5.0);
+    assert_true(qp_stats_percentile(v, 5, 50.0) == 3.0);
     /* 0.9 * 4 = 3.6: 0.4 * v[3] + 0.6 * v[4] */
-    assert_true(fabs(qp_percentile_sorted(v, 5, 0.9) - 4.6) < 1e-9);
-    assert_true(fabs(qp_percentile_sorted(v, 5, 0.125) - 1.5) < 1e-9);
-    assert_true(isnan(qp_percentile_sorted(v, 0, 0.5)));
+    assert_true(fabs(qp_stats_percentile(v, 5, 90.0) - 4.6) < 1e-9);
+    assert_true(fabs(qp_stats_percentile(v, 5, 12.5) - 1.5) < 1e-9);
+    assert_true(isnan(qp_stats_percentile(v, 0, 50.0)));
 }
 
 /* Two-point distributions: base (0.5, 0.5), q (0.9, 0.1).
@@ -170,9 +172,10 @@ static void test_kld_two_point(void **state)
     assert_true(s.kld_err == 0.0); /* llama.cpp gives no error for <= 10 values */
 
     /* a zero-probability base term adds nothing (not NaN) */
-    const float b0[3] = { 0.0f, -INFINITY, -INFINITY }, q3[3] = { -0.1f, -3.0f, -2.5f };
+    const float b0[3] = { 0.0f, -INFINITY, -INFINITY };
+    const float q3[3] = { logf(0.9f), logf(0.04f), logf(0.06f) };
     qp_kld_add(&a, b0, q3, 3, 0);
-    assert_true(fabs(a.kld[3] - 0.1) < 1e-6);
+    assert_true(fabs(a.kld[3] + log(0.9)) < 1e-6);
     qp_kld_free(&a);
 }
 
