@@ -63,6 +63,9 @@ $(BUILD)/kernels/arm/neon.o:   SIMD := -march=armv8.2-a+dotprod+fp16
 .PHONY: all test check fuzz install deps clean help demo test-neon test-avx512-emu
 all: $(QPROF) $(LIB)                              ## build build/qprof and build/libqprof.a
 
+# eval/text.c embeds data/default_text.txt with .incbin (make sees no #include)
+$(BUILD)/eval/text.o: data/default_text.txt
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SIMD) -c $< -o $@
@@ -171,12 +174,13 @@ install: all                                      ## install qprof, the library 
 	  install -m 644 $$d/*.h $(DESTDIR)$(PREFIX)/include/qprof/$$d/ 2>/dev/null || true; done
 
 demo:                                             ## install what is missing, fetch SmolLM2-135M, profile it
-	@scripts/demo.sh
+	@MODEL='$(MODEL)' BUILD='$(BUILD)' scripts/demo.sh
 
 deps:                                             ## install the Debian packages qprof needs (root)
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS)
-	if [ "$$(dpkg --print-architecture)" != arm64 ]; then dpkg --add-architecture arm64 && apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libcmocka-dev:arm64; fi # test-neon's cmocka
+	qp_name='make deps'; . ./scripts/lib.sh; qp_as_root sh -c 'apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS) && \
+	  if [ "$$(dpkg --print-architecture)" != arm64 ]; then dpkg --add-architecture arm64 && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libcmocka-dev:arm64; fi' # as root (sudo if need be); test-neon's cmocka
 
 clean:                                            ## remove build outputs
 	rm -rf build build-san build-fuzz build-aarch64 build-emu512

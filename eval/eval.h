@@ -12,6 +12,7 @@
 
 #include "../common/common.h"
 #include "../model/model.h"
+#include "../tokenizer/tokenizer.h"
 
 /* ==================================================================== */
 /* metrics: how far a quantized output, weight or distribution is from its
@@ -239,5 +240,28 @@ typedef struct qp_ppl_result {
  * file's. save_path and kld_path may both be set (different files). */
 qp_status qp_perplexity(qp_state *s, const int32_t *tokens, int64_t n_tokens,
                         const qp_ppl_opts *o, qp_ppl_result *r, qp_error *err);
+
+/* ==================================================================== */
+/* text: the token sequences a model is evaluated on. */
+
+/* The built-in text (data/default_text.txt, written for qprof: English
+ * prose with numbers, names and punctuation, ~600 tokens with common
+ * tokenizers), NUL-terminated; *len (may be NULL) its length. */
+const char *qp_builtin_text(size_t *len);
+
+/* Tokenizes text[0..len) with BOS where the tokenizer adds one (special
+ * tokens' text matched when parse_special) into *ids (malloc'd, the caller
+ * frees), the first max_tokens of them (0: all); *n gets their count.
+ * QP_ERR_RUNTIME when out of memory. */
+qp_status qp_tokenize_alloc(const qp_tokenizer *tok, const char *text, size_t len, bool parse_special,
+                            int max_tokens, int32_t **ids, int *n, qp_error *err);
+
+/* The evaluation tokens of `qprof layers`: the first n_tokens of the file
+ * `path` (at most 64 MiB), else of `prompt`, else of the built-in text
+ * repeated until it gives n_tokens; fewer when the text is shorter.
+ * *source names where they came from (the path, "--prompt", or the
+ * built-in text), for the records. */
+qp_status qp_eval_tokens(const qp_tokenizer *tok, const char *path, const char *prompt, int n_tokens,
+                         int32_t **ids, int *n, const char **source, qp_error *err);
 
 #endif

@@ -259,6 +259,12 @@ int qp_kernels_block(int t, int64_t *block_size, size_t *block_bytes)
     return 1;
 }
 
+int qp_kernels_can_run(int t)
+{
+    const qp_type_traits *tr = qp_type_info(t);
+    return tr && tr->can_quantize && qp_act_type((enum qp_type)t) >= 0;
+}
+
 int qp_act_type(enum qp_type w)
 {
     switch (w) {

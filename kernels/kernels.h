@@ -50,6 +50,10 @@ int qp_kernels_accelerates(const qp_kernels *v, enum qp_type t);
 
 /* Activation type paired with weight type w, or -1 if w has no kernels. */
 int qp_act_type(enum qp_type w);
+/* 1 if a linear can be set to weight type t: qp_matmul multiplies it (it
+ * has an activation pairing) and qp_quantize_row makes it from FP32.
+ * The one answer to "can qprof run this type" for every command. */
+int qp_kernels_can_run(int t);
 /* Bytes of one activation row of k values quantized for weight type w. */
 size_t qp_act_row_size(enum qp_type w, int64_t k);
 /* Quantize one activation row x[k] into the pairing type of w. */
@@ -58,7 +62,9 @@ void qp_quantize_act(const qp_kernels *v, enum qp_type w, const float *x, void *
 float qp_vec_dot(const qp_kernels *v, enum qp_type w, int64_t k, const void *wrow, const void *xq);
 
 /* ---- thread pool: created once, reused by every call ---- */
-qp_threadpool *qp_threadpool_create(int n_threads); /* n_threads >= 1; NULL on failure */
+/* The most threads any qprof pool, command or benchmark takes. */
+#define QP_MAX_THREADS 256
+qp_threadpool *qp_threadpool_create(int n_threads); /* 1..QP_MAX_THREADS; NULL on failure */
 void qp_threadpool_free(qp_threadpool *tp);
 int qp_threadpool_size(const qp_threadpool *tp);
 

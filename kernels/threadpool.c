@@ -99,7 +99,7 @@ static void *worker_main(void *p)
 
 qp_threadpool *qp_threadpool_create(int n_threads)
 {
-    if (n_threads < 1)
+    if (n_threads < 1 || n_threads > QP_MAX_THREADS)
         return NULL;
     qp_threadpool *tp = calloc(1, sizeof *tp);
     if (!tp)

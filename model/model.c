@@ -710,7 +710,7 @@ qp_status qp_model_set_tensor_type(qp_model *m, int i, int type, qp_error *err)
         return QP_OK;
     }
     const qp_type_traits *tt = qp_type_info(type);
-    if (!tt || qp_act_type((enum qp_type)type) < 0 || !tt->can_quantize)
+    if (!qp_kernels_can_run(type))
         return qp_error_set(err, QP_ERR_INPUT, NULL, -1,
                             "%s: type %s has no matmul kernels in qprof", l->name,
                             tt ? tt->name : "unknown");
@@ -758,25 +758,6 @@ qp_status qp_model_set_tensor_type(qp_model *m, int i, int type, qp_error *err)
     return QP_OK;
 }
 
-int qp_fallback_type(int type, int64_t cols)
-{
-    const qp_type_traits *tt = qp_type_info(type);
-    if (!tt || cols % tt->block_size == 0)
-        return type;
-    int alt;
-    switch (type) {
-    case QP_TYPE_Q2_K:
-    case QP_TYPE_Q3_K: alt = QP_TYPE_Q4_0; break;
-    case QP_TYPE_Q4_K: alt = QP_TYPE_Q5_0; break;
-    case QP_TYPE_Q5_K: alt = QP_TYPE_Q5_1; break;
-    case QP_TYPE_Q6_K: alt = QP_TYPE_Q8_0; break;
-    default: alt = QP_TYPE_F16; break;
-    }
-    if (cols % qp_type_info(alt)->block_size != 0)
-        alt = QP_TYPE_F16;
-    return alt;
-}
-
 qp_status qp_model_set_all(qp_model *m, int type, qp_fallback *fb, int max_fb, int *n_fb,
                            qp_error *err)
 {
@@ -798,4 +779,48 @@ qp_status qp_model_set_all(qp_model *m, int type, qp_fallback *fb, int max_fb, i
     if (n_fb)
         *n_fb = count;
     return QP_OK;
+}
+
+qp_status qp_model_use_weights(qp_model *m, int type, const qp_kernels *v, bool packed,
+                               qp_fallback *fb, int max_fb, int *n_fb, qp_error *err)
+{
+    qp_status st = QP_OK;
+    if (n_fb)
+        *n_fb = 0;
+    if (type == QP_TYPE_FILE) {
+        for (int i = 0; i < m->n_linears && st == QP_OK; i++) {
+            const qp_linear *l = &m->lin[i];
+            if (l->file_type != QP_TYPE_F32 && qp_kernels_can_run(l->file_type))
+                st = qp_model_set_tensor_type(m, i, l->file_type, err);
+        }
+    } else {
+        st = qp_model_set_all(m, type, fb, max_fb, n_fb, err);
+    }
+    if (st == QP_OK && packed)
+        st = qp_model_set_kernels(m, v, err);
+    return st;
+}
+
+void qp_model_describe_linears(const qp_model *m, bool quantized, char *buf, size_t size)
+{
+    enum { MAX_KINDS = 16 };
+    char kinds[MAX_KINDS][64];
+    int counts[MAX_KINDS] = {0}, n_kinds = 0;
+    for (int i = 0; i < m->n_linears; i++) {
+        char d[64];
+        qp_linear_describe(&m->lin[i], quantized, d, sizeof d);
+        int k = 0;
+        while (k < n_kinds && strcmp(kinds[k], d) != 0)
+            k++;
+        if (k == n_kinds) {
+            if (n_kinds == MAX_KINDS)
+                continue;
+            snprintf(kinds[n_kinds++], sizeof kinds[0], "%s", d);
+        }
+        counts[k]++;
+    }
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < n_kinds && n < size; k++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%d x %s", k ? ", " : "", counts[k], kinds[k]);
 }

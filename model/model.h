@@ -213,15 +213,6 @@ qp_status qp_linear_matmul(const qp_model *m, const qp_linear *l, const qp_kerne
  * length is not a multiple of its block size; QP_ERR_RUNTIME if out of memory. */
 qp_status qp_model_set_tensor_type(qp_model *m, int i, int type, qp_error *err);
 
-/* The type qp_model_set_all uses for a row of `cols` when `type` is asked:
- * `type` if cols is a multiple of its block size; else llama.cpp's fallback
- * (llama_tensor_get_type's convert_incompatible_tensor): Q4_K -> Q5_0,
- * Q5_K -> Q5_1, Q6_K -> Q8_0, Q2_K/Q3_K -> Q4_0 (llama.cpp picks IQ4_NL,
- * which qprof does not implement; Q4_0 has the same 4.5 bits and 32-blocks),
- * and F16 when even that does not divide (llama.cpp's last resort; for a
- * 32-block type that does not fit llama.cpp stops, qprof also uses F16). */
-int qp_fallback_type(int type, int64_t cols);
-
 typedef struct qp_fallback {
     int linear;  /* index */
     int wanted;  /* type asked */
@@ -234,6 +225,29 @@ typedef struct qp_fallback {
  * NULL). QP_LINEAR_REF drops every quantized form. Stops at the first error. */
 qp_status qp_model_set_all(qp_model *m, int type, qp_fallback *fb, int max_fb, int *n_fb,
                            qp_error *err);
+
+/* Value of `type` for qp_model_use_weights: each linear in its file type. */
+#define QP_TYPE_FILE (-2)
+
+/* Chooses the weights a forward pass at QP_PREC_QUANT multiplies, the one
+ * policy `run`, `ppl` and later commands share:
+ *   QP_TYPE_FILE  - every linear whose file tensor is quantized or
+ *                   F16/BF16 runs on the file's own bytes through
+ *                   qp_matmul; F32 linears stay on the FP32 path (OpenBLAS
+ *                   is the faster F32 kernel). What llama.cpp computes.
+ *   a type        - every linear requantized to it from FP32
+ *                   (qp_model_set_all), llama.cpp's fallbacks recorded in
+ *                   fb[0..max_fb) and counted in *n_fb (fb may be NULL);
+ *                   a linear already of that type keeps the file's bytes;
+ *   QP_LINEAR_REF - no quantized form at all (every linear FP32).
+ * Then, with `packed` and a variant v, the packed copies v multiplies
+ * (qp_model_set_kernels). QP_ERR_INPUT for a type without kernels. */
+qp_status qp_model_use_weights(qp_model *m, int type, const qp_kernels *v, bool packed,
+                               qp_fallback *fb, int max_fb, int *n_fb, qp_error *err);
+
+/* One line naming the forms the linears run in at a precision, counted:
+ * "210 x q4_1 (file), 1 x q8_0 (file)"; buf is NUL-terminated. */
+void qp_model_describe_linears(const qp_model *m, bool quantized, char *buf, size_t size);
 
 /* Bytes held by the model beyond the mapped file: owned FP32 references,
  * quantized copies, norms. */

@@ -1,4 +1,8 @@
-/* profiler/layers.c - the layer-wise profiler (see layers.h for the plan). */
+/* profiler/layers.c - the layer-wise profiler (the plan: profiler.h,
+ * "layers"). qp_layers_run runs its phases in order: identity of the
+ * profile, resume, buffers, the reference pass, then per type the
+ * quantization (weight errors), the whole-model pass (accumulated errors,
+ * logits, latency) and the local errors layer by layer. */
 #include "profiler.h"
 
 #include <cblas.h>
@@ -280,295 +284,447 @@ static void adopt(qp_profile *p, const qp_profile *old)
     snprintf(p->packed_layouts, sizeof p->packed_layouts, "%s", old->packed_layouts);
 }
 
-qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_error *err)
-{
-    const qp_hparams *hp = qp_model_hparams(m);
-    const int L = hp->n_layer, n = o->n_tokens, V = hp->n_vocab;
-    const int n_lin = qp_model_n_linears(m);
-    int keep_ref = 0; /* resumed with some type's latencies from the first run */
-    qp_status st = qp_profile_alloc(p, o->n_types, L, n_lin, err);
-    if (st != QP_OK)
-        return st;
-    if (o->reps < 1 || o->reps > 64 || n < 1)
-        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "reps must be 1..64 and tokens >= 1");
+/* ==== the run ============================================================== */
 
-    /* ---- identity ---- */
+/* Everything one qp_layers_run holds between its phases. */
+typedef struct layers_run {
+    qp_model *m;
+    const qp_layers_opts *o;
+    qp_profile *p;
+    const qp_kernels *kern;
+    int L, n, V, n_lin;
+    int keep_ref;            /* resumed with some type's latencies from the first run */
+    const int *types;        /* o->types, or the default ladder's types that fit */
+    int n_types;
+    int default_types[16];
+    qp_state *state;
+    capture cap;
+    run_ctx c;
+    size_t lb;               /* n_layers * QP_BLOCK_COUNT */
+    double *times;           /* [reps][lb] */
+    double *fwd, *bsum;      /* [reps] */
+    float *ref_logits;       /* [n][V] */
+    float *q_logits;         /* [n][V] */
+    float *scratch;          /* [n][widest slot] */
+    qp_progress prog;
+    int64_t unit;            /* progress units done */
+} layers_run;
+
+/* True if at least one linear of the model takes `type` without fallback. */
+static bool type_fits_model(const qp_model *m, int type)
+{
+    for (int i = 0; i < qp_model_n_linears(m); i++)
+        if (qp_fallback_type(type, qp_model_linear(m, i)->cols) == type)
+            return true;
+    return false;
+}
+
+/* The types to profile: o->types checked, or the default ladder less the
+ * types no tensor of the model can take (every row would fall back). */
+static qp_status choose_types(layers_run *r, qp_error *err)
+{
+    const qp_layers_opts *o = r->o;
+    if (o->n_types > 0) {
+        for (int t = 0; t < o->n_types; t++)
+            if (!qp_kernels_can_run(o->types[t]) || o->types[t] == QP_TYPE_F32)
+                return qp_error_set(err, QP_ERR_INPUT, NULL, -1,
+                                    "'%s' is not a quantization type qprof can run (try q8_0,q6_K,q5_K,"
+                                    "q5_1,q5_0,q4_K,q4_1,q4_0,q3_K,q2_K,f16,bf16)",
+                                    qp_type_info(o->types[t]) ? qp_type_info(o->types[t])->name : "?");
+        if (o->n_types > 64)
+            return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "at most 64 types");
+        r->types = o->types;
+        r->n_types = o->n_types;
+        return QP_OK;
+    }
+    const int *ladder;
+    const int n = qp_type_ladder(&ladder);
+    for (int i = 0; i < n && r->n_types < (int)(sizeof r->default_types / sizeof *r->default_types); i++) {
+        if (type_fits_model(r->m, ladder[i]))
+            r->default_types[r->n_types++] = ladder[i];
+        else
+            say(o, "no tensor of this model fits %s blocks; skipping it", qp_type_info(ladder[i])->name);
+    }
+    if (r->n_types == 0)
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "no quantization type to profile");
+    r->types = r->default_types;
+    return QP_OK;
+}
+
+/* Phase 0: the profile's identity (root attributes) and tensor table. */
+static qp_status describe_run(layers_run *r, qp_error *err)
+{
+    const qp_layers_opts *o = r->o;
+    qp_profile *p = r->p;
+    const qp_hparams *hp = qp_model_hparams(r->m);
     snprintf(p->qprof_version, sizeof p->qprof_version, "%s", QPROF_VERSION);
     snprintf(p->model_path, sizeof p->model_path, "%s", o->model_path ? o->model_path : "");
+    qp_status st;
     if (o->model_path && (st = qp_sha256_file(o->model_path, p->model_sha256, err)) != QP_OK)
         return st;
     snprintf(p->architecture, sizeof p->architecture, "%s", qp_arch_name(hp->arch));
-    {
-        /* the reference is what the linears' FP32 forms were made from */
-        const qp_linear *l0 = qp_model_linear(m, 0), *lo = qp_model_linear(m, n_lin - 1);
-        snprintf(p->reference, sizeof p->reference, "FP32 arithmetic on weights %s (output: %s)",
-                 l0->ref_from, lo->ref_from);
-    }
-    const qp_kernels *kern = o->kernels ? o->kernels : qp_kernels_default();
-    snprintf(p->kernel_variant, sizeof p->kernel_variant, "%s", qp_kernels_name(kern));
+    /* the reference is what the linears' FP32 forms were made from */
+    const qp_linear *l0 = qp_model_linear(r->m, 0), *lo = qp_model_linear(r->m, r->n_lin - 1);
+    snprintf(p->reference, sizeof p->reference, "FP32 arithmetic on weights %s (output: %s)", l0->ref_from,
+             lo->ref_from);
+    snprintf(p->kernel_variant, sizeof p->kernel_variant, "%s", qp_kernels_name(r->kern));
     snprintf(p->packed_layouts, sizeof p->packed_layouts, "none"); /* added per type below */
     qp_cpu_model(p->cpu_model, sizeof p->cpu_model);
     time_t now = time(NULL);
     strftime(p->date, sizeof p->date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
     snprintf(p->text_source, sizeof p->text_source, "%s", o->text_source ? o->text_source : "");
-    p->n_tokens = n;
+    p->n_tokens = r->n;
     p->threads = o->threads;
     p->reps = o->reps;
-    for (int t = 0; t < o->n_types; t++) {
-        const qp_type_traits *tr = qp_type_info(o->types[t]);
+    for (int t = 0; t < r->n_types; t++) {
+        const qp_type_traits *tr = qp_type_info(r->types[t]);
         snprintf(p->type_names[t], QP_NAME_MAX, "%s", tr ? tr->name : "?");
     }
-    describe_tensors(m, p);
+    describe_tensors(r->m, p);
+    return QP_OK;
+}
 
-    if (o->resume && o->out_path) {
-        qp_profile old;
-        if ((st = qp_profile_read_h5(&old, o->out_path, err)) != QP_OK)
-            return st;
-        st = check_resume(&old, p, o->out_path, err);
-        if (st == QP_OK)
-            adopt(p, &old);
-        qp_profile_free(&old);
-        if (st != QP_OK)
-            return st;
-        say(o, "resuming %s", o->out_path);
-        for (int t = 0; t < o->n_types; t++)
-            keep_ref |= p->done_model[t];
-        /* latencies of packed and plain layouts differ by up to 2x */
-        const bool was_rows = strcmp(p->packed_layouts, "none") == 0;
-        bool packs = false; /* this run will pack some type (fallbacks aside) */
-        for (int t = 0; t < o->n_types && !o->rows_only; t++)
-            packs |= qp_pack_name(kern, (enum qp_type)o->types[t]) != NULL;
-        if (o->rows_only && !was_rows)
-            say(o, "warning: the interrupted run used packed layouts (%s) and this one plain rows "
-                   "(--rows): latencies from the two runs are not comparable", p->packed_layouts);
-        else if (packs && was_rows)
-            say(o, "warning: the interrupted run used plain rows (--rows or another variant) and this "
-                   "one the packed layouts of %s: latencies from the two runs are not comparable",
-                qp_kernels_name(kern));
-    }
+/* Phase 1: with --resume, adopt what the interrupted run finished. */
+static qp_status resume_run(layers_run *r, qp_error *err)
+{
+    const qp_layers_opts *o = r->o;
+    qp_profile *p = r->p, old;
+    qp_status st = qp_profile_read_h5(&old, o->out_path, err);
+    if (st != QP_OK)
+        return st;
+    st = check_resume(&old, p, o->out_path, err);
+    if (st == QP_OK)
+        adopt(p, &old);
+    qp_profile_free(&old);
+    if (st != QP_OK)
+        return st;
+    say(o, "resuming %s", o->out_path);
+    for (int t = 0; t < r->n_types; t++)
+        r->keep_ref |= p->done_model[t];
+    /* latencies of packed and plain layouts differ by up to 2x */
+    const bool was_rows = strcmp(p->packed_layouts, "none") == 0;
+    bool packs = false; /* this run will pack some type (fallbacks aside) */
+    for (int t = 0; t < r->n_types && !o->rows_only; t++)
+        packs |= qp_pack_name(r->kern, (enum qp_type)r->types[t]) != NULL;
+    if (o->rows_only && !was_rows)
+        say(o, "warning: the interrupted run used packed layouts (%s) and this one plain rows "
+               "(--rows): latencies from the two runs are not comparable", p->packed_layouts);
+    else if (packs && was_rows)
+        say(o, "warning: the interrupted run used plain rows (--rows or another variant) and this "
+               "one the packed layouts of %s: latencies from the two runs are not comparable",
+            qp_kernels_name(r->kern));
+    return QP_OK;
+}
 
-    /* ---- buffers ---- */
-    openblas_set_num_threads(o->threads);
-    qp_state_opts so = {.n_ctx = n, .n_batch = n, .n_threads = o->threads, .kernels = kern,
-                        .precision = QP_PREC_REF, .logits_all = true};
-    qp_state *state = NULL;
-    const qp_kernels *prev_kernels = NULL;
-    int kernels_set = 0;
-    capture cap = {.n_layers = L};
-    run_ctx c = {.n_layers = L, .cap = &cap};
-    size_t lb = (size_t)L * QP_BLOCK_COUNT;
-    double *times = malloc((size_t)o->reps * lb * sizeof(double));
-    double *fwd = malloc((size_t)o->reps * sizeof(double)), *bsum = malloc((size_t)o->reps * sizeof(double));
-    float *ref_logits = malloc((size_t)n * V * sizeof(float));
-    float *q_logits = malloc((size_t)n * V * sizeof(float));
+/* Phase 2: timings, logits, the captured activations of every layer and
+ * the forward state. */
+static qp_status alloc_run(layers_run *r, qp_error *err)
+{
+    const qp_layers_opts *o = r->o;
+    const qp_hparams *hp = qp_model_hparams(r->m);
+    const int L = r->L, n = r->n, V = r->V;
+    r->cap.n_layers = L;
+    r->c.n_layers = L;
+    r->c.cap = &r->cap;
+    r->lb = (size_t)L * QP_BLOCK_COUNT;
+    r->times = malloc((size_t)o->reps * r->lb * sizeof(double));
+    r->fwd = malloc((size_t)o->reps * sizeof(double));
+    r->bsum = malloc((size_t)o->reps * sizeof(double));
+    r->ref_logits = malloc((size_t)n * V * sizeof(float));
+    r->q_logits = malloc((size_t)n * V * sizeof(float));
     int64_t qkv = (int64_t)hp->n_head * hp->head_dim, kv = (int64_t)hp->n_head_kv * hp->head_dim;
     const int64_t cols[S_COUNT] = {hp->n_embd, hp->n_embd, qkv, kv, kv, qkv, hp->n_embd,
                                    hp->n_embd, hp->n_embd, hp->n_ff, hp->n_ff, hp->n_ff, hp->n_embd};
     int64_t widest = 0;
     for (int s = 0; s < S_COUNT; s++) {
-        cap.cols[s] = cols[s];
+        r->cap.cols[s] = cols[s];
         widest = cols[s] > widest ? cols[s] : widest;
     }
-    float *scratch = malloc((size_t)n * widest * sizeof(float));
-    cap.data = calloc((size_t)L * S_COUNT, sizeof(float *));
+    r->scratch = malloc((size_t)n * widest * sizeof(float));
+    r->cap.data = calloc((size_t)L * S_COUNT, sizeof(float *));
     for (int i = 0; i < QP_ERR_METRIC_COUNT; i++)
-        c.acc[i] = malloc(lb * sizeof(double));
-    int ok = times && fwd && bsum && ref_logits && q_logits && scratch && cap.data;
+        r->c.acc[i] = malloc(r->lb * sizeof(double));
+    int ok = r->times && r->fwd && r->bsum && r->ref_logits && r->q_logits && r->scratch && r->cap.data;
     for (int i = 0; i < QP_ERR_METRIC_COUNT; i++)
-        ok = ok && c.acc[i];
+        ok = ok && r->c.acc[i];
     for (int l = 0; ok && l < L; l++)
         for (int s = 0; ok && s < S_COUNT; s++)
-            ok = (cap.data[l * S_COUNT + s] = malloc((size_t)n * cols[s] * sizeof(float))) != NULL;
-    if (!ok) {
-        st = qp_error_set(err, QP_ERR_RUNTIME, NULL, -1,
-                          "out of memory for %d layers x %d tokens of activations (try fewer --tokens)", L, n);
-        goto done;
-    }
-    if ((st = qp_state_create(m, &so, &state, err)) != QP_OK)
-        goto done;
-    qp_state_set_hook(state, hook, &c);
-    /* quantize on the state's pool too (idle between passes), and keep the
-     * packed copies the forward pass multiplies with these kernels */
-    qp_model_set_threads(m, qp_state_pool(state));
-    prev_kernels = qp_model_kernels(m);
-    if ((st = qp_model_set_kernels(m, o->rows_only ? NULL : kern, err)) != QP_OK)
-        goto done;
-    kernels_set = 1;
+            ok = (r->cap.data[l * S_COUNT + s] = malloc((size_t)n * cols[s] * sizeof(float))) != NULL;
+    if (!ok)
+        return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1,
+                            "out of memory for %d layers x %d tokens of activations (try fewer --tokens)", L, n);
+    openblas_set_num_threads(o->threads);
+    qp_state_opts so = {.n_ctx = n, .n_batch = n, .n_threads = o->threads, .kernels = r->kern,
+                        .precision = QP_PREC_REF, .logits_all = true};
+    return qp_state_create(r->m, &so, &r->state, err);
+}
 
-    qp_progress prog;
-    int64_t units = 1 + (int64_t)o->n_types * (1 + L), unit = 0;
-    qp_progress_begin(&prog, "layers", units);
-    if (!o->progress)
-        prog.enabled = 0;
+static void free_run(layers_run *r)
+{
+    qp_state_free(r->state);
+    if (r->cap.data)
+        for (int i = 0; i < r->L * S_COUNT; i++)
+            free(r->cap.data[i]);
+    free(r->cap.data);
+    for (int i = 0; i < QP_ERR_METRIC_COUNT; i++)
+        free(r->c.acc[i]);
+    free(r->times);
+    free(r->fwd);
+    free(r->bsum);
+    free(r->ref_logits);
+    free(r->q_logits);
+    free(r->scratch);
+}
 
-    /* ---- 1. reference ---- */
-    say(o, "reference pass: %d tokens x %d reps (%s)", n, o->reps, p->reference);
-    qp_model_set_all(m, QP_LINEAR_REF, NULL, 0, NULL, err);
-    if ((st = timed_runs(state, &c, MODE_CAPTURE, QP_PREC_REF, o, ref_logits, times, fwd, bsum, err)) != QP_OK)
-        goto done;
-    if (keep_ref) {
+/* Phase 3: the reference pass, `reps` times; the first captures every
+ * block's input and output. */
+static qp_status reference_pass(layers_run *r, qp_error *err)
+{
+    const qp_layers_opts *o = r->o;
+    qp_profile *p = r->p;
+    say(o, "reference pass: %d tokens x %d reps (%s)", r->n, o->reps, p->reference);
+    qp_model_set_all(r->m, QP_LINEAR_REF, NULL, 0, NULL, err);
+    qp_status st = timed_runs(r->state, &r->c, MODE_CAPTURE, QP_PREC_REF, o, r->ref_logits, r->times, r->fwd,
+                              r->bsum, err);
+    if (st != QP_OK)
+        return st;
+    if (r->keep_ref) {
         /* Types whose whole-model pass ran before the interruption have
          * latencies of that run; their "vs reference" ratios must divide by
          * that run's reference, so it stays (for every type). This run's
          * is compared with it: a machine that got slower or busier in
          * between makes the types timed now incomparable with the others. */
-        const double now_ms = fwd[median_run(fwd, o->reps)], then_ms = p->ref_forward_ms[0];
+        const double now_ms = r->fwd[median_run(r->fwd, o->reps)], then_ms = p->ref_forward_ms[0];
         const double drift = then_ms > 0.0 ? now_ms / then_ms - 1.0 : 0.0;
         say(o, "%sreference forward %.1f ms now, %.1f ms in the interrupted run (%+.0f%%): latencies "
                "and ratios stay against the first run's reference",
             fabs(drift) > 0.10 ? "warning: " : "", now_ms, then_ms, 100.0 * drift);
     } else {
-        summarise(times, o->reps, lb, lb, p->ref_latency_median, p->ref_latency_spread);
-        p->ref_forward_ms[0] = fwd[median_run(fwd, o->reps)];
+        summarise(r->times, o->reps, r->lb, r->lb, p->ref_latency_median, p->ref_latency_spread);
+        p->ref_forward_ms[0] = r->fwd[median_run(r->fwd, o->reps)];
     }
-    qp_progress_update(&prog, ++unit, "reference");
+    qp_progress_update(&r->prog, ++r->unit, "reference");
+    return QP_OK;
+}
 
-    /* ---- 2, 3. each type ---- */
-    for (int t = 0; t < o->n_types; t++) {
-        int all_done = p->done_model[t];
-        for (int l = 0; l < L; l++)
-            all_done = all_done && p->done[t * L + l];
-        if (all_done) {
-            unit += 1 + L;
-            continue;
+/* Phase 4a: every linear quantized to type t (with llama.cpp's fallbacks),
+ * and its weight error. */
+static qp_status quantize_type(layers_run *r, int t, qp_error *err)
+{
+    const qp_layers_opts *o = r->o;
+    qp_profile *p = r->p;
+    qp_fallback fb[64];
+    int n_fb = 0;
+    qp_status st = qp_model_set_all(r->m, r->types[t], fb, 64, &n_fb, err);
+    if (st != QP_OK)
+        return st;
+    /* latencies depend on the layout: packed Q4_K runs ~1.5x the plain rows */
+    qp_model_packed_layouts(r->m, p->packed_layouts, sizeof p->packed_layouts);
+    for (int i = 0; i < n_fb && i < 64; i++) {
+        const qp_type_traits *w = qp_type_info(fb[i].wanted), *g = qp_type_info(fb[i].got);
+        const qp_linear *l = qp_model_linear(r->m, fb[i].linear);
+        say(o, "%s: %s rows of %lld do not fit, using %s", w ? w->name : "?", l->name, (long long)l->cols,
+            g ? g->name : "f32");
+    }
+    if (n_fb > 64)
+        say(o, "%s: %d more fallbacks", p->type_names[t], n_fb - 64);
+    for (int i = 0; i < r->n_lin; i++) {
+        const qp_linear *lin = qp_model_linear(r->m, i);
+        double w[QP_W_METRIC_COUNT];
+        if ((st = qp_weight_error(lin, w, err)) != QP_OK)
+            return st;
+        for (int k = 0; k < QP_W_METRIC_COUNT; k++)
+            p->w_err[k][(size_t)t * r->n_lin + i] = w[k];
+        p->w_type[(size_t)t * r->n_lin + i] = lin->q_type;
+    }
+    return QP_OK;
+}
+
+/* Phase 4b: the whole quantized model, `reps` times: latencies, and from
+ * the first run the accumulated error of every block and the logits'
+ * KL divergence and top-1 agreement. */
+static qp_status model_pass(layers_run *r, int t, qp_error *err)
+{
+    const qp_layers_opts *o = r->o;
+    qp_profile *p = r->p;
+    const size_t lb = r->lb;
+    const int n = r->n, V = r->V;
+    for (int i = 0; i < QP_ERR_METRIC_COUNT; i++)
+        for (size_t j = 0; j < lb; j++)
+            r->c.acc[i][j] = NAN;
+    qp_status st = timed_runs(r->state, &r->c, MODE_COMPARE, QP_PREC_QUANT, o, r->q_logits, r->times, r->fwd,
+                              r->bsum, err);
+    if (st != QP_OK)
+        return st;
+    double *med = p->latency_median + (size_t)t * lb, *spr = p->latency_spread + (size_t)t * lb;
+    summarise(r->times, o->reps, lb, lb, med, spr);
+    for (int l = 0; l < r->L; l++)
+        for (int b = 0; b < QP_BLOCK_COUNT; b++) {
+            size_t i = (size_t)l * QP_BLOCK_COUNT + b;
+            size_t bytes = 0;
+            for (int k = QP_BLOCK_Q; k < QP_BLOCK_COUNT; k++) {
+                int in_block = b == k || (b == QP_BLOCK_ATTN && k <= QP_BLOCK_O) ||
+                               (b == QP_BLOCK_FFN && k >= QP_BLOCK_GATE);
+                if (in_block)
+                    bytes += linear_bytes(qp_model_linear(r->m, qp_model_linear_index(r->m, l, block_kind[k])));
+            }
+            p->tokens_per_s[t * lb + i] = med[i] > 0 ? n / (med[i] * 1e-3) : NAN;
+            p->weight_gb_per_s[t * lb + i] = med[i] > 0 ? bytes / (med[i] * 1e-3) * 1e-9 : NAN;
+            for (int k = 0; k < QP_ERR_METRIC_COUNT; k++)
+                p->err[k][QP_ACCUMULATED][t * lb + i] = r->c.acc[k][i];
         }
-        char label[64];
-        snprintf(label, sizeof label, "%s", p->type_names[t]);
-        qp_fallback fb[64];
-        int n_fb = 0;
-        if ((st = qp_model_set_all(m, o->types[t], fb, 64, &n_fb, err)) == QP_OK)
-            /* latencies depend on the layout: packed Q4_K runs ~1.5x the plain rows */
-            qp_model_packed_layouts(m, p->packed_layouts, sizeof p->packed_layouts);
+    int best = median_run(r->fwd, o->reps);
+    p->forward_ms[t] = r->fwd[best];
+    p->block_sum_ms[t] = r->bsum[best];
+    double kl = 0, klmax = 0;
+    int agree = 0;
+    for (int i = 0; i < n; i++) {
+        bool same;
+        double k = qp_kld_row(r->ref_logits + (size_t)i * V, r->q_logits + (size_t)i * V, V, &same);
+        kl += k;
+        klmax = k > klmax ? k : klmax;
+        agree += same;
+    }
+    p->kld_mean[t] = kl / n;
+    p->kld_max[t] = klmax;
+    p->top1[t] = 100.0 * agree / n;
+    p->done_model[t] = 1;
+    return QP_OK;
+}
+
+/* The output of block b of layer l at type t, on the reference input, into
+ * r->scratch: the whole attention or FFN block, or one linear (+ bias) as
+ * the forward pass multiplies it. */
+static qp_status run_block(layers_run *r, int l, int b, const float *in, qp_error *err)
+{
+    const int n = r->n;
+    if (b == QP_BLOCK_ATTN)
+        return qp_forward_attn_block(r->state, l, in, r->scratch, n, 0, QP_PREC_QUANT, err);
+    if (b == QP_BLOCK_FFN)
+        return qp_forward_ffn_block(r->state, l, in, r->scratch, n, QP_PREC_QUANT, err);
+    const qp_linear *lin = qp_model_linear(r->m, qp_model_linear_index(r->m, l, block_kind[b]));
+    float *y = r->scratch;
+    if (lin->q_type == QP_LINEAR_REF)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)lin->rows, (int)lin->cols, 1.0f, in,
+                    (int)lin->cols, lin->ref, (int)lin->cols, 0.0f, y, (int)lin->rows);
+    else {
+        qp_status st = qp_linear_matmul(r->m, lin, r->kern, qp_state_pool(r->state), in, n, y, err);
         if (st != QP_OK)
-            goto done;
-        for (int i = 0; i < n_fb && i < 64; i++) {
-            const qp_type_traits *w = qp_type_info(fb[i].wanted), *g = qp_type_info(fb[i].got);
-            say(o, "%s: %s rows of %lld do not fit, using %s", w ? w->name : "?",
-                qp_model_linear(m, fb[i].linear)->name, (long long)qp_model_linear(m, fb[i].linear)->cols,
-                g ? g->name : "f32");
-        }
-        if (n_fb > 64)
-            say(o, "%s: %d more fallbacks", p->type_names[t], n_fb - 64);
-        for (int i = 0; i < n_lin; i++) {
-            const qp_linear *lin = qp_model_linear(m, i);
-            double w[QP_W_METRIC_COUNT];
-            if ((st = qp_weight_error(lin, w, err)) != QP_OK)
-                goto done;
-            for (int k = 0; k < QP_W_METRIC_COUNT; k++)
-                p->w_err[k][(size_t)t * n_lin + i] = w[k];
-            p->w_type[(size_t)t * n_lin + i] = lin->q_type;
-        }
-
-        /* accumulated errors, logits and latency of the quantized model */
-        if (!p->done_model[t]) {
-            for (int i = 0; i < QP_ERR_METRIC_COUNT; i++)
-                for (size_t j = 0; j < lb; j++)
-                    c.acc[i][j] = NAN;
-            if ((st = timed_runs(state, &c, MODE_COMPARE, QP_PREC_QUANT, o, q_logits, times, fwd, bsum, err)) != QP_OK)
-                goto done;
-            double *med = p->latency_median + (size_t)t * lb, *spr = p->latency_spread + (size_t)t * lb;
-            summarise(times, o->reps, lb, lb, med, spr);
-            for (int l = 0; l < L; l++)
-                for (int b = 0; b < QP_BLOCK_COUNT; b++) {
-                    size_t i = (size_t)l * QP_BLOCK_COUNT + b;
-                    size_t bytes = 0;
-                    for (int k = QP_BLOCK_Q; k < QP_BLOCK_COUNT; k++) {
-                        int in_block = b == k || (b == QP_BLOCK_ATTN && k <= QP_BLOCK_O) ||
-                                       (b == QP_BLOCK_FFN && k >= QP_BLOCK_GATE);
-                        if (in_block)
-                            bytes += linear_bytes(qp_model_linear(m, qp_model_linear_index(m, l, block_kind[k])));
-                    }
-                    p->tokens_per_s[t * lb + i] = med[i] > 0 ? n / (med[i] * 1e-3) : NAN;
-                    p->weight_gb_per_s[t * lb + i] = med[i] > 0 ? bytes / (med[i] * 1e-3) * 1e-9 : NAN;
-                    for (int k = 0; k < QP_ERR_METRIC_COUNT; k++)
-                        p->err[k][QP_ACCUMULATED][t * lb + i] = c.acc[k][i];
-                }
-            int best = median_run(fwd, o->reps);
-            p->forward_ms[t] = fwd[best];
-            p->block_sum_ms[t] = bsum[best];
-            double kl = 0, klmax = 0;
-            int agree = 0;
-            for (int i = 0; i < n; i++) {
-                bool same;
-                double k = qp_kld_row(ref_logits + (size_t)i * V, q_logits + (size_t)i * V, V, &same);
-                kl += k;
-                klmax = k > klmax ? k : klmax;
-                agree += same;
-            }
-            p->kld_mean[t] = kl / n;
-            p->kld_max[t] = klmax;
-            p->top1[t] = 100.0 * agree / n;
-            p->done_model[t] = 1;
-        }
-        qp_progress_update(&prog, ++unit, label);
-
-        /* local errors, layer by layer, checkpointed */
-        qp_state_set_hook(state, NULL, NULL);
-        for (int l = 0; l < L; l++, unit++) {
-            if (p->done[t * L + l])
-                continue;
-            if (o->stop && *o->stop) {
-                st = qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "interrupted");
-                goto done;
-            }
-            double mtr[QP_ERR_METRIC_COUNT];
-            for (int b = 0; b < QP_BLOCK_COUNT; b++) {
-                const float *in = cap.data[l * S_COUNT + block_in[b]];
-                const float *ref = cap.data[l * S_COUNT + block_out[b]];
-                int64_t out_cols = cap.cols[block_out[b]];
-                if (b == QP_BLOCK_ATTN)
-                    st = qp_forward_attn_block(state, l, in, scratch, n, 0, QP_PREC_QUANT, err);
-                else if (b == QP_BLOCK_FFN)
-                    st = qp_forward_ffn_block(state, l, in, scratch, n, QP_PREC_QUANT, err);
-                else {
-                    const qp_linear *lin = qp_model_linear(m, qp_model_linear_index(m, l, block_kind[b]));
-                    if (lin->q_type == QP_LINEAR_REF)
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)lin->rows, (int)lin->cols,
-                                    1.0f, in, (int)lin->cols, lin->ref, (int)lin->cols, 0.0f, scratch, (int)lin->rows);
-                    else /* as the forward pass multiplies it */
-                        st = qp_linear_matmul(m, lin, kern, qp_state_pool(state), in, n, scratch, err);
-                    if (lin->bias)
-                        for (int i = 0; i < n; i++)
-                            for (int64_t j = 0; j < lin->rows; j++)
-                                scratch[(size_t)i * lin->rows + j] += lin->bias[j];
-                }
-                if (st != QP_OK)
-                    goto done;
-                qp_compare_outputs(ref, scratch, (int64_t)n * out_cols, mtr);
-                for (int k = 0; k < QP_ERR_METRIC_COUNT; k++)
-                    p->err[k][QP_LOCAL][qp_profile_tlb(p, t, l, b)] = mtr[k];
-            }
-            p->done[t * L + l] = 1;
-            if (o->out_path && (st = qp_profile_write_h5(p, o->out_path, err)) != QP_OK)
-                goto done;
-            char what[96];
-            snprintf(what, sizeof what, "%s layer %d", label, l);
-            qp_progress_update(&prog, unit + 1, what);
-        }
-        qp_state_set_hook(state, hook, &c);
+            return st;
     }
-    qp_progress_end(&prog);
-    if (o->out_path)
+    if (lin->bias)
+        for (int i = 0; i < n; i++)
+            for (int64_t j = 0; j < lin->rows; j++)
+                y[(size_t)i * lin->rows + j] += lin->bias[j];
+    return QP_OK;
+}
+
+/* Phase 4c: the local error of every block and linear of every layer at
+ * type t, each fed its reference input; the profile is checkpointed to
+ * the HDF5 file after each layer. */
+static qp_status local_errors(layers_run *r, int t, qp_error *err)
+{
+    const qp_layers_opts *o = r->o;
+    qp_profile *p = r->p;
+    const int L = r->L;
+    qp_state_set_hook(r->state, NULL, NULL);
+    for (int l = 0; l < L; l++, r->unit++) {
+        if (p->done[t * L + l])
+            continue;
+        if (o->stop && *o->stop)
+            return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "interrupted");
+        double mtr[QP_ERR_METRIC_COUNT];
+        for (int b = 0; b < QP_BLOCK_COUNT; b++) {
+            const float *in = r->cap.data[l * S_COUNT + block_in[b]];
+            const float *ref = r->cap.data[l * S_COUNT + block_out[b]];
+            qp_status st = run_block(r, l, b, in, err);
+            if (st != QP_OK)
+                return st;
+            qp_compare_outputs(ref, r->scratch, (int64_t)r->n * r->cap.cols[block_out[b]], mtr);
+            for (int k = 0; k < QP_ERR_METRIC_COUNT; k++)
+                p->err[k][QP_LOCAL][qp_profile_tlb(p, t, l, b)] = mtr[k];
+        }
+        p->done[t * L + l] = 1;
+        qp_status st;
+        if (o->out_path && (st = qp_profile_write_h5(p, o->out_path, err)) != QP_OK)
+            return st;
+        char what[96];
+        snprintf(what, sizeof what, "%s layer %d", p->type_names[t], l);
+        qp_progress_update(&r->prog, r->unit + 1, what);
+    }
+    qp_state_set_hook(r->state, hook, &r->c);
+    return QP_OK;
+}
+
+/* Phase 4: one type, the parts not finished before. */
+static qp_status profile_type(layers_run *r, int t, qp_error *err)
+{
+    qp_profile *p = r->p;
+    const int L = r->L;
+    int all_done = p->done_model[t];
+    for (int l = 0; l < L; l++)
+        all_done = all_done && p->done[t * L + l];
+    if (all_done) {
+        r->unit += 1 + L;
+        return QP_OK;
+    }
+    qp_status st = quantize_type(r, t, err);
+    if (st == QP_OK && !p->done_model[t])
+        st = model_pass(r, t, err);
+    if (st != QP_OK)
+        return st;
+    qp_progress_update(&r->prog, ++r->unit, p->type_names[t]);
+    return local_errors(r, t, err);
+}
+
+qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_error *err)
+{
+    memset(p, 0, sizeof *p);
+    const qp_hparams *hp = qp_model_hparams(m);
+    layers_run r = {.m = m, .o = o, .p = p, .L = hp->n_layer, .n = o->n_tokens, .V = hp->n_vocab,
+                    .n_lin = qp_model_n_linears(m)};
+    r.kern = o->kernels ? o->kernels : qp_kernels_default();
+    if (o->reps < 1 || o->reps > 64 || r.n < 2)
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "reps must be 1..64 and tokens >= 2 (got %d reps, %d tokens)",
+                            o->reps, r.n);
+    if (r.n > hp->n_ctx_train)
+        say(o, "%d tokens exceed the model's training context (%d)", r.n, hp->n_ctx_train);
+    qp_status st = choose_types(&r, err);
+    if (st == QP_OK)
+        st = qp_profile_alloc(p, r.n_types, r.L, r.n_lin, err);
+    if (st == QP_OK)
+        st = describe_run(&r, err);
+    if (st == QP_OK && o->resume && o->out_path)
+        st = resume_run(&r, err);
+    if (st != QP_OK)
+        return st;
+
+    const qp_kernels *prev_kernels = qp_model_kernels(m);
+    int kernels_set = 0;
+    if ((st = alloc_run(&r, err)) != QP_OK)
+        goto done;
+    qp_state_set_hook(r.state, hook, &r.c);
+    /* quantize on the state's pool too (idle between passes), and keep the
+     * packed copies the forward pass multiplies with these kernels */
+    qp_model_set_threads(m, qp_state_pool(r.state));
+    if ((st = qp_model_set_kernels(m, o->rows_only ? NULL : r.kern, err)) != QP_OK)
+        goto done;
+    kernels_set = 1;
+
+    qp_progress_begin(&r.prog, "layers", 1 + (int64_t)r.n_types * (1 + r.L));
+    if (!o->progress)
+        r.prog.enabled = 0;
+    st = reference_pass(&r, err);
+    for (int t = 0; st == QP_OK && t < r.n_types; t++)
+        st = profile_type(&r, t, err);
+    qp_progress_end(&r.prog);
+    if (st == QP_OK && o->out_path)
         st = qp_profile_write_h5(p, o->out_path, err);
 
 done:
-    if (st != QP_OK && prog.enabled)
-        qp_progress_end(&prog);
-    if (kernels_set && prev_kernels != (o->rows_only ? NULL : kern))
+    if (kernels_set && prev_kernels != (o->rows_only ? NULL : r.kern))
         qp_model_set_kernels(m, prev_kernels, NULL); /* as the caller had it (on failure: none) */
     qp_model_set_threads(m, NULL);
-    qp_state_free(state);
-    if (cap.data)
-        for (int i = 0; i < L * S_COUNT; i++)
-            free(cap.data[i]);
-    free(cap.data);
-    for (int i = 0; i < QP_ERR_METRIC_COUNT; i++)
-        free(c.acc[i]);
-    free(times);
-    free(fwd);
-    free(bsum);
-    free(ref_logits);
-    free(q_logits);
-    free(scratch);
+    free_run(&r);
     return st;
 }

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../common/common.h"
 #include "../kernels/kernels.h"
@@ -163,5 +164,18 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
  * into written[0..max_written) (caller frees), their count in *n_written. */
 qp_status qp_profile_write_pngs(const qp_profile *p, const char *prefix, const char *filter,
                                 char **written, int max_written, int *n_written, qp_error *err);
+
+/* ==================================================================== */
+/* report: what a terminal shows of a profile. */
+
+/* The one-screen summary `qprof layers` prints: per type the whole-model
+ * latency against the reference, KLD, top-1, the worst local and the final
+ * accumulated block error; then the three most sensitive and the slowest
+ * block of each type. total_s: the wall time of the run. */
+void qp_profile_print_summary(const qp_profile *p, double total_s, FILE *out);
+
+/* The heatmaps' path prefix: "DIR/" with a directory, else the profile's
+ * path less its extension plus "-" ("out/profile.h5" -> "out/profile-"). */
+void qp_profile_png_prefix(const char *h5, const char *dir, char *out, size_t size);
 
 #endif

@@ -280,4 +280,34 @@ void qp_quantize_row_q8_0(const float *x, block_q8_0 *y, int64_t n);
 void qp_quantize_row_q8_1(const float *x, block_q8_1 *y, int64_t n);
 void qp_quantize_row_q8_K(const float *x, block_q8_K *y, int64_t n);
 
+/* ==================================================================== */
+/* policy: which type a tensor gets, and what it costs. */
+
+/* The type a row of `cols` weights gets when `type` is asked (what
+ * qp_model_set_all and the quantize plans use):
+ * `type` if cols is a multiple of its block size; else llama.cpp's fallback
+ * (llama_tensor_get_type's convert_incompatible_tensor): Q4_K -> Q5_0,
+ * Q5_K -> Q5_1, Q6_K -> Q8_0, Q2_K/Q3_K -> Q4_0 (llama.cpp picks IQ4_NL,
+ * which qprof does not implement; Q4_0 has the same 4.5 bits and 32-blocks),
+ * and F16 when even that does not divide (llama.cpp's last resort; for a
+ * 32-block type that does not fit llama.cpp stops, qprof also uses F16). */
+int qp_fallback_type(int type, int64_t cols);
+
+/* The default ladder of types to study, best to worst: q8_0, q6_K, q5_K,
+ * q5_1, q5_0, q4_K, q4_1, q4_0, q3_K, q2_K. *types points at a static
+ * array; returns its length. */
+int qp_type_ladder(const int **types);
+
+/* Parses a comma-separated list of type names ("q8_0,q4_K", any case) into
+ * types[0..max): returns the count, or -1 with QP_ERR_INPUT in *err naming
+ * an unknown or repeated name, an empty item, or more than max names. */
+int qp_type_list_parse(const char *list, int *types, int max, qp_error *err);
+
+/* Bytes of a tensor of `rows` rows of `cols` weights of type t; 0 when t
+ * is unknown, cols does not fit its blocks, or on overflow. */
+uint64_t qp_tensor_bytes(int t, int64_t rows, int64_t cols);
+
+/* Bits per weight of `bytes` holding `weights` weights; 0 when weights < 1. */
+double qp_bits_per_weight(uint64_t bytes, int64_t weights);
+
 #endif

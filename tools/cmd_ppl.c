@@ -23,10 +23,11 @@
 #include "../common/common.h"
 #include "../eval/eval.h"
 #include "../tokenizer/tokenizer.h"
-#include "cli_model.h"
+#include "../eval/eval.h"
+#include "cli.h"
 #include "commands.h"
 
-enum { OPT_SAVE = 0x300, OPT_KLD };
+enum { OPT_SAVE = QP_OPT_FIRST_FREE, OPT_KLD, MAX_TEXT_BYTES = 1 << 30 };
 
 typedef struct ppl_print {
     qp_progress prog;
@@ -112,54 +113,6 @@ static void print_kld(const qp_kld_stats *s)
 /* main                                                                     */
 /* ======================================================================== */
 
-static char *read_text(const char *path, size_t *len, qp_error *err)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        qp_error_set(err, QP_ERR_INPUT, path, -1, "cannot open: %s", strerror(errno));
-        return NULL;
-    }
-    char *b = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 1 << 20;
-            char *nb = realloc(b, cap + 1);
-            if (!nb) {
-                free(b), fclose(fp);
-                qp_error_set(err, QP_ERR_RUNTIME, path, -1, "out of memory");
-                return NULL;
-            }
-            b = nb;
-        }
-        const size_t got = fread(b + n, 1, cap - n, fp);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    const bool bad = ferror(fp);
-    fclose(fp);
-    if (bad) {
-        free(b);
-        qp_error_set(err, QP_ERR_RUNTIME, path, -1, "read error");
-        return NULL;
-    }
-    b[n] = '\0';
-    *len = n;
-    return b;
-}
-
-static int parse_count(const char *s, long lo, long hi, int *out)
-{
-    char *end;
-    errno = 0;
-    const long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > hi)
-        return 0;
-    *out = (int)v;
-    return 1;
-}
-
 static int ppl_main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -168,28 +121,29 @@ static int ppl_main(int argc, char **argv)
         { "save-logits", required_argument, NULL, OPT_SAVE },
         { "kld", required_argument, NULL, OPT_KLD },
         { "help", no_argument, NULL, 'h' },
-        QP_CLI_MODEL_OPTIONS,
+        QP_CLI_RUN_OPTIONS,
+        QP_CLI_WEIGHT_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     int n_ctx = 0, n_chunks = 0;
     const char *save = NULL, *kld = NULL;
-    qp_cli_model cm;
-    qp_cli_model_defaults(&cm);
+    qp_cli cm;
+    qp_cli_defaults(&cm);
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:k:t:h", opts, NULL)) != -1) {
-        const int h = qp_cli_model_option(&cm, "ppl", c, optarg);
+        const int h = qp_cli_option(&cm, "ppl", c, optarg);
         if (h == 1)
             continue;
         if (h < 0)
             return 2;
         switch (c) {
         case 'c':
-            if (!parse_count(optarg, 4, 1 << 20, &n_ctx))
+            if (!qp_cli_int(optarg, 4, 1 << 20, &n_ctx))
                 return qp_usage_error("ppl", "--ctx wants a size in 4..2^20, not '%s'", optarg);
             break;
         case 'k':
-            if (!parse_count(optarg, 1, 1 << 20, &n_chunks))
+            if (!qp_cli_int(optarg, 1, 1 << 20, &n_chunks))
                 return qp_usage_error("ppl", "--chunks wants a count >= 1, not '%s'", optarg);
             break;
         case OPT_SAVE: save = optarg; break;
@@ -210,9 +164,9 @@ static int ppl_main(int argc, char **argv)
     qp_error_clear(&err);
     char *text = NULL;
     size_t len = 0;
-    if (corpus && !(text = read_text(corpus, &len, &err)))
+    if (corpus && qp_read_file(corpus, MAX_TEXT_BYTES, &text, &len, &err) != QP_OK)
         return qp_report(&err);
-    int rc = qp_cli_model_load(&cm, "ppl", path);
+    int rc = qp_cli_open_model(&cm, "ppl", path);
     if (rc) {
         free(text);
         return rc;
@@ -229,19 +183,14 @@ static int ppl_main(int argc, char **argv)
     }
     const double t_tok = qp_now();
     if (text) {
-        n_tokens = qp_tokenize(tok, text, len, true, false, NULL, 0);
-        if (n_tokens >= 0 && !(tokens = malloc((size_t)(n_tokens + 1) * sizeof *tokens)))
-            n_tokens = -1;
-        if (n_tokens < 0) {
-            fprintf(stderr, "qprof: ppl: cannot tokenize %s (out of memory)\n", corpus);
-            rc = 1;
+        if (qp_tokenize_alloc(tok, text, len, false, 0, &tokens, &n_tokens, &err) != QP_OK) {
+            rc = qp_report(&err);
             goto done;
         }
-        qp_tokenize(tok, text, len, true, false, tokens, n_tokens);
         fprintf(stderr, "ppl: %s: %zu bytes -> %d tokens in %.2f s\n", corpus, len, n_tokens,
                 qp_now() - t_tok);
     }
-    qp_cli_model_describe(&cm, stderr);
+    qp_cli_describe(&cm, stderr);
 
     /* a base file fixes n_ctx unless --ctx says otherwise (a mismatch is
      * then reported by qp_perplexity with the file's offset) */
@@ -317,7 +266,7 @@ done:
     free(tokens), free(text);
     qp_state_free(st);
     qp_tokenizer_free(tok);
-    qp_cli_model_close(&cm);
+    qp_cli_close(&cm);
     return rc;
 }
 
@@ -341,7 +290,8 @@ const qp_command qp_cmd_ppl = {
         "                       percentiles, max), same-top-token rate, RMS of the change\n"
         "                       in the correct token's probability, both perplexities.\n"
         "                       TEXT, if given, must give the tokens F was made from\n"
-        QP_CLI_MODEL_USAGE
+        QP_CLI_RUN_USAGE
+        QP_CLI_WEIGHT_USAGE
         "  -h, --help           this text\n\n"
         "The file format and every output field: docs/ppl.md. A progress line goes to\n"
         "stderr when stderr is a terminal and stdout is not.\n"

@@ -25,10 +25,11 @@
 
 #include "../model/model.h"
 #include "../tokenizer/tokenizer.h"
-#include "cli_model.h"
+#include "../eval/eval.h"
+#include "cli.h"
 #include "commands.h"
 
-enum { OPT_TEMP = 0x300, OPT_TOP_P, OPT_SEED, OPT_IGNORE_EOS, OPT_NO_SPECIAL };
+enum { OPT_TEMP = QP_OPT_FIRST_FREE, OPT_TOP_P, OPT_SEED, OPT_IGNORE_EOS, OPT_NO_SPECIAL, MAX_PROMPT_BYTES = 64 << 20 };
 
 typedef struct run_opts {
     const char *prompt;      /* -p */
@@ -99,60 +100,9 @@ static bool on_token(int32_t token, int pos, void *user)
 /* prompt                                                                   */
 /* ======================================================================== */
 
-static char *read_file(const char *path, size_t *len, qp_error *err)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        qp_error_set(err, QP_ERR_INPUT, path, -1, "cannot open: %s", strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap);
-    while (b) {
-        n += fread(b + n, 1, cap - n, fp);
-        if (n < cap)
-            break;
-        char *nb = realloc(b, cap *= 2);
-        if (!nb)
-            free(b);
-        b = nb;
-    }
-    const bool bad = ferror(fp);
-    fclose(fp);
-    if (!b || bad) {
-        free(b);
-        qp_error_set(err, QP_ERR_RUNTIME, path, -1, bad ? "read error" : "out of memory");
-        return NULL;
-    }
-    *len = n;
-    return b;
-}
-
-/* Tokenizes the prompt (BOS as the tokenizer adds it); *out malloc'd. */
-static int tokenize_prompt(const qp_tokenizer *tok, const char *text, size_t len,
-                           bool parse_special, int32_t **out)
-{
-    const int n = qp_tokenize(tok, text, len, true, parse_special, NULL, 0);
-    if (n < 0)
-        return -1;
-    *out = malloc((size_t)(n > 0 ? n : 1) * sizeof **out);
-    if (!*out)
-        return -1;
-    qp_tokenize(tok, text, len, true, parse_special, *out, n);
-    return n;
-}
-
 /* ======================================================================== */
 /* main                                                                     */
 /* ======================================================================== */
-
-static int parse_int(const char *s, long lo, long hi, long *v)
-{
-    char *end;
-    errno = 0;
-    *v = strtol(s, &end, 10);
-    return *s && !*end && !errno && *v >= lo && *v <= hi;
-}
 
 static int run_main(int argc, char **argv)
 {
@@ -167,18 +117,18 @@ static int run_main(int argc, char **argv)
         { "ignore-eos", no_argument, NULL, OPT_IGNORE_EOS },
         { "no-special", no_argument, NULL, OPT_NO_SPECIAL },
         { "help", no_argument, NULL, 'h' },
-        QP_CLI_MODEL_OPTIONS,
+        QP_CLI_RUN_OPTIONS,
+        QP_CLI_WEIGHT_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     run_opts ro = { .n_predict = 64, .temp = 0.0f, .top_p = 1.0f, .parse_special = true };
-    qp_cli_model cm;
-    qp_cli_model_defaults(&cm);
+    qp_cli cm;
+    qp_cli_defaults(&cm);
     int c;
-    long v;
     char *end;
     optind = 1;
     while ((c = getopt_long(argc, argv, "p:f:n:c:t:h", opts, NULL)) != -1) {
-        const int h = qp_cli_model_option(&cm, "run", c, optarg);
+        const int h = qp_cli_option(&cm, "run", c, optarg);
         if (h == 1)
             continue;
         if (h < 0)
@@ -187,14 +137,12 @@ static int run_main(int argc, char **argv)
         case 'p': ro.prompt = optarg; break;
         case 'f': ro.prompt_file = optarg; break;
         case 'n':
-            if (!parse_int(optarg, 0, 1 << 20, &v))
+            if (!qp_cli_int(optarg, 0, 1 << 20, &ro.n_predict))
                 return qp_usage_error("run", "-n wants a token count in 0..2^20, not '%s'", optarg);
-            ro.n_predict = (int)v;
             break;
         case 'c':
-            if (!parse_int(optarg, 1, 1 << 20, &v))
+            if (!qp_cli_int(optarg, 1, 1 << 20, &ro.n_ctx))
                 return qp_usage_error("run", "--ctx wants a size in 1..2^20, not '%s'", optarg);
-            ro.n_ctx = (int)v;
             break;
         case OPT_TEMP:
             ro.temp = strtof(optarg, &end);
@@ -230,14 +178,14 @@ static int run_main(int argc, char **argv)
     size_t plen = 0;
     const char *ptext = ro.prompt ? ro.prompt : "";
     if (ro.prompt_file) {
-        if (!(file_text = read_file(ro.prompt_file, &plen, &err)))
+        if (qp_read_file(ro.prompt_file, MAX_PROMPT_BYTES, &file_text, &plen, &err) != QP_OK)
             return qp_report(&err);
         ptext = file_text;
     } else {
         plen = strlen(ptext);
     }
 
-    int rc = qp_cli_model_load(&cm, "run", path);
+    int rc = qp_cli_open_model(&cm, "run", path);
     if (rc) {
         free(file_text);
         return rc;
@@ -255,10 +203,9 @@ static int run_main(int argc, char **argv)
         rc = qp_report(&err);
         goto done;
     }
-    const int n_prompt = tokenize_prompt(tok, ptext, plen, ro.parse_special, &prompt);
-    if (n_prompt < 0) {
-        fprintf(stderr, "qprof: run: cannot tokenize the prompt (out of memory)\n");
-        rc = 1;
+    int n_prompt = 0;
+    if (qp_tokenize_alloc(tok, ptext, plen, ro.parse_special, 0, &prompt, &n_prompt, &err) != QP_OK) {
+        rc = qp_report(&err);
         goto done;
     }
     if (n_prompt == 0) {
@@ -275,7 +222,7 @@ static int run_main(int argc, char **argv)
     if (n_ctx > hp->n_ctx_train)
         fprintf(stderr, "qprof: run: warning: context %d is longer than the model's training "
                         "context %d\n", n_ctx, hp->n_ctx_train);
-    qp_cli_model_describe(&cm, stderr);
+    qp_cli_describe(&cm, stderr);
 
     const qp_state_opts so = qp_cli_state_opts(&cm, n_ctx, n_prompt < 512 ? n_prompt : 512);
     if (qp_state_create(cm.model, &so, &st, &err) != QP_OK ||
@@ -336,7 +283,7 @@ done:
     qp_sampler_free(smp);
     qp_state_free(st);
     qp_tokenizer_free(tok);
-    qp_cli_model_close(&cm);
+    qp_cli_close(&cm);
     return rc;
 }
 
@@ -363,7 +310,8 @@ const qp_command qp_cmd_run = {
         "                       same weights always give the same text\n"
         "      --ignore-eos     always generate N tokens (for timing)\n"
         "      --no-special     match special tokens' text (<|im_start|>) as plain text\n"
-        QP_CLI_MODEL_USAGE
+        QP_CLI_RUN_USAGE
+        QP_CLI_WEIGHT_USAGE
         "  -h, --help           this text\n\n"
         "Default weights: a quantized file runs on its own quantized bytes through\n"
         "qprof's kernels (what llama.cpp runs); an F32 file runs in FP32.\n"
