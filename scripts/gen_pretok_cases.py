@@ -6,8 +6,8 @@ in llama.cpp's src/llama-vocab.cpp / the models' tokenizer.json) with the
 `regex` module, applying a list of regexes one after the other the way
 llama.cpp's unicode_regex_split does (each regex splits every piece into its
 matches and the gaps between them), and prints a C table of the byte
-offsets where each word ends. The C matchers in tokenizer/tokenizer_bpe.c
-are written independently; this is the oracle they are checked against.
+offsets where each word ends. The C matchers in tokenizer/bpe.c are
+written independently; this is the oracle they are checked against.
 
 Usage: python3 scripts/gen_pretok_cases.py > /tmp/cases.h  (needs `pip install regex`)
 Then paste the table into tests/test_tokenizer.c.

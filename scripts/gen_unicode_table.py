@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """scripts/gen_unicode_table.py - writes tokenizer/unicode_table.inc.
 
-The BPE pre-tokenizers (tokenizer/tokenizer_bpe.c) need the Unicode general
+The BPE pre-tokenizers (tokenizer/bpe.c) need the Unicode general
 category of every code point, reduced to the classes the llama.cpp
 pre-tokenizer regexes ask about (\\p{L}, \\p{N}, \\p{P}, ...). This script
 takes them from Python's unicodedata and writes them as a sorted table of

@@ -25,7 +25,7 @@
 
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/tokenizer_internal.h" /* qp_bpe_pre_split, GPT-2 byte map */
+#include "tokenizer/bpe.h" /* qp_bpe_pre_split, GPT-2 byte map */
 #include "tokenizer/unicode.h"
 #include "tests/shared.h"
 

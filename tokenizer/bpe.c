@@ -1,4 +1,4 @@
-/* tokenizer/tokenizer_bpe.c - byte-level BPE (tokenizer.ggml.model = "gpt2"):
+/* tokenizer/bpe.c - byte-level BPE (tokenizer.ggml.model = "gpt2"):
  * the pre-tokenizers that cut text into words, and the merge loop.
  *
  * Pre-tokenizers. llama.cpp (src/llama-vocab.cpp, src/unicode.cpp) splits
@@ -26,15 +26,16 @@
  * per byte); then the adjacent pair of symbols with the lowest merge rank
  * is joined, repeatedly (ties: the leftmost pair), with a min-heap of
  * candidate pairs, as llama.cpp's llm_tokenizer_bpe_session. Symbols carry
- * piece ids (tokenizer_internal.h), so a merge is a hash lookup on two
- * integers. Symbols left that are no token fall back to single-byte tokens.
+ * piece ids (vocab.h), so a merge is a hash lookup on two integers. Symbols
+ * left that are no token fall back to single-byte tokens.
  */
-#include "tokenizer_internal.h"
+#include "bpe.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "unicode.h"
+#include "vocab.h"
 
 /* ==== GPT-2 byte <-> code point ========================================= */
 
@@ -124,6 +125,14 @@ bool qp_bpe_pre_from_name(const char *name, qp_pre_kind *kind, bool *ignore_merg
 }
 
 /* ==== merges ============================================================= */
+
+/* One BPE merge rule, found by the pair of piece ids it joins: a slot of
+ * the open-addressing table qp_tokenizer.merges. */
+struct qp_merge_slot {
+    uint64_t key;   /* ((left + 1) << 32) | (right + 1); 0 = empty slot */
+    int32_t rank;   /* index in tokenizer.ggml.merges: lower merges first */
+    int32_t result; /* piece id of left's text followed by right's */
+};
 
 static uint64_t merge_key(int32_t left, int32_t right)
 {

@@ -1,5 +1,5 @@
-/* tokenizer/tokenizer_spm.c - SentencePiece-style BPE (tokenizer.ggml.model
- * = "llama"), the algorithm of llama.cpp's llm_tokenizer_spm.
+/* tokenizer/spm.c - SentencePiece-style BPE (tokenizer.ggml.model =
+ * "llama"), the algorithm of llama.cpp's llm_tokenizer_spm.
  *
  * The text arrives with spaces already escaped to "▁". It is cut into
  * symbols of one UTF-8 character each (a byte that starts no valid
@@ -15,12 +15,13 @@
  * so a pair's string is text[left.start .. left.start + left.n + right.n):
  * the vocabulary lookup needs no copy.
  */
-#include "tokenizer_internal.h"
+#include "spm.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "unicode.h"
+#include "vocab.h"
 
 /* Length of the symbol starting at s[0] (n bytes left): one UTF-8
  * character. llama.cpp takes the length from the lead byte alone

@@ -1,12 +1,12 @@
 /* tokenizer/tokenizer.c - loading a tokenizer from GGUF metadata, cutting out
  * special tokens, and turning ids back into text (see tokenizer.h).
  *
- * The two merge algorithms live in tokenizer_spm.c and tokenizer_bpe.c; this
- * file owns the vocabulary (one hash table over every token's bytes), the
- * validation of every tokenizer.ggml.* key, and the parts both models share:
- * BOS/EOS, the special-token partition, and decoding.
+ * The two merge algorithms live in spm.c and bpe.c, the vocabulary (one hash
+ * table over every token's bytes) in vocab.c; this file owns the validation
+ * of every tokenizer.ggml.* key but the merges (bpe.c), and the parts both
+ * models share: BOS/EOS, the special-token partition, and decoding.
  */
-#include "tokenizer_internal.h"
+#include "tokenizer.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -15,132 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpe.h"
+#include "spm.h"
 #include "unicode.h"
-
-/* ==== small helpers ===================================================== */
-
-void qp_id_vec_push(qp_id_vec *vec, int32_t id)
-{
-    if (vec->oom)
-        return;
-    if (vec->n == vec->cap) {
-        size_t cap = vec->cap ? vec->cap * 2 : 256;
-        int32_t *v = realloc(vec->v, cap * sizeof *v);
-        if (!v) {
-            vec->oom = true;
-            return;
-        }
-        vec->v = v;
-        vec->cap = cap;
-    }
-    vec->v[vec->n++] = id;
-}
-
-/* FNV-1a, 32 bits: token texts are short, and this is only the bucket
- * choice; equality is always checked on the bytes. */
-uint32_t qp_piece_hash_bytes(const void *s, size_t n)
-{
-    const unsigned char *p = s;
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
-/* ==== the piece table ==================================================== */
-
-int32_t qp_piece_find_h(const qp_tokenizer *tok, const char *s, size_t n, uint32_t h)
-{
-    size_t i = h & tok->table.mask;
-    for (;;) {
-        uint64_t slot = tok->table.slots[i];
-        if (slot == 0)
-            return -1;
-        if ((uint32_t)(slot >> 32) == h) {
-            int32_t id = (int32_t)((uint32_t)slot - 1);
-            if (tok->piece_len[id] == n && memcmp(tok->text + tok->piece_off[id], s, n) == 0)
-                return id;
-        }
-        i = (i + 1) & tok->table.mask;
-    }
-}
-
-static void table_insert(qp_piece_table *t, const uint32_t *hashes, int32_t id)
-{
-    size_t i = hashes[id] & t->mask;
-    while (t->slots[i] != 0)
-        i = (i + 1) & t->mask;
-    t->slots[i] = ((uint64_t)hashes[id] << 32) | ((uint32_t)id + 1);
-}
-
-/* Keeps the table at most half full (linear probing stays short). */
-static bool table_reserve(qp_tokenizer *tok, size_t n_pieces)
-{
-    size_t need = 16;
-    while (need < 2 * n_pieces)
-        need *= 2;
-    if (tok->table.slots && tok->table.mask + 1 >= need)
-        return true;
-    uint64_t *slots = calloc(need, sizeof *slots);
-    if (!slots)
-        return false;
-    free(tok->table.slots);
-    tok->table.slots = slots;
-    tok->table.mask = need - 1;
-    for (int32_t id = 0; id < tok->n_pieces; id++)
-        table_insert(&tok->table, tok->piece_hash, id);
-    return true;
-}
-
-int32_t qp_piece_add(qp_tokenizer *tok, const char *s, size_t n)
-{
-    if (tok->n_pieces == INT32_MAX - 1)
-        return -1;
-    if (tok->n_pieces == tok->cap_pieces) {
-        size_t cap = (size_t)tok->cap_pieces * 2 + 64;
-        if (cap > INT32_MAX)
-            cap = INT32_MAX;
-        uint32_t *off = realloc(tok->piece_off, cap * sizeof *off);
-        if (!off)
-            return -1;
-        tok->piece_off = off;
-        uint32_t *len = realloc(tok->piece_len, cap * sizeof *len);
-        if (!len)
-            return -1;
-        tok->piece_len = len;
-        uint32_t *hash = realloc(tok->piece_hash, cap * sizeof *hash);
-        if (!hash)
-            return -1;
-        tok->piece_hash = hash;
-        tok->cap_pieces = (int32_t)cap;
-    }
-    /* Offsets are 32-bit: the text store stops at 4 GiB (a real vocabulary
-     * is a few MB). */
-    if (n > UINT32_MAX - tok->text_len)
-        return -1;
-    if (tok->text_len + n > tok->text_cap) {
-        size_t cap = tok->text_cap * 2 + n + 4096;
-        if (cap > UINT32_MAX)
-            cap = UINT32_MAX;
-        char *text = realloc(tok->text, cap);
-        if (!text)
-            return -1;
-        tok->text = text;
-        tok->text_cap = cap;
-    }
-    if (!table_reserve(tok, (size_t)tok->n_pieces + 1))
-        return -1;
-    int32_t id = tok->n_pieces++;
-    memcpy(tok->text + tok->text_len, s, n);
-    tok->piece_off[id] = (uint32_t)tok->text_len;
-    tok->piece_len[id] = (uint32_t)n;
-    tok->piece_hash[id] = qp_piece_hash_bytes(s, n);
-    tok->text_len += n;
-    table_insert(&tok->table, tok->piece_hash, id);
-    return id;
-}
+#include "vocab.h"
 
 /* ==== loading ============================================================ */
 
@@ -148,13 +26,7 @@ void qp_tokenizer_free(qp_tokenizer *tok)
 {
     if (!tok)
         return;
-    free(tok->text);
-    free(tok->piece_off);
-    free(tok->piece_len);
-    free(tok->piece_hash);
-    free(tok->table.slots);
-    free(tok->score);
-    free(tok->type);
+    qp_vocab_free(tok);
     free(tok->special);
     free(tok->trie);
     free(tok->merges);
@@ -249,24 +121,15 @@ static qp_status load_tokens(qp_tokenizer *tok, const qp_gguf_file *f, qp_error 
                             (unsigned long long)arr->count, QP_MAX_VOCAB);
     int32_t n = (int32_t)arr->count;
 
-    /* Size everything once: the text store, the piece arrays (a BPE
-     * vocabulary adds some merge-only pieces later and grows them). */
+    /* Size the vocabulary's store once (qp_vocab_alloc); an empty entry
+     * counts the 24 bytes its "[EMPTY_n]" name may take (below). */
     size_t total = 0;
     for (int32_t i = 0; i < n; i++)
         total += arr->strs[i].len ? arr->strs[i].len : 24;
     if (total > UINT32_MAX)
         return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: %zu bytes of token text (limit 4 GiB)",
                             KEY_TOKENS, total);
-    tok->text_cap = total + 4096;
-    tok->text = malloc(tok->text_cap);
-    tok->cap_pieces = n + 64;
-    tok->piece_off = malloc((size_t)tok->cap_pieces * sizeof *tok->piece_off);
-    tok->piece_len = malloc((size_t)tok->cap_pieces * sizeof *tok->piece_len);
-    tok->piece_hash = malloc((size_t)tok->cap_pieces * sizeof *tok->piece_hash);
-    tok->score = calloc((size_t)n, sizeof *tok->score);
-    tok->type = malloc((size_t)n);
-    if (!tok->text || !tok->piece_off || !tok->piece_len || !tok->piece_hash || !tok->score ||
-        !tok->type || !table_reserve(tok, (size_t)n + 1024))
+    if (!qp_vocab_alloc(tok, n, total))
         return oom(f, err);
 
     for (int32_t i = 0; i < n; i++) {
@@ -375,6 +238,14 @@ static void force_control_by_text(qp_tokenizer *tok)
             tok->type[id] = QP_TOKEN_CONTROL;
     }
 }
+
+/* A node of the special-token trie (qp_tokenizer.trie): children are a
+ * linked list of siblings. */
+struct qp_special_node {
+    int32_t first_child, next_sibling; /* -1: none */
+    int32_t special;                   /* index in qp_tokenizer.special ending here, -1 */
+    unsigned char byte;                /* the byte leading here from the parent */
+};
 
 /* Sort key of a special token: longest first ("<|im_start|>" before "<"),
  * then by id, so the order never depends on the sort algorithm. */

@@ -7,9 +7,10 @@
  * merges), which then gets a piece id >= n_vocab. One hash table maps the
  * bytes of any piece to its id, so the BPE loop works on integers only.
  *
- * Layering: tokenizer.c -> spm.h, bpe.h -> vocab.h -> unicode.h. This
- * header includes only the public tokenizer.h (for qp_tokenizer_model and
- * qp_token_type); nothing here may include spm.h, bpe.h or call upwards.
+ * Layering, each file including only headers below it: tokenizer.c ->
+ * spm.h / bpe.h -> vocab.h, with unicode.h below them all. This header
+ * includes only the public tokenizer.h (for the qp_tokenizer typedef,
+ * qp_tokenizer_model and qp_token_type); vocab.c never calls upwards.
  */
 #ifndef QP_TOKENIZER_VOCAB_H
 #define QP_TOKENIZER_VOCAB_H
