@@ -152,7 +152,7 @@ endif
 # Crashes land in build-fuzz/crash-*.
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
-FUZZ_SRC     := common/error.c $(wildcard quant/*.c gguf/*.c)
+FUZZ_SRC     := common/error.c $(wildcard quant/*.c) gguf/reader.c gguf/writer.c
 build-fuzz/fuzz_gguf: tests/fuzz/fuzz_gguf.c $(FUZZ_SRC) $(wildcard common/*.h quant/*.h gguf/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -I. $(WARN) \

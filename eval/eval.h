@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../common/common.h"
 #include "../model/model.h"
@@ -146,6 +147,14 @@ typedef struct qp_kld_stats {
  * (0 for count <= 10), RMS dp's error by the delta method, the top-1 rate's
  * binomial sqrt(p (1 - p) / (count - 1)). Sorts a->kld and a->dp. */
 void qp_kld_stats_compute(qp_kld_acc *a, qp_kld_stats *s);
+
+/* One line of llama-perplexity's running --kl-divergence table after
+ * chunk `chunk` (0-based), with the column header first when asked. */
+void qp_kld_print_running(const qp_kld_acc *kld, int chunk, bool header, FILE *out);
+
+/* The final statistics as llama-perplexity prints them: perplexities and
+ * their ratio, KL divergence percentiles, token probability changes. */
+void qp_kld_stats_print(const qp_kld_stats *s, FILE *out);
 
 /* ======================================================================== */
 /* chunks                                                                   */

@@ -31,8 +31,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../common/common.h"
+#include "../quant/quant.h"
 
 #define QP_GGUF_MAGIC "GGUF"
 #define QP_GGUF_VERSION 3               /* what the writer produces */
@@ -258,5 +260,27 @@ qp_status qp_gguf_writer_write(qp_gguf_writer *w, const char *path, qp_error *er
 
 /* Same, into a malloc'd buffer (*out, *size; free() it). For tests/fuzzing. */
 qp_status qp_gguf_writer_write_memory(qp_gguf_writer *w, void **out, size_t *size, qp_error *err);
+
+/* ======================================================================== */
+/* info: sizes and a readable dump (gguf/info.c)                             */
+/* ======================================================================== */
+
+/* Weights and bytes of a file's tensors, in all and per type id. */
+typedef struct qp_gguf_sizes {
+    int64_t n_weights;
+    uint64_t n_bytes;
+    int64_t per_type_count[QP_TYPE_COUNT]; /* indexed by type id */
+    int64_t per_type_weights[QP_TYPE_COUNT];
+    uint64_t per_type_bytes[QP_TYPE_COUNT];
+} qp_gguf_sizes;
+
+void qp_gguf_totals(const qp_gguf_file *f, qp_gguf_sizes *tot);
+
+/* `qprof info`: the header, the architecture's hyper-parameters, every
+ * metadata key, the tensor table and the sizes per type, as text; and the
+ * same as one JSON document (docs/info-json.md; QP_ERR_RUNTIME when out of
+ * memory). `path` is only printed. */
+void qp_gguf_print_info(FILE *out, const char *path, const qp_gguf_file *f);
+qp_status qp_gguf_print_info_json(FILE *out, const char *path, const qp_gguf_file *f, qp_error *err);
 
 #endif

@@ -123,4 +123,18 @@ qp_token_type qp_token_get_type(const qp_tokenizer *tok, int32_t id); /* UNDEFIN
 /* Id of the vocabulary entry whose text is exactly text[0..len), or -1. */
 int32_t qp_token_lookup(const qp_tokenizer *tok, const char *text, size_t len);
 
+/* ---- streaming ----
+ * The text of a growing sequence, piece by piece, as `qprof run` prints
+ * it: each push returns the bytes the sequence's text gained, exact even
+ * where a token's text depends on its neighbours (tokenizer/stream.c). */
+typedef struct qp_detok_stream qp_detok_stream;
+
+/* Room for `capacity` tokens in all. */
+qp_status qp_detok_stream_create(const qp_tokenizer *tok, int capacity, qp_detok_stream **out, qp_error *err);
+void qp_detok_stream_free(qp_detok_stream *s); /* NULL is fine */
+/* Appends ids[0..n) and points *text at the *len new bytes (valid until
+ * the next call; *len may be 0). QP_ERR_INPUT when the stream is full. */
+qp_status qp_detok_stream_push(qp_detok_stream *s, const int32_t *ids, int n, const char **text, size_t *len,
+                               qp_error *err);
+
 #endif

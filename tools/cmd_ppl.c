@@ -48,65 +48,12 @@ static void on_chunk(int c, int n_chunks, const qp_ppl_acc *acc, const qp_kld_ac
     if (!kld) {
         printf("[%d]%.4f,", c + 1, qp_ppl_value(acc));
     } else {
-        /* the running table of llama-perplexity --kl-divergence, from the
-         * running sums (the percentiles wait for the end) */
-        if (!pp->header_done) {
-            printf("chunk        PPL(Q)    ln(PPL(Q)/PPL(base))    KL divergence    RMS dp"
-                   "     same top\n");
-            pp->header_done = true;
-        }
-        const double cnt = (double)kld->count;
-        const double lq = kld->q.sum_nll / cnt, lb = kld->base.sum_nll / cnt;
-        const double kl = kld->sum_kld / cnt;
-        const double rms = sqrt(kld->sum_dp2 / cnt);
-        const double top = (double)kld->n_same_top / cnt;
-        printf("%5d  %12.4f    %20.6f    %13.6f    %6.3f %%   %6.3f %%\n", c + 1, exp(lq),
-               lq - lb, kl, 100.0 * rms, 100.0 * top);
+        qp_kld_print_running(kld, c, !pp->header_done, stdout);
+        pp->header_done = true;
     }
     fflush(stdout);
     qp_progress_update(&pp->prog, c + 1, what);
     (void)n_chunks;
-}
-
-static void print_kld(const qp_kld_stats *s)
-{
-    printf("\n====== Perplexity statistics ======\n");
-    printf("Mean PPL(Q)                   : %10.6f +/- %10.6f\n", s->ppl_q, s->ppl_q_err);
-    printf("Mean PPL(base)                : %10.6f +/- %10.6f\n", s->ppl_base, s->ppl_base_err);
-    printf("Cor(ln(PPL(Q)), ln(PPL(base))): %6.2f%%\n", 100.0 * s->cor);
-    printf("Mean ln(PPL(Q)/PPL(base))     : %10.6f +/- %10.6f\n", s->ln_ratio, s->ln_ratio_err);
-    printf("Mean PPL(Q)/PPL(base)         : %10.6f +/- %10.6f\n", s->ppl_ratio, s->ppl_ratio_err);
-    printf("Mean PPL(Q)-PPL(base)         : %10.6f +/- %10.6f\n", s->ppl_diff, s->ppl_diff_err);
-    printf("\n====== KL divergence statistics ======\n");
-    printf("Mean    KLD: %10.6f +/- %10.6f\n", s->kld_mean, s->kld_err);
-    printf("Maximum KLD: %10.6f\n", s->kld_max);
-    printf("99.9%%   KLD: %10.6f\n", s->kld_p999);
-    printf("99.0%%   KLD: %10.6f\n", s->kld_p99);
-    printf("95.0%%   KLD: %10.6f\n", s->kld_p95);
-    printf("90.0%%   KLD: %10.6f\n", s->kld_p90);
-    printf("Median  KLD: %10.6f\n", s->kld_median);
-    printf("10.0%%   KLD: %10.6f\n", s->kld_p10);
-    printf(" 5.0%%   KLD: %10.6f\n", s->kld_p5);
-    printf(" 1.0%%   KLD: %10.6f\n", s->kld_p1);
-    printf(" 0.1%%   KLD: %10.6f\n", s->kld_p01);
-    printf("Minimum KLD: %10.6f\n", s->kld_min);
-    printf("\n====== Token probability statistics ======\n");
-    printf("Mean    dp: %6.3f +/- %5.3f %%\n", 100.0 * s->dp_mean, 100.0 * s->dp_err);
-    printf("Maximum dp: %6.3f%%\n", 100.0 * s->dp_max);
-    printf("99.9%%   dp: %6.3f%%\n", 100.0 * s->dp_p999);
-    printf("99.0%%   dp: %6.3f%%\n", 100.0 * s->dp_p99);
-    printf("95.0%%   dp: %6.3f%%\n", 100.0 * s->dp_p95);
-    printf("90.0%%   dp: %6.3f%%\n", 100.0 * s->dp_p90);
-    printf("75.0%%   dp: %6.3f%%\n", 100.0 * s->dp_p75);
-    printf("Median  dp: %6.3f%%\n", 100.0 * s->dp_median);
-    printf("25.0%%   dp: %6.3f%%\n", 100.0 * s->dp_p25);
-    printf("10.0%%   dp: %6.3f%%\n", 100.0 * s->dp_p10);
-    printf(" 5.0%%   dp: %6.3f%%\n", 100.0 * s->dp_p5);
-    printf(" 1.0%%   dp: %6.3f%%\n", 100.0 * s->dp_p1);
-    printf(" 0.1%%   dp: %6.3f%%\n", 100.0 * s->dp_p01);
-    printf("Minimum dp: %6.3f%%\n", 100.0 * s->dp_min);
-    printf("RMS dp    : %6.3f +/- %5.3f %%\n", 100.0 * s->rms_dp, 100.0 * s->rms_dp_err);
-    printf("Same top p: %6.3f +/- %5.3f %%\n", 100.0 * s->same_top, 100.0 * s->same_top_err);
 }
 
 /* ======================================================================== */
@@ -250,7 +197,7 @@ static int ppl_main(int argc, char **argv)
     if (!r.has_kld)
         printf("\n"); /* ends the line of running estimates */
     if (r.has_kld)
-        print_kld(&r.kld);
+        qp_kld_stats_print(&r.kld, stdout);
     else
         printf("Final estimate: PPL = %.4f +/- %.5f\n", qp_ppl_value(&r.acc),
                qp_ppl_error(&r.acc));

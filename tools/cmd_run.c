@@ -46,54 +46,26 @@ typedef struct run_opts {
 /* streaming output                                                         */
 /* ======================================================================== */
 
-typedef struct stream {
-    const qp_tokenizer *tok;
-    int32_t *ids;           /* [cap] the sequence so far */
-    int n_ids, cap;
-    char *text;             /* [text_cap] its detokenization */
-    int text_cap;
-    int printed;            /* bytes of it already on stdout */
-    bool failed;            /* out of memory or a write error */
-} stream;
+/* Where generated text goes: the stream of the sequence, then stdout. */
+typedef struct printer {
+    qp_detok_stream *ds;
+    bool failed;            /* a write error, or the stream refused */
+} printer;
 
-/* Detokenizes ids[0..n_ids) and writes what was not printed yet. */
-static void stream_flush(stream *s)
+static bool print_tokens(printer *p, const int32_t *ids, int n)
 {
-    int n = qp_detokenize(s->tok, s->ids, s->n_ids, false, s->text, s->text_cap);
-    if (n >= s->text_cap) {
-        const int cap = n + 1 + n / 2;
-        char *t = realloc(s->text, (size_t)cap);
-        if (!t) {
-            s->failed = true;
-            return;
-        }
-        s->text = t, s->text_cap = cap;
-        n = qp_detokenize(s->tok, s->ids, s->n_ids, false, s->text, s->text_cap);
-    }
-    if (n < 0) {
-        s->failed = true;
-        return;
-    }
-    if (n > s->printed) {
-        if (fwrite(s->text + s->printed, 1, (size_t)(n - s->printed), stdout) !=
-            (size_t)(n - s->printed))
-            s->failed = true;
-        s->printed = n;
-    }
-    fflush(stdout);
+    const char *text;
+    size_t len;
+    if (qp_detok_stream_push(p->ds, ids, n, &text, &len, NULL) != QP_OK ||
+        fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0)
+        p->failed = true;
+    return !p->failed;
 }
 
 static bool on_token(int32_t token, int pos, void *user)
 {
     (void)pos;
-    stream *s = user;
-    if (s->n_ids == s->cap) {
-        s->failed = true;
-        return false;
-    }
-    s->ids[s->n_ids++] = token;
-    stream_flush(s);
-    return !s->failed;
+    return print_tokens(user, &token, 1);
 }
 
 /* ======================================================================== */
@@ -194,7 +166,7 @@ static int run_main(int argc, char **argv)
     qp_state *st = NULL;
     qp_sampler *smp = NULL;
     int32_t *prompt = NULL;
-    stream out = { 0 };
+    printer out = { 0 };
     const qp_hparams *hp = qp_model_hparams(cm.model);
 
     if (qp_tokenizer_load(qp_model_gguf(cm.model), &tok, &err) != QP_OK) {
@@ -231,17 +203,11 @@ static int run_main(int argc, char **argv)
         goto done;
     }
 
-    out.tok = tok;
-    out.cap = n_prompt + ro.n_predict;
-    out.ids = malloc((size_t)out.cap * sizeof *out.ids);
-    if (!out.ids) {
-        fprintf(stderr, "qprof: run: out of memory\n");
-        rc = 1;
+    if (qp_detok_stream_create(tok, n_prompt + ro.n_predict, &out.ds, &err) != QP_OK) {
+        rc = qp_report(&err);
         goto done;
     }
-    memcpy(out.ids, prompt, (size_t)n_prompt * sizeof *prompt);
-    out.n_ids = n_prompt;
-    stream_flush(&out); /* the prompt, as the tokenizer gives it back */
+    print_tokens(&out, prompt, n_prompt); /* the prompt, as the tokenizer gives it back */
 
     /* llama2.c ends a story at BOS (its training data separates stories
      * with it), llama.cpp at end-of-generation tokens: both stop here */
@@ -278,7 +244,7 @@ static int run_main(int argc, char **argv)
             gs.t_decode > 0 ? gs.n_decode / gs.t_decode : 0.0, gs.cpu_decode,
             gs.ctx_full ? " (context full)" : gs.stopped ? " (end of text)" : "");
 done:
-    free(out.ids), free(out.text);
+    qp_detok_stream_free(out.ds);
     free(prompt), free(file_text);
     qp_sampler_free(smp);
     qp_state_free(st);
