@@ -82,6 +82,7 @@ $(BUILD)/tests/%: tests/%.c $(LIB)
 	$(CC) $(CFLAGS) $(CMOCKA_CFLAGS) $< $(LIB) $(LDFLAGS) $(PC_LIBS) $(CMOCKA_LIBS) -o $@
 
 test: $(TESTS) $(QPROF)                           ## build and run every test (reads ../shared when present)
+	@scripts/check-layout.sh
 	@./tests/run_tests.sh $(TESTS)
 
 check:                                            ## the test suite under ASan+UBSan, in build-san/
