@@ -4,6 +4,7 @@
 #ifndef QP_OUTPUT_H
 #define QP_OUTPUT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../common/common.h"
@@ -94,5 +95,58 @@ qp_status qp_heatmap_render(const qp_heatmap *h, qp_canvas *out, qp_error *err);
 
 /* Renders and writes a PNG atomically. */
 qp_status qp_heatmap_write_png(const qp_heatmap *h, const char *path, qp_error *err);
+
+/* ==================================================================== */
+/* h5: HDF5 files as qprof writes and reads them (output/h5.c). A writer
+ * goes to PATH.tmp.XXXXXX and is renamed into place by qp_h5_commit only
+ * when everything was written: a crash or a full disk leaves the previous
+ * file or none. Both sides remember their first failure and do nothing
+ * after it, so a caller writes or reads everything and checks once. */
+
+enum qp_h5_type { QP_H5_F64, QP_H5_I32, QP_H5_I64, QP_H5_U8 };
+
+typedef struct qp_h5_writer qp_h5_writer;
+
+/* QP_ERR_RUNTIME when the temporary cannot be created. */
+qp_status qp_h5_create(const char *path, qp_h5_writer **out, qp_error *err);
+/* Root attributes. */
+void qp_h5_attr_str(qp_h5_writer *w, const char *name, const char *value);
+void qp_h5_attr_int(qp_h5_writer *w, const char *name, long long value);
+void qp_h5_group(qp_h5_writer *w, const char *path);
+/* Dimension scales, returning the id to name in a data set's `scales`:
+ * n UTF-8 strings, or the indices 0..n-1 (int32). -1 on failure. */
+int qp_h5_scale_strings(qp_h5_writer *w, const char *path, const char *const *names, uint64_t n, const char *desc);
+int qp_h5_scale_index(qp_h5_writer *w, const char *path, uint64_t n, const char *desc);
+/* A data set of dims[0] x ... x dims[rank-1] values, little-endian in the
+ * file, with "units" and "description" attributes (each may be NULL) and
+ * its dimensions attached to scales[0..rank) (may be NULL; -1: none). */
+void qp_h5_dataset(qp_h5_writer *w, const char *path, enum qp_h5_type type, int rank, const uint64_t *dims,
+                   const void *data, const char *units, const char *desc, const int *scales);
+/* Marks the file as failed (e.g. the caller ran out of memory). */
+void qp_h5_fail(qp_h5_writer *w);
+/* Closes; renames the file into place, or removes it after any failure
+ * (QP_ERR_RUNTIME). Frees w (NULL is fine). */
+qp_status qp_h5_commit(qp_h5_writer *w, qp_error *err);
+
+typedef struct qp_h5_reader qp_h5_reader;
+
+/* QP_ERR_INPUT when path is unreadable or not HDF5. */
+qp_status qp_h5_open(const char *path, qp_h5_reader **out, qp_error *err);
+/* The first failure so far (QP_OK: none). */
+qp_status qp_h5_status(const qp_h5_reader *r);
+/* Records that `obj` is invalid ("obj: what"), QP_ERR_INPUT. */
+void qp_h5_invalid(qp_h5_reader *r, const char *obj, const char *what);
+/* Closes and returns the first failure. Frees r (NULL is fine). */
+qp_status qp_h5_close(qp_h5_reader *r);
+int qp_h5_has_attr(qp_h5_reader *r, const char *name);
+void qp_h5_read_attr_str(qp_h5_reader *r, const char *name, char *out, size_t size);
+long long qp_h5_read_attr_int(qp_h5_reader *r, const char *name);
+/* Length of a 1-d data set, or -1. */
+long long qp_h5_length(qp_h5_reader *r, const char *path);
+/* Reads a data set whose shape must be exactly dims[0..rank). */
+void qp_h5_read(qp_h5_reader *r, const char *path, enum qp_h5_type type, int rank, const uint64_t *dims,
+                void *out);
+/* Reads n strings into out[i * width], each cut to width - 1 bytes. */
+void qp_h5_read_strings(qp_h5_reader *r, const char *path, uint64_t n, char *out, size_t width);
 
 #endif
