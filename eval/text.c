@@ -54,6 +54,9 @@ qp_status qp_eval_tokens(const qp_tokenizer *tok, const char *path, const char *
     const char *text;
     size_t len = 0;
     qp_status st;
+    *ids = NULL;
+    *n = 0;
+    *source = "";
     if (path) {
         if ((st = qp_read_file(path, MAX_TEXT_BYTES, &owned, &len, err)) != QP_OK)
             return st;

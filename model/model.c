@@ -762,6 +762,13 @@ qp_status qp_model_set_all(qp_model *m, int type, qp_fallback *fb, int max_fb, i
                            qp_error *err)
 {
     int count = 0;
+    if (n_fb)
+        *n_fb = 0;
+    /* a type without kernels must not reach the fallback table, which
+     * would quietly turn it into F16 */
+    if (type != QP_LINEAR_REF && !qp_kernels_can_run(type))
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "type %s has no matmul kernels in qprof",
+                            qp_type_info(type) ? qp_type_info(type)->name : "unknown");
     for (int i = 0; i < m->n_linears; i++) {
         const int t = type == QP_LINEAR_REF ? type : qp_fallback_type(type, m->lin[i].cols);
         if (t != type) {

@@ -222,7 +222,8 @@ typedef struct qp_fallback {
 /* Sets every linear (the output projection included) to `type`, or to
  * qp_fallback_type where the rows do not fit; each fallback is recorded in
  * fb[0..max_fb) and counted in *n_fb (the count may exceed max_fb; fb may be
- * NULL). QP_LINEAR_REF drops every quantized form. Stops at the first error. */
+ * NULL). QP_LINEAR_REF drops every quantized form. QP_ERR_INPUT, nothing
+ * changed, for a type qprof has no kernels for; else stops at the first error. */
 qp_status qp_model_set_all(qp_model *m, int type, qp_fallback *fb, int max_fb, int *n_fb,
                            qp_error *err);
 

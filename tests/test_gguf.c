@@ -801,11 +801,46 @@ static void test_stories260k_rewrite(void **state)
     qp_gguf_close(f);
 }
 
+/* qp_gguf_totals: weights and bytes in all and per type. */
+static void test_totals(void **state)
+{
+    (void)state;
+    static block_q8_0 q[2 * 3]; /* 3 rows of 64 Q8_0 weights: 2 blocks of 34 bytes each */
+    float v[64] = {0};
+    static uint16_t h[10 * 32];
+    const int64_t ne_q[2] = {64, 3}, ne_v[1] = {64}, ne_h[2] = {32, 10};
+    qp_gguf_writer *w = qp_gguf_writer_new();
+    assert_int_equal(qp_gguf_writer_add_tensor(w, "a", QP_TYPE_Q8_0, 2, ne_q, q, sizeof q), QP_OK);
+    assert_int_equal(qp_gguf_writer_add_tensor(w, "b", QP_TYPE_F32, 1, ne_v, v, sizeof v), QP_OK);
+    assert_int_equal(qp_gguf_writer_add_tensor(w, "c", QP_TYPE_F16, 2, ne_h, h, sizeof h), QP_OK);
+    void *buf = NULL;
+    size_t size = 0;
+    qp_error err;
+    assert_int_equal(qp_gguf_writer_write_memory(w, &buf, &size, &err), QP_OK);
+    qp_gguf_writer_free(w);
+    qp_gguf_file *f = NULL;
+    assert_int_equal(qp_gguf_open_memory(buf, size, "mem", &f, &err), QP_OK);
+    qp_gguf_sizes s;
+    qp_gguf_totals(f, &s);
+    assert_int_equal(s.n_weights, 192 + 64 + 320);
+    assert_int_equal(s.n_bytes, 6 * 34 + 256 + 640);
+    assert_int_equal(s.per_type_count[QP_TYPE_Q8_0], 1);
+    assert_int_equal(s.per_type_weights[QP_TYPE_Q8_0], 192);
+    assert_int_equal(s.per_type_bytes[QP_TYPE_Q8_0], 204);
+    assert_int_equal(s.per_type_bytes[QP_TYPE_F16], 640);
+    assert_int_equal(s.per_type_count[QP_TYPE_Q4_0], 0);
+    assert_float_equal(qp_bits_per_weight(s.per_type_bytes[QP_TYPE_Q8_0], s.per_type_weights[QP_TYPE_Q8_0]),
+                       8.5, 1e-12);
+    qp_gguf_close(f);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_synthetic_round_trip, setup_dir, teardown_dir),
         cmocka_unit_test(test_empty_file_round_trip),
+        cmocka_unit_test(test_totals),
         cmocka_unit_test_setup_teardown(test_writer_rejects, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_write_into_missing_directory, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_rename_failure_leaves_nothing, setup_dir, teardown_dir),

@@ -459,6 +459,23 @@ static void pool_probe_task(void *arg, int ith, int nth)
     atomic_fetch_add(&p->total, 1);
 }
 
+/* The one answer to "can a linear be this type". */
+static void test_can_run(void **state)
+{
+    (void)state;
+    static const int yes[] = {QP_TYPE_F32, QP_TYPE_F16, QP_TYPE_BF16, QP_TYPE_Q4_0, QP_TYPE_Q4_1,
+                              QP_TYPE_Q5_0, QP_TYPE_Q5_1, QP_TYPE_Q8_0, QP_TYPE_Q2_K, QP_TYPE_Q3_K,
+                              QP_TYPE_Q4_K, QP_TYPE_Q5_K, QP_TYPE_Q6_K};
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
+        assert_true(qp_kernels_can_run(yes[i]));
+        assert_true(qp_act_type((enum qp_type)yes[i]) >= 0);
+    }
+    /* activation-only types, types without kernels, holes and junk */
+    static const int no[] = {QP_TYPE_Q8_1, QP_TYPE_Q8_K, QP_TYPE_IQ2_XXS, QP_TYPE_I32, 4, -1, QP_TYPE_COUNT, 1000};
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        assert_false(qp_kernels_can_run(no[i]));
+}
+
 static void test_threadpool(void **state)
 {
     (void)state;
@@ -957,6 +974,7 @@ int main(void)
            (unsigned long long)g_seed, qp_kernels_name(qp_kernels_default()));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_variant_list),
+        cmocka_unit_test(test_can_run),
         cmocka_unit_test(test_dispatch_env),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_threadpool),

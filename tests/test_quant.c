@@ -745,6 +745,57 @@ static void test_imatrix(void **state)
     free(y1);
 }
 
+/* quant/policy.c: llama.cpp's fallbacks (llama-quant.cpp's
+ * convert_incompatible_tensor, IQ4_NL replaced by Q4_0), the ladder, sizes
+ * and the type-list parser. */
+static void test_policy(void **state)
+{
+    (void)state;
+    /* rows that fit keep their type */
+    assert_int_equal(qp_fallback_type(QP_TYPE_Q4_K, 1536), QP_TYPE_Q4_K);
+    assert_int_equal(qp_fallback_type(QP_TYPE_Q8_0, 576), QP_TYPE_Q8_0);
+    /* SmolLM2's rows of 576 do not fit 256-blocks */
+    assert_int_equal(qp_fallback_type(QP_TYPE_Q4_K, 576), QP_TYPE_Q5_0);
+    assert_int_equal(qp_fallback_type(QP_TYPE_Q5_K, 576), QP_TYPE_Q5_1);
+    assert_int_equal(qp_fallback_type(QP_TYPE_Q6_K, 576), QP_TYPE_Q8_0);
+    assert_int_equal(qp_fallback_type(QP_TYPE_Q2_K, 576), QP_TYPE_Q4_0);
+    assert_int_equal(qp_fallback_type(QP_TYPE_Q3_K, 576), QP_TYPE_Q4_0);
+    /* stories260K's rows of 172 fit no block: F16 */
+    assert_int_equal(qp_fallback_type(QP_TYPE_Q4_K, 172), QP_TYPE_F16);
+    assert_int_equal(qp_fallback_type(QP_TYPE_Q4_0, 172), QP_TYPE_F16);
+
+    const int *ladder;
+    const int n = qp_type_ladder(&ladder);
+    assert_int_equal(n, 10);
+    static const int want[10] = {QP_TYPE_Q8_0, QP_TYPE_Q6_K, QP_TYPE_Q5_K, QP_TYPE_Q5_1, QP_TYPE_Q5_0,
+                                 QP_TYPE_Q4_K, QP_TYPE_Q4_1, QP_TYPE_Q4_0, QP_TYPE_Q3_K, QP_TYPE_Q2_K};
+    assert_memory_equal(ladder, want, sizeof want);
+
+    /* 10 rows of 64 Q4_0 weights: 2 blocks of 18 bytes each */
+    assert_int_equal(qp_tensor_bytes(QP_TYPE_Q4_0, 10, 64), 360);
+    assert_int_equal(qp_tensor_bytes(QP_TYPE_Q4_K, 10, 100), 0);
+    assert_int_equal(qp_tensor_bytes(QP_TYPE_F32, 0, 64), 0);
+    assert_int_equal(qp_tensor_bytes(QP_TYPE_F32, INT64_MAX / 2, 64), 0); /* overflow */
+    assert_float_equal(qp_bits_per_weight(360, 640), 4.5, 1e-12);
+    assert_float_equal(qp_bits_per_weight(360, 0), 0.0, 0);
+
+    int types[4];
+    qp_error err;
+    assert_int_equal(qp_type_list_parse("q8_0,Q4_K,bf16", types, 4, &err), 3);
+    assert_int_equal(types[0], QP_TYPE_Q8_0);
+    assert_int_equal(types[1], QP_TYPE_Q4_K);
+    assert_int_equal(types[2], QP_TYPE_BF16);
+    assert_int_equal(qp_type_list_parse("q8_0,q4_k,Q8_0", types, 4, &err), -1);
+    assert_int_equal(err.status, QP_ERR_INPUT);
+    assert_non_null(strstr(err.msg, "twice"));
+    assert_int_equal(qp_type_list_parse("q9_9", types, 4, &err), -1);
+    assert_non_null(strstr(err.msg, "q9_9"));
+    assert_int_equal(qp_type_list_parse("", types, 4, &err), -1);
+    assert_int_equal(qp_type_list_parse("q8_0,", types, 4, &err), -1);
+    assert_int_equal(qp_type_list_parse("q8_0,,q4_0", types, 4, &err), -1);
+    assert_int_equal(qp_type_list_parse("q8_0,q4_0,q4_1,q5_0,q5_1", types, 4, &err), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -762,6 +813,7 @@ int main(void)
         cmocka_unit_test(test_float_saturation),
         cmocka_unit_test(test_activation_q8),
         cmocka_unit_test(test_imatrix),
+        cmocka_unit_test(test_policy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -297,6 +297,48 @@ static void test_spm_round_trip(void **state)
     qp_tokenizer_free(tok);
 }
 
+/* The streaming detokenizer hands out exactly the sequence's text, piece
+ * by piece, even where a token's text depends on its neighbours: the
+ * SentencePiece space after BOS is dropped, and a UTF-8 character spread
+ * over three byte tokens comes out whole once its last byte arrives. */
+static void test_detok_stream(void **state)
+{
+    (void)state;
+    qp_tokenizer *tok = must_load(spm_writer(-2.0f));
+    /* BOS, "▁a", bytes E2 82 AC (the euro sign), "bc" */
+    const int32_t ids[] = {1, 263, 3 + 0xE2, 3 + 0x82, 3 + 0xAC, 265};
+    const int n = (int)(sizeof ids / sizeof *ids);
+    char whole[64];
+    const int n_whole = qp_detokenize(tok, ids, n, false, whole, sizeof whole);
+    assert_true(n_whole > 0 && n_whole < (int)sizeof whole);
+    qp_detok_stream *s = NULL;
+    qp_error err;
+    assert_int_equal(qp_detok_stream_create(tok, n, &s, &err), QP_OK);
+    char got[64];
+    size_t n_got = 0;
+    for (int i = 0; i < n; i++) {
+        const char *text;
+        size_t len;
+        assert_int_equal(qp_detok_stream_push(s, &ids[i], 1, &text, &len, &err), QP_OK);
+        assert_true(n_got + len < sizeof got);
+        memcpy(got + n_got, text, len);
+        n_got += len;
+        /* what was handed out is always a prefix of the final text */
+        assert_memory_equal(got, whole, n_got);
+    }
+    assert_int_equal((int)n_got, n_whole);
+    assert_memory_equal(got, "a\xE2\x82\xAC" "bc", n_got);
+    /* full: one more token is refused, the stream is unchanged */
+    const char *text;
+    size_t len;
+    assert_int_equal(qp_detok_stream_push(s, ids, 1, &text, &len, &err), QP_ERR_INPUT);
+    assert_int_equal((int)len, 0);
+    qp_detok_stream_free(s);
+    assert_int_equal(qp_detok_stream_create(tok, 0, &s, &err), QP_ERR_INPUT);
+    assert_null(s);
+    qp_tokenizer_free(tok);
+}
+
 /* ==== a tiny byte-level BPE vocabulary =================================== */
 
 /* Ids 0..255: GPT-2's code point of byte 0..255 (so id == byte), then
@@ -967,6 +1009,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spm_score_order),
+        cmocka_unit_test(test_detok_stream),
         cmocka_unit_test(test_spm_ties_merge_leftmost),
         cmocka_unit_test(test_spm_byte_fallback),
         cmocka_unit_test(test_spm_special_tokens),

@@ -64,7 +64,8 @@ static void report_stop(const qp_profile *prof, const char *out_path)
 static int layers_main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"types", required_argument, NULL, 'T'}, {"text", required_argument, NULL, 'f'},
+        {"types", required_argument, NULL, 'T'}, {"file", required_argument, NULL, 'f'},
+        {"text", required_argument, NULL, 'f'}, /* its name before -f meant --file everywhere */
         {"prompt", required_argument, NULL, 'p'}, {"tokens", required_argument, NULL, 'n'},
         {"reps", required_argument, NULL, 'r'}, {"output", required_argument, NULL, 'o'},
         {"png", required_argument, NULL, OPT_PNG}, {"no-png", no_argument, NULL, OPT_NO_PNG},
@@ -105,7 +106,7 @@ static int layers_main(int argc, char **argv)
     if (optind != argc - 1)
         return qp_usage_error("layers", "expected one model file");
     if (text_path && prompt)
-        return qp_usage_error("layers", "--text and --prompt exclude each other");
+        return qp_usage_error("layers", "--file and --prompt exclude each other");
     qp_error err;
     qp_error_clear(&err);
     int types[MAX_TYPES], n_types = 0;
@@ -177,7 +178,7 @@ const qp_command qp_cmd_layers = {
         "  -T, --types LIST    comma-separated, e.g. q8_0,q4_K,q4_0,q2_K (default: every\n"
         "                      type some tensor of the model can take; tensors whose rows\n"
         "                      do not fit a type's block use llama.cpp's fallback, reported)\n"
-        "  -f, --text FILE     profile the first tokens of FILE\n"
+        "  -f, --file FILE     profile the first tokens of FILE\n"
         "  -p, --prompt STR    profile the tokens of STR\n"
         "                      (default: a built-in English text)\n"
         "  -n, --tokens N      tokens to profile (default 512)\n"

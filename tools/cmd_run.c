@@ -81,7 +81,8 @@ static int run_main(int argc, char **argv)
     static const struct option opts[] = {
         { "prompt", required_argument, NULL, 'p' },
         { "file", required_argument, NULL, 'f' },
-        { "n-predict", required_argument, NULL, 'n' },
+        { "tokens", required_argument, NULL, 'n' },
+        { "n-predict", required_argument, NULL, 'n' }, /* llama.cpp's name, kept as an alias */
         { "ctx", required_argument, NULL, 'c' },
         { "temp", required_argument, NULL, OPT_TEMP },
         { "top-p", required_argument, NULL, OPT_TOP_P },
@@ -266,7 +267,7 @@ const qp_command qp_cmd_run = {
         "and the time to the first generated token.\n\n"
         "  -p, --prompt TEXT    the prompt (default: empty, i.e. BOS alone)\n"
         "  -f, --file FILE      read the prompt from FILE\n"
-        "  -n, --n-predict N    tokens to generate (default 64)\n"
+        "  -n, --tokens N       tokens to generate (default 64; --n-predict as llama.cpp)\n"
         "  -c, --ctx N          KV cache size (default: prompt + N)\n"
         "      --temp T         0 (default): greedy, the most likely token; > 0: sample\n"
         "                       from softmax(logits / T)\n"

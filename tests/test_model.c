@@ -1,4 +1,4 @@
-/* tests/test_forward.c - model loading and the forward pass.
+/* tests/test_model.c - model loading and the forward pass.
  *
  * (a) Tiny synthetic models (2 layers, GQA 4 query / 2 key-value heads),
  *     random weights, written in memory with the GGUF writer and loaded like
@@ -858,6 +858,65 @@ static void test_file_quantized(void **state)
     tiny_free(&t);
 }
 
+/* qp_model_use_weights: the --type policy of run and ppl. */
+static void test_use_weights(void **state)
+{
+    (void)state;
+    tiny t;
+    qp_error err;
+    tiny_cfg c = llama_cfg();
+    c.wtype = QP_TYPE_Q8_0;
+    assert_int_equal(tiny_build(&t, c, &err), QP_OK);
+    const int n_lin = qp_model_n_linears(t.m);
+    qp_fallback fb[64];
+    int n_fb = -1, n_q8 = 0, n_f32 = 0;
+
+    /* file: every Q8_0 linear runs on the file's bytes, F32 ones stay FP32 */
+    assert_int_equal(qp_model_use_weights(t.m, QP_TYPE_FILE, NULL, false, fb, 64, &n_fb, &err), QP_OK);
+    assert_int_equal(n_fb, 0);
+    for (int i = 0; i < n_lin; i++) {
+        const qp_linear *l = qp_model_linear(t.m, i);
+        if (l->file_type == QP_TYPE_Q8_0) {
+            assert_int_equal(l->q_type, QP_TYPE_Q8_0);
+            assert_true(l->q_from_file);
+            n_q8++;
+        } else {
+            assert_int_equal(l->file_type, QP_TYPE_F32);
+            assert_int_equal(l->q_type, QP_LINEAR_REF);
+            n_f32++;
+        }
+    }
+    assert_true(n_q8 >= 7 * c.L);
+    char want[128], got[256];
+    if (n_f32)
+        snprintf(want, sizeof want, "%d x q8_0 (file), %d x f32", n_q8, n_f32);
+    else
+        snprintf(want, sizeof want, "%d x q8_0 (file)", n_q8);
+    qp_model_describe_linears(t.m, true, got, sizeof got);
+    assert_string_equal(got, want);
+    assert_null(qp_model_kernels(t.m)); /* packed = false */
+
+    /* a requantization: rows of 32 and 64 do not fit Q4_K's 256-blocks, so
+     * every linear takes llama.cpp's fallback, Q5_0, and says so */
+    assert_int_equal(qp_model_use_weights(t.m, QP_TYPE_Q4_K, qp_kernels_default(), true, fb, 64, &n_fb, &err),
+                     QP_OK);
+    assert_int_equal(n_fb, n_lin);
+    for (int i = 0; i < n_lin; i++) {
+        assert_int_equal(fb[i].linear, i);
+        assert_int_equal(fb[i].wanted, QP_TYPE_Q4_K);
+        assert_int_equal(fb[i].got, QP_TYPE_Q5_0);
+        assert_int_equal(qp_model_linear(t.m, i)->q_type, QP_TYPE_Q5_0);
+    }
+    assert_ptr_equal(qp_model_kernels(t.m), qp_kernels_default());
+    snprintf(want, sizeof want, "%d x q5_0 (quantized from ", n_lin);
+    qp_model_describe_linears(t.m, true, got, sizeof got);
+    assert_memory_equal(got, want, strlen(want));
+
+    /* a type qprof has no kernels for is refused */
+    assert_int_equal(qp_model_use_weights(t.m, QP_TYPE_IQ2_XXS, NULL, false, NULL, 0, NULL, &err), QP_ERR_INPUT);
+    tiny_free(&t);
+}
+
 static void test_refuses_what_it_cannot_run(void **state)
 {
     (void)state;
@@ -1322,6 +1381,7 @@ int main(void)
         cmocka_unit_test(test_q8_0_close_to_fp32),
         cmocka_unit_test(test_per_tensor_choice),
         cmocka_unit_test(test_file_quantized),
+        cmocka_unit_test(test_use_weights),
         cmocka_unit_test(test_refuses_what_it_cannot_run),
         cmocka_unit_test(test_hooks),
         cmocka_unit_test(test_stories260k_greedy),

@@ -1,4 +1,4 @@
-/* tests/test_cli.c - the qprof command line as a user meets it: exit codes,
+/* tests/test_tools.c - the qprof command line as a user meets it: exit codes,
  * error message format, `info` text and JSON on a synthetic model written
  * with the GGUF writer. Runs build/qprof (or $QPROF_BIN) through popen. */
 #include <setjmp.h>
@@ -30,7 +30,7 @@ static int setup(void **state)
 {
     (void)state;
     if (access(qp_cli_bin(), X_OK) != 0) {
-        fprintf(stderr, "test_cli: %s not built\n", qp_cli_bin());
+        fprintf(stderr, "test_tools: %s not built\n", qp_cli_bin());
         return -1;
     }
     snprintf(tmpdir, sizeof tmpdir, "/tmp/qprof-cli-XXXXXX");
@@ -185,6 +185,86 @@ static void test_info_real_model(void **state)
     free(out);
 }
 
+/* One option letter means one thing in every command: every "-X, --long"
+ * pair in every command's help names the same long option for X. */
+static void test_option_letters(void **state)
+{
+    (void)state;
+    char *list;
+    assert_int_equal(run_qprof(&list, "--help"), 0);
+    char long_of[128][32];
+    char seen_in[128][16];
+    memset(long_of, 0, sizeof long_of);
+    int n_commands = 0, n_pairs = 0;
+    /* the command names: the first word of each indented line under "commands:" */
+    const char *p = strstr(list, "commands:\n");
+    assert_non_null(p);
+    p += strlen("commands:\n");
+    while (p[0] == ' ' && p[1] == ' ' && p[2] != ' ' && strncmp(p + 2, "qprof", 5) != 0) {
+        char cmd[16];
+        assert_int_equal(sscanf(p + 2, "%15s", cmd), 1);
+        char *help;
+        assert_int_equal(run_qprof(&help, "help %s", cmd), 0);
+        n_commands++;
+        for (const char *h = help; (h = strstr(h, "  -")) != NULL; h += 3) {
+            char letter, name[32];
+            if (sscanf(h, "  -%c, --%31[a-z0-9-]", &letter, name) != 2)
+                continue;
+            n_pairs++;
+            const int c = (unsigned char)letter & 127;
+            if (!long_of[c][0]) {
+                snprintf(long_of[c], sizeof long_of[c], "%s", name);
+                snprintf(seen_in[c], sizeof seen_in[c], "%s", cmd);
+            } else if (strcmp(long_of[c], name) != 0) {
+                fail_msg("-%c is --%s in '%s' but --%s in '%s'", letter, long_of[c], seen_in[c], name, cmd);
+            }
+        }
+        free(help);
+        p = strchr(p, '\n');
+        assert_non_null(p);
+        p++;
+    }
+    free(list);
+    assert_true(n_commands >= 6);
+    assert_true(n_pairs >= 20);
+    /* the shared ones */
+    assert_string_equal(long_of['t'], "threads");
+    assert_string_equal(long_of['n'], "tokens");
+    assert_string_equal(long_of['T'], "types");
+}
+
+/* layers takes the shared options; bad values are usage errors (exit 2)
+ * found before any work. */
+static void test_layers_options(void **state)
+{
+    (void)state;
+    QP_REQUIRE_SHARED();
+    char m[1024], *out;
+    qp_test_shared_path(m, sizeof m, "data/models/stories260K.gguf");
+    assert_int_equal(run_qprof(&out, "layers %s -T q8_0,Q8_0 -n 16", m), 2);
+    assert_non_null(strstr(out, "twice"));
+    free(out);
+    assert_int_equal(run_qprof(&out, "layers %s -T q8_0 -t 0", m), 2);
+    assert_non_null(strstr(out, "--threads"));
+    free(out);
+    assert_int_equal(run_qprof(&out, "layers %s -T q8_0 -t 257", m), 2);
+    free(out);
+    assert_int_equal(run_qprof(&out, "layers %s -T q8_0 -j 2", m), 2); /* -j is --json, not threads */
+    free(out);
+    assert_int_equal(run_qprof(&out, "layers %s -T q9_9", m), 2);
+    free(out);
+    assert_int_equal(run_qprof(&out, "layers %s -T f32 -n 16 -o %s/x.h5", m, tmpdir), 2);
+    assert_non_null(strstr(out, "not a quantization type"));
+    free(out);
+    assert_int_equal(run_qprof(&out, "layers %s -T q8_0 -n 16 -r 1 -t 1 --kernels scalar -o %s/p.h5 --no-png", m,
+                               tmpdir), 0);
+    assert_non_null(strstr(out, "1 threads"));
+    assert_non_null(strstr(out, "scalar kernels"));
+    free(out);
+    assert_int_equal(run_qprof(&out, "layers %s -T q8_0 -n 16 -r 1 --kernels sse9 -o %s/p.h5", m, tmpdir), 2);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +273,8 @@ int main(void)
         cmocka_unit_test(test_info_json),
         cmocka_unit_test(test_info_bad_file),
         cmocka_unit_test(test_info_real_model),
+        cmocka_unit_test(test_option_letters),
+        cmocka_unit_test(test_layers_options),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }

@@ -1,4 +1,4 @@
-/* tests/test_layers.c - the layer profiler: metrics, the HDF5 profile file
+/* tests/test_profiler.c - the layer profiler: the HDF5 profile file
  * (written, read back by qprof and by h5py), an end-to-end profile of a
  * synthetic model, --resume and interrupts. */
 #include <setjmp.h>
@@ -99,53 +99,6 @@ static int teardown(void **state)
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     return system(cmd) == 0 ? 0 : -1;
-}
-
-/* ---- metrics -------------------------------------------------------------- */
-
-static void test_compare_outputs(void **state)
-{
-    (void)state;
-    float y[4] = {1, -2, 3, 0.5f}, twice[4], same[4];
-    for (int i = 0; i < 4; i++) {
-        twice[i] = 2 * y[i];
-        same[i] = y[i];
-    }
-    double m[QP_ERR_METRIC_COUNT];
-    qp_compare_outputs(y, same, 4, m);
-    assert_true(m[QP_ERR_REL_L2] == 0 && m[QP_ERR_MAX_ABS] == 0 && isinf(m[QP_ERR_SQNR_DB]));
-    assert_float_equal(m[QP_ERR_COSINE], 1.0, 1e-12);
-    /* y_q = 2y: the error equals the signal: rel 1, 0 dB, cosine still 1 */
-    qp_compare_outputs(y, twice, 4, m);
-    assert_float_equal(m[QP_ERR_REL_L2], 1.0, 1e-12);
-    assert_float_equal(m[QP_ERR_SQNR_DB], 0.0, 1e-9);
-    assert_float_equal(m[QP_ERR_COSINE], 1.0, 1e-12);
-    assert_float_equal(m[QP_ERR_MAX_ABS], 3.0, 1e-12);
-    /* orthogonal output: cosine 0 */
-    float a[2] = {1, 0}, b[2] = {0, 1};
-    qp_compare_outputs(a, b, 2, m);
-    assert_float_equal(m[QP_ERR_COSINE], 0.0, 1e-12);
-    assert_float_equal(m[QP_ERR_REL_L2], sqrt(2.0), 1e-12);
-}
-
-static void test_logits_kld(void **state)
-{
-    (void)state;
-    float r[3] = {1, 2, 3}, q[3] = {1, 2, 3};
-    bool same;
-    assert_float_equal(qp_kld_row(r, q, 3, &same), 0.0, 1e-12);
-    assert_true(same);
-    /* two classes, p = (0.5, 0.5) against q = softmax(0, ln 3) = (0.25, 0.75):
-     * KL = 0.5 ln(0.5/0.25) + 0.5 ln(0.5/0.75) = 0.5 ln(4/3) */
-    float p2[2] = {0, 0}, q2[2] = {0, (float)log(3.0)};
-    double kl = qp_kld_row(p2, q2, 2, &same);
-    assert_float_equal(kl, 0.5 * log(4.0 / 3.0), 1e-7);
-    /* shifting all logits by a constant changes nothing */
-    float q3[3] = {101, 102, 103};
-    assert_float_equal(qp_kld_row(r, q3, 3, &same), 0.0, 1e-9);
-    float q4[3] = {3, 2, 1};
-    qp_kld_row(r, q4, 3, &same);
-    assert_false(same);
 }
 
 /* ---- the HDF5 file ------------------------------------------------------- */
@@ -437,14 +390,54 @@ static void test_profile_rows(void **state)
     qp_profile_free(&q);
 }
 
+/* No types given: the ladder's types that some tensor takes (all ten here:
+ * every row of 256 and 512 fits every block); a type that cannot be
+ * profiled is refused before anything runs. */
+static void test_default_and_bad_types(void **state)
+{
+    (void)state;
+    qp_profile p;
+    qp_error err;
+    assert_int_equal(profile(NULL, 0, NULL, false, NULL, &p, &err), QP_OK);
+    const int *ladder;
+    const int n = qp_type_ladder(&ladder);
+    assert_int_equal(p.n_types, n);
+    for (int t = 0; t < n; t++) {
+        assert_string_equal(p.type_names[t], qp_type_info(ladder[t])->name);
+        assert_int_equal(p.done_model[t], 1);
+    }
+    qp_profile_free(&p);
+    const int bad[2] = {QP_TYPE_Q8_0, QP_TYPE_F32};
+    assert_int_equal(profile(bad, 2, NULL, false, NULL, &p, &err), QP_ERR_INPUT);
+    assert_non_null(strstr(err.msg, "f32"));
+    qp_profile_free(&p);
+    const int iq[1] = {QP_TYPE_IQ2_XXS};
+    assert_int_equal(profile(iq, 1, NULL, false, NULL, &p, &err), QP_ERR_INPUT);
+    qp_profile_free(&p);
+}
+
+static void test_png_prefix(void **state)
+{
+    (void)state;
+    char b[256];
+    qp_profile_png_prefix("out/profile.h5", NULL, b, sizeof b);
+    assert_string_equal(b, "out/profile-");
+    qp_profile_png_prefix("profile", NULL, b, sizeof b);
+    assert_string_equal(b, "profile-");
+    qp_profile_png_prefix("a.b/profile", NULL, b, sizeof b); /* a dot in a folder is no extension */
+    assert_string_equal(b, "a.b/profile-");
+    qp_profile_png_prefix("out/profile.h5", "pics", b, sizeof b);
+    assert_string_equal(b, "pics/");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_compare_outputs),
-        cmocka_unit_test(test_logits_kld),
         cmocka_unit_test(test_h5_round_trip),
         cmocka_unit_test(test_profile_end_to_end),
         cmocka_unit_test(test_profile_rows),
+        cmocka_unit_test(test_default_and_bad_types),
+        cmocka_unit_test(test_png_prefix),
         cmocka_unit_test(test_interrupt_before_any_layer),
     };
     return cmocka_run_group_tests_name("layers", tests, setup, teardown);

@@ -1,4 +1,4 @@
-/* tests/test_generate.c - the sampler, the generation loop, `qprof run`,
+/* tests/test_model_generate.c - the sampler, the generation loop, `qprof run`,
  * and agreement of qprof's logits with llama.cpp's.
  *
  * (a) Sampler: greedy is the argmax (lowest id on ties); the generator is

@@ -1,4 +1,4 @@
-/* tests/test_perplexity.c - perplexity and KL-divergence maths, the chunk
+/* tests/test_eval.c - perplexity and KL-divergence maths, the chunk
  * plan, the base log-prob file, and whole runs.
  *
  * (a) Maths on hand-worked inputs: log-softmax of known logits, PPL and
@@ -21,6 +21,7 @@
  *     offset of the first differing token.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,6 +36,7 @@
 #include "gguf/gguf.h"
 #include "model/model.h"
 #include "eval/eval.h"
+#include "tokenizer/tokenizer.h"
 #include "quant/quant.h"
 #include "tests/qprof_cli.h"
 #include "tests/shared.h"
@@ -761,9 +763,128 @@ static void test_cli_round_trip(void **state)
     free(out);
 }
 
+/* ---- error metrics (eval/metrics.c) -------------------------------------------------------------- */
+
+static void test_compare_outputs(void **state)
+{
+    (void)state;
+    float y[4] = {1, -2, 3, 0.5f}, twice[4], same[4];
+    for (int i = 0; i < 4; i++) {
+        twice[i] = 2 * y[i];
+        same[i] = y[i];
+    }
+    double m[QP_ERR_METRIC_COUNT];
+    qp_compare_outputs(y, same, 4, m);
+    assert_true(m[QP_ERR_REL_L2] == 0 && m[QP_ERR_MAX_ABS] == 0 && isinf(m[QP_ERR_SQNR_DB]));
+    assert_float_equal(m[QP_ERR_COSINE], 1.0, 1e-12);
+    /* y_q = 2y: the error equals the signal: rel 1, 0 dB, cosine still 1 */
+    qp_compare_outputs(y, twice, 4, m);
+    assert_float_equal(m[QP_ERR_REL_L2], 1.0, 1e-12);
+    assert_float_equal(m[QP_ERR_SQNR_DB], 0.0, 1e-9);
+    assert_float_equal(m[QP_ERR_COSINE], 1.0, 1e-12);
+    assert_float_equal(m[QP_ERR_MAX_ABS], 3.0, 1e-12);
+    /* orthogonal output: cosine 0 */
+    float a[2] = {1, 0}, b[2] = {0, 1};
+    qp_compare_outputs(a, b, 2, m);
+    assert_float_equal(m[QP_ERR_COSINE], 0.0, 1e-12);
+    assert_float_equal(m[QP_ERR_REL_L2], sqrt(2.0), 1e-12);
+}
+
+static void test_logits_kld(void **state)
+{
+    (void)state;
+    float r[3] = {1, 2, 3}, q[3] = {1, 2, 3};
+    bool same;
+    assert_float_equal(qp_kld_row(r, q, 3, &same), 0.0, 1e-12);
+    assert_true(same);
+    /* two classes, p = (0.5, 0.5) against q = softmax(0, ln 3) = (0.25, 0.75):
+     * KL = 0.5 ln(0.5/0.25) + 0.5 ln(0.5/0.75) = 0.5 ln(4/3) */
+    float p2[2] = {0, 0}, q2[2] = {0, (float)log(3.0)};
+    double kl = qp_kld_row(p2, q2, 2, &same);
+    assert_float_equal(kl, 0.5 * log(4.0 / 3.0), 1e-7);
+    /* shifting all logits by a constant changes nothing */
+    float q3[3] = {101, 102, 103};
+    assert_float_equal(qp_kld_row(r, q3, 3, &same), 0.0, 1e-9);
+    float q4[3] = {3, 2, 1};
+    qp_kld_row(r, q4, 3, &same);
+    assert_false(same);
+}
+
+/* ---- text ---------------------------------------------------------------- */
+
+static void test_builtin_text(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    const char *t = qp_builtin_text(&len);
+    /* data/default_text.txt, as it is on disk */
+    char *file = NULL;
+    size_t flen = 0;
+    qp_error err;
+    assert_int_equal(qp_read_file("data/default_text.txt", 1 << 20, &file, &flen, &err), QP_OK);
+    assert_int_equal(len, flen);
+    assert_memory_equal(t, file, len);
+    assert_int_equal(t[len], '\0');
+    assert_int_equal(strlen(t), len);
+    free(file);
+}
+
+/* The evaluation tokens: stories260K's SentencePiece vocabulary. */
+static void test_eval_tokens(void **state)
+{
+    (void)state;
+    QP_REQUIRE_SHARED();
+    char path[1024];
+    qp_test_shared_path(path, sizeof path, "data/models/stories260K.gguf");
+    qp_gguf_file *f = NULL;
+    qp_tokenizer *tok = NULL;
+    qp_error err;
+    assert_int_equal(qp_gguf_open(path, &f, &err), QP_OK);
+    assert_int_equal(qp_tokenizer_load(f, &tok, &err), QP_OK);
+    int32_t *ids = NULL;
+    int n = 0;
+    const char *src = NULL;
+    /* the built-in text repeats until it gives what is asked */
+    assert_int_equal(qp_eval_tokens(tok, NULL, NULL, 3000, &ids, &n, &src, &err), QP_OK);
+    assert_int_equal(n, 3000);
+    assert_int_equal(ids[0], qp_tokenizer_bos(tok));
+    assert_non_null(strstr(src, "data/default_text.txt"));
+    int32_t *all = NULL;
+    int n_all = 0;
+    size_t len;
+    const char *t = qp_builtin_text(&len);
+    assert_int_equal(qp_tokenize_alloc(tok, t, len, false, 0, &all, &n_all, &err), QP_OK);
+    assert_true(n_all > 400 && n_all < 3000);
+    /* its first copy tokenizes as the text alone, but for the last word */
+    assert_memory_equal(ids, all, (size_t)(n_all - 2) * sizeof *ids);
+    free(all);
+    free(ids);
+    /* a prompt gives what it gives, its BOS first */
+    assert_int_equal(qp_eval_tokens(tok, NULL, "Once upon a time", 512, &ids, &n, &src, &err), QP_OK);
+    assert_string_equal(src, "--prompt");
+    assert_true(n > 2 && n < 10);
+    int32_t *cut = NULL;
+    int n_cut = 0;
+    assert_int_equal(qp_tokenize_alloc(tok, "Once upon a time", 16, false, 3, &cut, &n_cut, &err), QP_OK);
+    assert_int_equal(n_cut, 3);
+    assert_memory_equal(cut, ids, 3 * sizeof *ids);
+    free(cut);
+    free(ids);
+    /* a file that is missing */
+    assert_int_equal(qp_eval_tokens(tok, "/nonexistent/text", NULL, 512, &ids, &n, &src, &err), QP_ERR_INPUT);
+    assert_null(ids);
+    assert_string_equal(err.file, "/nonexistent/text");
+    qp_tokenizer_free(tok);
+    qp_gguf_close(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_compare_outputs),
+        cmocka_unit_test(test_logits_kld),
+        cmocka_unit_test(test_builtin_text),
+        cmocka_unit_test(test_eval_tokens),
         cmocka_unit_test(test_log_softmax),
         cmocka_unit_test(test_ppl_known),
         cmocka_unit_test(test_percentile),

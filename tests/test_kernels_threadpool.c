@@ -1,4 +1,4 @@
-/* tests/test_threadpool.c - qp_threadpool_parallel_for (kernels/kernels.h).
+/* tests/test_kernels_threadpool.c - qp_threadpool_parallel_for (kernels/kernels.h).
  *
  * What must hold: every item of [0, n) is visited exactly once, by ranges
  * that lie inside [0, n); `thread` stays within the pool's size and no two

@@ -1,4 +1,5 @@
-/* tests/test_heatmap.c - heatmap colours, layout and PNG output. */
+/* tests/test_output.c - heatmap colours, layout and PNG output; the HDF5
+ * writer and reader. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -154,6 +155,85 @@ static void test_png_written_atomically(void **state)
     rmdir(dir);
 }
 
+/* ---- HDF5 (output/h5.c) ---------------------------------------------------- */
+
+static int count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void test_h5_write_read(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    snprintf(dir, sizeof dir, "/tmp/qprof-h5-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/t.h5", dir);
+    qp_error err;
+    qp_h5_writer *w;
+    assert_int_equal(qp_h5_create(path, &w, &err), QP_OK);
+    qp_h5_attr_str(w, "format", "test");
+    qp_h5_attr_int(w, "n", -7);
+    const char *names[3] = {"a", "bb", "ccc"};
+    const int sc = qp_h5_scale_strings(w, "name", names, 3, "names");
+    const int sl = qp_h5_scale_index(w, "row", 2, "rows");
+    assert_true(sc >= 0 && sl >= 0);
+    qp_h5_group(w, "g");
+    const double x[2][3] = {{1, 2, 3}, {4, 5, NAN}};
+    const uint64_t dims[2] = {2, 3};
+    const int scales[2] = {sl, sc};
+    qp_h5_dataset(w, "g/x", QP_H5_F64, 2, dims, x, "ms", "a test", scales);
+    /* nothing is under the final name before the commit */
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(qp_h5_commit(w, &err), QP_OK);
+    assert_int_equal(count_files(dir), 1);
+
+    qp_h5_reader *r;
+    assert_int_equal(qp_h5_open(path, &r, &err), QP_OK);
+    char s[16];
+    qp_h5_read_attr_str(r, "format", s, sizeof s);
+    assert_string_equal(s, "test");
+    assert_int_equal(qp_h5_read_attr_int(r, "n"), -7);
+    assert_int_equal(qp_h5_length(r, "name"), 3);
+    char got_names[3][8];
+    qp_h5_read_strings(r, "name", 3, got_names[0], 8);
+    assert_string_equal(got_names[2], "ccc");
+    double y[2][3];
+    qp_h5_read(r, "g/x", QP_H5_F64, 2, dims, y);
+    assert_true(y[1][1] == 5 && isnan(y[1][2]));
+    assert_int_equal(qp_h5_status(r), QP_OK);
+    /* a wrong shape or a missing set is an input error, and the first one sticks */
+    const uint64_t wrong[2] = {3, 2};
+    qp_h5_read(r, "g/x", QP_H5_F64, 2, wrong, y);
+    qp_h5_read(r, "nothing", QP_H5_F64, 2, dims, y);
+    assert_int_equal(qp_h5_close(r), QP_ERR_INPUT);
+    assert_non_null(strstr(err.msg, "g/x: unexpected shape"));
+
+    /* a failed writer leaves the old file and no temporary */
+    assert_int_equal(qp_h5_create(path, &w, &err), QP_OK);
+    qp_h5_dataset(w, "g/x", QP_H5_F64, 2, dims, x, NULL, NULL, NULL); /* no group g: fails */
+    assert_int_equal(qp_h5_commit(w, &err), QP_ERR_RUNTIME);
+    assert_int_equal(count_files(dir), 1);
+    assert_int_equal(qp_h5_open(path, &r, &err), QP_OK);
+    qp_h5_read_attr_str(r, "format", s, sizeof s);
+    assert_int_equal(qp_h5_close(r), QP_OK);
+    /* not HDF5 */
+    FILE *f = fopen(path, "wb");
+    fputs("plain text", f);
+    fclose(f);
+    assert_int_equal(qp_h5_open(path, &r, &err), QP_ERR_INPUT);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/missing/t.h5", dir);
+    assert_int_equal(qp_h5_create(path, &w, &err), QP_ERR_RUNTIME);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -161,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_render_colours),
         cmocka_unit_test(test_render_rejects_empty),
         cmocka_unit_test(test_png_written_atomically),
+        cmocka_unit_test(test_h5_write_read),
     };
-    return cmocka_run_group_tests_name("heatmap", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("output", tests, NULL, NULL);
 }

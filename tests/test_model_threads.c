@@ -1,4 +1,4 @@
-/* tests/test_forward_threads.c - the forward pass and the model's
+/* tests/test_model_threads.c - the forward pass and the model's
  * quantization on a thread pool give the same bits as on one thread.
  *
  * model/forward.c cuts the FP32 products (reference linears in slices
