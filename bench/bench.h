@@ -169,7 +169,7 @@ void qp_perfcount_close(qp_perfcount *pc);
 #define QP_BENCH_MAX_TYPES 16
 #define QP_BENCH_MAX_VARIANTS 8
 #define QP_BENCH_MAX_LIST 16        /* entries of ns[] and threads[] */
-#define QP_BENCH_MAX_THREADS 256
+#define QP_BENCH_MAX_THREADS QP_MAX_THREADS /* kernels.h: what a pool takes */
 #define QP_BENCH_MAX_N 65536        /* activation rows per product */
 #define QP_BENCH_MAX_SHAPE (1 << 24) /* M and K */
 #define QP_BENCH_MAX_REPS 100000
