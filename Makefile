@@ -19,13 +19,11 @@ LDFLAGS  += -pthread
 
 # ---- dependencies (pkg-config name : Debian package) ----------------------
 DEPS_PC  := openblas hdf5 libcjson libpng cmocka libcrypto
-DEBS     := libopenblas-dev libhdf5-dev libcjson-dev libpng-dev libcmocka-dev libssl-dev pkg-config \
-            hdf5-tools python3-h5py clang libclang-rt-14-dev gcc-aarch64-linux-gnu qemu-user
 NODEP_GOALS := deps clean help distclean demo
 ifeq ($(filter $(NODEP_GOALS),$(MAKECMDGOALS)),)
 deb_of = $(word 2,$(subst :, ,$(filter $(1):%,openblas:libopenblas-dev hdf5:libhdf5-dev libcjson:libcjson-dev libpng:libpng-dev cmocka:libcmocka-dev libcrypto:libssl-dev)))
 $(foreach p,$(DEPS_PC),$(if $(shell pkg-config --exists $(p) 2>/dev/null && echo y),,\
-  $(error missing library '$(p)': install the Debian package $(call deb_of,$(p)) (or run 'make deps'))))
+  $(error missing library '$(p)': install the Debian package $(call deb_of,$(p)) (or run scripts/deps.sh))))
 PC_CFLAGS := $(shell pkg-config --cflags openblas hdf5 libcjson libpng libcrypto)
 # HDF5 dimension scales (H5DS) live in the high-level library, hdf5_hl.
 PC_LIBS   := -lhdf5_hl $(shell pkg-config --libs openblas hdf5 libcjson libpng libcrypto) -lm
@@ -84,6 +82,7 @@ $(BUILD)/tests/%: tests/%.c $(LIB)
 test: $(TESTS) $(QPROF)                           ## build and run every test (reads ../shared when present)
 	@scripts/check-layout.sh
 	@./tests/run_tests.sh $(TESTS)
+	@$(MAKE) --no-print-directory test-install
 
 check:                                            ## the test suite under ASan+UBSan, in build-san/
 	$(MAKE) BUILD=build-san OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
@@ -166,22 +165,44 @@ fuzz: build-fuzz/fuzz_gguf $(BUILD)/tests/test_gguf_malformed ## fuzz the GGUF r
 	build-fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
 	  -print_final_stats=1 -artifact_prefix=build-fuzz/ build-fuzz/corpus
 
-install: all                                      ## install qprof, the library and headers under PREFIX
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/qprof
-	install -m 755 $(QPROF) $(DESTDIR)$(PREFIX)/bin/qprof
-	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libqprof.a
-	for d in common quant gguf kernels profiler; do \
-	  install -d $(DESTDIR)$(PREFIX)/include/qprof/$$d; \
-	  install -m 644 $$d/*.h $(DESTDIR)$(PREFIX)/include/qprof/$$d/ 2>/dev/null || true; done
+# install: bin/qprof, lib/libqprof.a, ONLY the public headers M/M.h as
+# include/qprof/M/M.h (their "../common/common.h" includes resolve there as in
+# the tree; a program writes #include <qprof/quant/quant.h>, docs/library.md),
+# lib/pkgconfig/qprof.pc (from qprof.pc.in: names PREFIX, never DESTDIR) and
+# share/man/man1/qprof.1. DESTDIR stages the tree for a package.
+PUBLIC_H      := $(foreach m,$(MODULES),$(m)/$(m).h)
+QPROF_VERSION := $(shell sed -n 's/^.define QPROF_VERSION "\(.*\)"/\1/p' common/common.h)
+MAN1          := $(BUILD)/qprof.1
+INSTALL_ROOT   = $(DESTDIR)$(PREFIX)
+.PHONY: man test-install
 
-demo:                                             ## install what is missing, fetch SmolLM2-135M, profile it
+# the manual page, generated from the binary's own help texts
+$(MAN1): $(QPROF) scripts/gen-man.sh scripts/lib.sh
+	scripts/gen-man.sh $(QPROF) > $@.tmp && mv $@.tmp $@
+
+man: $(MAN1)                                      ## build/qprof.1, the man page, from build/qprof's help texts
+
+install: all $(MAN1)                              ## install qprof, libqprof.a, public headers, qprof.pc, man page under PREFIX
+	install -d $(INSTALL_ROOT)/bin $(INSTALL_ROOT)/lib/pkgconfig $(INSTALL_ROOT)/share/man/man1
+	install -m 755 $(QPROF) $(INSTALL_ROOT)/bin/qprof
+	install -m 644 $(LIB) $(INSTALL_ROOT)/lib/libqprof.a
+	for h in $(PUBLIC_H); do install -d $(INSTALL_ROOT)/include/qprof/$${h%/*} && \
+	  install -m 644 $$h $(INSTALL_ROOT)/include/qprof/$$h || exit 1; done
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(QPROF_VERSION)|' qprof.pc.in > $(INSTALL_ROOT)/lib/pkgconfig/qprof.pc
+	chmod 644 $(INSTALL_ROOT)/lib/pkgconfig/qprof.pc
+	install -m 644 $(MAN1) $(INSTALL_ROOT)/share/man/man1/qprof.1
+
+# test-install: make install into temporary dirs, a program built against
+# the installed tree with pkg-config, the man page rendered; every global
+# symbol of libqprof.a named qp_*, and the library linked beside ggml's gguf_*.
+test-install: $(QPROF) $(LIB) $(MAN1)             ## install into a temp dir and build a program against it; symbol checks
+	+@MAKE='$(MAKE)' BUILD='$(BUILD)' CC='$(CC)' LDFLAGS='$(LDFLAGS)' tests/install/test-install.sh
+
+demo:                                             ## install what is missing, fetch a model (MODEL=smollm2-135m), profile it
 	@MODEL='$(MODEL)' BUILD='$(BUILD)' scripts/demo.sh
 
-deps:                                             ## install the Debian packages qprof needs (root)
-	qp_name='make deps'; . ./scripts/lib.sh; qp_as_root sh -c 'apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS) && \
-	  if [ "$$(dpkg --print-architecture)" != arm64 ]; then dpkg --add-architecture arm64 && apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libcmocka-dev:arm64; fi' # as root (sudo if need be); test-neon's cmocka
+deps:                                             ## install the Debian packages qprof needs (as root, or through sudo)
+	scripts/deps.sh
 
 clean:                                            ## remove build outputs
 	rm -rf build build-san build-fuzz build-aarch64 build-emu512

@@ -22,37 +22,29 @@
 # A and B, B's time over A's (< 1: B is faster), and each one's median %bw; progress on
 # stderr (quiet when it is not a terminal). Exit 1 on a failed build or run.
 set -eu
-
-ab_die() { printf 'bench-ab: error: %s\n' "$*" >&2; exit 1; }
-ab_log() { [ -t 2 ] && printf 'bench-ab: %s\n' "$*" >&2; return 0; }
+. "$(dirname "$0")/lib.sh"
 
 ab_rounds=8
 ab_keep=
-while getopts r:k:h ab_opt; do
-    case $ab_opt in
-        r) ab_rounds=$OPTARG ;;
-        k) ab_keep=$OPTARG ;;
-        h) sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) ab_die "usage: $0 [-r ROUNDS] [-k DIR] A B [bench kernels options...]" ;;
-    esac
-done
-shift $((OPTIND - 1))
-[ $# -ge 2 ] || ab_die "usage: $0 [-r ROUNDS] [-k DIR] A B [bench kernels options...]"
-case $ab_rounds in ''|*[!0-9]*|0) ab_die "-r wants a positive number of rounds, not '$ab_rounds'" ;; esac
+qp_usage="$0 [-r ROUNDS] [-k DIR] A B [bench kernels options...]"
+qp_getopts "r=ab_rounds k=ab_keep" "$@"
+shift "$qp_nopts"
+[ $# -ge 2 ] || qp_die "usage: $qp_usage"
+qp_positive "$ab_rounds" "-r wants a positive number of rounds, not '$ab_rounds'"
 ab_a=$1
 ab_b=$2
 shift 2
 [ $# -gt 0 ] || set -- --types q4_K,q8_0 -n 1 --threads 1,2 -r 9
 
-ab_root=$(cd "$(dirname "$0")/.." && pwd)
-ab_tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-ab.XXXXXX")
-ab_cleanup() {
-    for ab_w in "$ab_tmp"/wt-*; do
-        [ -d "$ab_w" ] && git -C "$ab_root" worktree remove --force "$ab_w" >/dev/null 2>&1
+qp_tmpdir
+# the worktrees of git revisions go before their directory does
+ab_remove_worktrees() {
+    for ab_w in "$qp_tmp"/wt-*; do
+        [ -d "$ab_w" ] && git -C "$qp_repo" worktree remove --force "$ab_w" >/dev/null 2>&1
     done
-    rm -rf "$ab_tmp"
+    return 0
 }
-trap ab_cleanup EXIT INT TERM
+qp_at_exit=ab_remove_worktrees
 
 # ab_binary NAME SPEC: prints the path of the qprof to run for SPEC
 ab_binary() {
@@ -60,36 +52,38 @@ ab_binary() {
         printf '%s\n' "$2"
         return
     fi
-    ab_rev=$(git -C "$ab_root" rev-parse --verify --quiet "$2^{commit}") ||
-        ab_die "'$2' is neither an executable nor a git revision"
-    ab_wt=$ab_tmp/wt-$1
-    git -C "$ab_root" worktree add --detach "$ab_wt" "$ab_rev" >/dev/null 2>&1 ||
-        ab_die "cannot check out $2 in $ab_wt"
-    ab_log "building $2 ($ab_rev) in $ab_wt"
-    make -C "$ab_wt" -j"$(nproc 2>/dev/null || echo 2)" build/qprof >"$ab_tmp/build-$1.log" 2>&1 ||
-        ab_die "building $2 failed (log: make -C $ab_wt build/qprof)"
+    ab_rev=$(git -C "$qp_repo" rev-parse --verify --quiet "$2^{commit}") ||
+        qp_die "'$2' is neither an executable nor a git revision"
+    ab_wt=$qp_tmp/wt-$1
+    git -C "$qp_repo" worktree add --detach "$ab_wt" "$ab_rev" >/dev/null 2>&1 ||
+        qp_die "cannot check out $2 in $ab_wt"
+    qp_progress "building $2 ($ab_rev) in $ab_wt"
+    make -C "$ab_wt" -j"$(nproc 2>/dev/null || echo 2)" build/qprof >"$qp_tmp/build-$1.log" 2>&1 ||
+        qp_die "building $2 failed (log: make -C $ab_wt build/qprof)"
     printf '%s\n' "$ab_wt/build/qprof"
 }
 ab_qa=$(ab_binary a "$ab_a") && [ -x "$ab_qa" ] || exit 1
 ab_qb=$(ab_binary b "$ab_b") && [ -x "$ab_qb" ] || exit 1
 
-ab_raw=$ab_tmp/raw
+ab_raw=$qp_tmp/raw
 mkdir -p "$ab_raw"
 ab_i=1
 while [ "$ab_i" -le "$ab_rounds" ]; do
     if [ $((ab_i % 2)) -eq 1 ]; then ab_order="a b"; else ab_order="b a"; fi
     for ab_s in $ab_order; do
-        ab_log "round $ab_i/$ab_rounds: $ab_s"
+        qp_progress "round $ab_i/$ab_rounds: $ab_s"
         if [ "$ab_s" = a ]; then ab_q=$ab_qa; else ab_q=$ab_qb; fi
-        QPROF_NO_PROGRESS=1 "$ab_q" bench kernels "$@" --csv >"$ab_raw/$ab_s.$ab_i.csv" 2>"$ab_tmp/err" ||
-            { cat "$ab_tmp/err" >&2; ab_die "run $ab_i of $ab_s failed"; }
+        QPROF_NO_PROGRESS=1 "$ab_q" bench kernels "$@" --csv >"$ab_raw/$ab_s.$ab_i.csv" 2>"$qp_tmp/err" ||
+            { cat "$qp_tmp/err" >&2; qp_die "run $ab_i of $ab_s failed"; }
     done
     ab_i=$((ab_i + 1))
 done
 [ -n "$ab_keep" ] && mkdir -p "$ab_keep" && cp "$ab_raw"/*.csv "$ab_keep"/
 
 # The CSV columns are looked up by name in each file's header (docs/bench.md).
+# shellcheck disable=SC2016  # the backquotes are markdown's
 printf '| A | B |\n|---|---|\n| `%s` | `%s` |\n\n' "$ab_a" "$ab_b"
+# shellcheck disable=SC2016  # the backquotes are markdown's
 printf '%s rounds of `qprof bench kernels %s`, A and B alternating.\n\n' "$ab_rounds" "$*"
 awk -F, '
     FNR == 1 { side = FILENAME; sub(/.*\//, "", side); side = substr(side, 1, 1) }

@@ -31,9 +31,7 @@
 # Without the peer build only the qprof columns are filled.
 # Output: the markdown table on stdout; progress on stderr. Exit 1 if a qprof run fails.
 set -eu
-
-bk_die() { printf 'bench-kernels: error: %s\n' "$*" >&2; exit 1; }
-bk_log() { printf 'bench-kernels: %s\n' "$*" >&2; }
+. "$(dirname "$0")/lib.sh"
 
 bk_rounds=3
 bk_variant=${QPROF_BENCH_VARIANT:-}
@@ -41,69 +39,50 @@ bk_out=
 bk_keep=
 # type:n:threads
 bk_cases="q4_K:1:1 q4_K:1:2 q4_K:512:2 q8_0:1:1 q8_0:1:2 q8_0:512:2"
-while getopts r:v:c:k:o:h bk_opt; do
-    case $bk_opt in
-        r) bk_rounds=$OPTARG ;;
-        v) bk_variant=$OPTARG ;;
-        c) bk_cases=$OPTARG ;;
-        k) bk_keep=$OPTARG ;;
-        o) bk_out=$OPTARG ;;
-        h) sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) bk_die "usage: $0 [-r ROUNDS] [-v VARIANT] [-c CASES] [-k DIR] [-o FILE]" ;;
-    esac
-done
+qp_usage="$0 [-r ROUNDS] [-v VARIANT] [-c CASES] [-k DIR] [-o FILE]"
+qp_getopts "r=bk_rounds v=bk_variant c=bk_cases k=bk_keep o=bk_out" "$@"
 for bk_c in $bk_cases; do
     case $bk_c in
-        *:*[!0-9:]*|*::*|:*|*:) bk_die "bad case '$bk_c' (want type:n:threads)" ;;
+        *:*[!0-9:]*|*::*|:*|*:) qp_die "bad case '$bk_c' (want type:n:threads)" ;;
         *:*:*) ;;
-        *) bk_die "bad case '$bk_c' (want type:n:threads)" ;;
+        *) qp_die "bad case '$bk_c' (want type:n:threads)" ;;
     esac
 done
-case $bk_rounds in ''|*[!0-9]*|0) bk_die "-r wants a positive integer" ;; esac
-
-bk_repo=$(cd "$(dirname "$0")/.." && pwd -P)
-bk_qprof=${QPROF:-$bk_repo/build/qprof}
-[ -x "$bk_qprof" ] || bk_die "$bk_qprof not found: run 'make' first (or set QPROF)"
+qp_positive "$bk_rounds" "-r wants a positive integer"
+qp_find_qprof
 
 # ---------------------------------------------------------------- the peer (optional)
 
-bk_peer=
-for bk_d in "${QPROF_PEER_DIR:-}" "${XDG_CACHE_HOME:-$HOME/.cache}/qprof/peer" /opt/peer; do
-    if [ -n "$bk_d" ] && [ -x "$bk_d/build/bin/test-backend-ops" ]; then
-        bk_peer=$bk_d
-        break
-    fi
-done
 bk_tbo=
 bk_shim=
-if [ -n "$bk_peer" ]; then
-    bk_tbo=$bk_peer/build/bin/test-backend-ops
+if qp_find_peer -x build/bin/test-backend-ops; then
+    bk_tbo=$qp_peer/build/bin/test-backend-ops
     # test-backend-ops gives the CPU backend hardware_concurrency()/2 threads and has no
     # option to change it; build-peer.sh's shim makes get_nprocs() answer QP_NPROCS, so
     # QP_NPROCS = 2 x threads runs it on `threads` threads.
-    bk_shim=$bk_peer/lib/libqp_nprocs.so
-    [ -f "$bk_shim" ] || bk_die "$bk_shim missing: rerun scripts/build-peer.sh"
-    bk_log "llama.cpp: $bk_tbo"
+    bk_shim=$qp_peer/lib/libqp_nprocs.so
+    [ -f "$bk_shim" ] || qp_die "$bk_shim missing: rerun scripts/build-peer.sh"
+    qp_log "llama.cpp: $bk_tbo"
 else
-    bk_log "no llama.cpp build found (scripts/build-peer.sh): qprof columns only"
+    qp_log "no llama.cpp build found (scripts/build-peer.sh): qprof columns only"
 fi
 
 if [ -z "$bk_variant" ]; then
-    bk_variant=$("$bk_qprof" bench kernels --list | awk '/\(default\)/ { print $1; exit }')
-    [ -n "$bk_variant" ] || bk_die "cannot tell qprof's default kernel variant"
+    bk_variant=$("$qp_qprof" bench kernels --list | awk '/\(default\)/ { print $1; exit }')
+    [ -n "$bk_variant" ] || qp_die "cannot tell qprof's default kernel variant"
 fi
 
 bk_m=4096
 bk_k=14336
 
 if [ -n "$bk_keep" ]; then
-    mkdir -p "$bk_keep" || bk_die "cannot create $bk_keep"
+    mkdir -p "$bk_keep" || qp_die "cannot create $bk_keep"
     bk_tmp=$bk_keep
+    trap 'exit 1' INT TERM HUP
 else
-    bk_tmp=$(mktemp -d "${TMPDIR:-/tmp}/qprof-bench.XXXXXX")
-    trap 'rm -rf "$bk_tmp"' EXIT
+    qp_tmpdir
+    bk_tmp=$qp_tmp
 fi
-trap 'exit 1' INT TERM HUP
 
 # ---------------------------------------------------------------- one measurement each
 
@@ -114,10 +93,10 @@ trap 'exit 1' INT TERM HUP
 bk_run_qprof() {
     bk_reps=10
     [ "$2" -le 32 ] || bk_reps=2
-    QPROF_NO_PROGRESS=1 "$bk_qprof" bench kernels --types "$1" -n "$2" --threads "$3" \
+    QPROF_NO_PROGRESS=1 "$qp_qprof" bench kernels --types "$1" -n "$2" --threads "$3" \
         --variants "$bk_variant" --shape "${bk_m}x${bk_k}" --reps "$bk_reps" --max-time 2 \
         --membw-mib 64 --csv > "$bk_tmp/q.csv" \
-        || bk_die "qprof bench kernels failed for $1 n=$2 threads=$3"
+        || qp_die "qprof bench kernels failed for $1 n=$2 threads=$3"
     # columns by name, so a new CSV column cannot shift them
     awk -F, -v t="$1" -v n="$2" -v th="$3" '
         /^#/ { next }
@@ -153,7 +132,7 @@ while [ "$bk_r" -le "$bk_rounds" ]; do
         bk_rest=${bk_c#*:}
         bk_n=${bk_rest%%:*}
         bk_th=${bk_rest#*:}
-        bk_log "round $bk_r/$bk_rounds: $bk_t n=$bk_n threads=$bk_th"
+        qp_log "round $bk_r/$bk_rounds: $bk_t n=$bk_n threads=$bk_th"
         if [ -n "$bk_tbo" ] && [ $((bk_r % 2)) -eq 0 ]; then
             bk_run_llama "$bk_t" "$bk_n" "$bk_th"
             bk_run_qprof "$bk_t" "$bk_n" "$bk_th"
@@ -169,7 +148,7 @@ done
 
 bk_cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)
 bk_ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo '?')
-bk_commit=$(git -C "$bk_repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+bk_commit=$(git -C "$qp_repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
 bk_peer_note="llama.cpp: not built (scripts/build-peer.sh)"
 [ -z "$bk_tbo" ] || bk_peer_note="llama.cpp 0c1e57098 (scripts/build-peer.sh: AVX2 build, OpenMP)"
 

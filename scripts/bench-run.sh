@@ -26,66 +26,49 @@
 # QPROF_KERNELS (qprof's kernel variant). Without the peer build only qprof's columns fill.
 # Output: the markdown table on stdout; progress on stderr. Exit 1 if a qprof run fails.
 set -eu
-
-br_die() { printf 'bench-run: error: %s\n' "$*" >&2; exit 1; }
-br_log() { printf 'bench-run: %s\n' "$*" >&2; }
+. "$(dirname "$0")/lib.sh"
 
 br_rounds=3
 br_threads="1 2"
 br_bytes=1906
 br_prompt=
 br_out=
-while getopts r:t:b:f:o:h br_opt; do
-    case $br_opt in
-        r) br_rounds=$OPTARG ;;
-        t) br_threads=$OPTARG ;;
-        b) br_bytes=$OPTARG ;;
-        f) br_prompt=$OPTARG ;;
-        o) br_out=$OPTARG ;;
-        h) sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) br_die "usage: $0 [-r ROUNDS] [-t THREADS] [-b BYTES] [-f PROMPT] [-o FILE] MODEL..." ;;
-    esac
-done
-shift $((OPTIND - 1))
-[ $# -ge 1 ] || br_die "no model given (e.g. ~/.cache/qprof/models/SmolLM2-135M-Instruct.Q4_1.gguf)"
-case $br_rounds in ''|*[!0-9]*|0) br_die "-r wants a positive integer" ;; esac
-case $br_bytes in ''|*[!0-9]*|0) br_die "-b wants a positive integer" ;; esac
+qp_usage="$0 [-r ROUNDS] [-t THREADS] [-b BYTES] [-f PROMPT] [-o FILE] MODEL..."
+qp_getopts "r=br_rounds t=br_threads b=br_bytes f=br_prompt o=br_out" "$@"
+shift "$qp_nopts"
+[ $# -ge 1 ] || qp_die "no model given (e.g. ~/.cache/qprof/models/SmolLM2-135M-Instruct.Q4_1.gguf)"
+qp_positive "$br_rounds" "-r wants a positive integer"
+qp_positive "$br_bytes" "-b wants a positive integer"
 for br_t in $br_threads; do
-    case $br_t in ''|*[!0-9]*|0) br_die "-t wants positive integers, got '$br_t'" ;; esac
+    qp_positive "$br_t" "-t wants positive integers, got '$br_t'"
 done
-for br_m in "$@"; do [ -f "$br_m" ] || br_die "$br_m: no such file"; done
+for br_m in "$@"; do [ -f "$br_m" ] || qp_die "$br_m: no such file"; done
 
-br_repo=$(cd "$(dirname "$0")/.." && pwd -P)
-br_qprof=${QPROF:-$br_repo/build/qprof}
-[ -x "$br_qprof" ] || br_die "$br_qprof not found: run 'make' first (or set QPROF)"
+qp_find_qprof
 
 br_bench=
-for br_d in "${QPROF_PEER_DIR:-}" "${XDG_CACHE_HOME:-$HOME/.cache}/qprof/peer" /opt/peer; do
-    if [ -n "$br_d" ] && [ -x "$br_d/build/bin/llama-bench" ]; then
-        br_bench=$br_d/build/bin/llama-bench
-        break
-    fi
-done
-[ -n "$br_bench" ] && br_log "llama.cpp: $br_bench" \
-    || br_log "no llama.cpp build found (scripts/build-peer.sh): qprof columns only"
+if qp_find_peer -x build/bin/llama-bench; then
+    br_bench=$qp_peer/build/bin/llama-bench
+    qp_log "llama.cpp: $br_bench"
+else
+    qp_log "no llama.cpp build found (scripts/build-peer.sh): qprof columns only"
+fi
 
-br_tmp=$(mktemp -d "${TMPDIR:-/tmp}/qprof-bench-run.XXXXXX")
-trap 'rm -rf "$br_tmp"' EXIT
-trap 'exit 1' INT TERM HUP
+qp_tmpdir
 
 if [ -z "$br_prompt" ]; then
-    br_corpus=$br_repo/../shared/data/corpus/wikitext-2-raw/wiki.test.raw
-    [ -f "$br_corpus" ] || br_die "$br_corpus not found: give a prompt file with -f"
-    head -c "$br_bytes" "$br_corpus" > "$br_tmp/prompt.txt"
-    br_prompt=$br_tmp/prompt.txt
+    br_corpus=$qp_repo/../shared/data/corpus/wikitext-2-raw/wiki.test.raw
+    [ -f "$br_corpus" ] || qp_die "$br_corpus not found: give a prompt file with -f"
+    head -c "$br_bytes" "$br_corpus" > "$qp_tmp/prompt.txt"
+    br_prompt=$qp_tmp/prompt.txt
 fi
 
 # ---------------------------------------------------------------- one measurement each
 
 # qprof: appends "model threads prompt_tps decode_tps cpu_share" to qprof.txt
 br_run_qprof() {
-    QPROF_NO_PROGRESS=1 "$br_qprof" run "$1" -f "$br_prompt" -n 128 --ignore-eos -t "$2" \
-        > /dev/null 2> "$br_tmp/q.txt" || { cat "$br_tmp/q.txt" >&2; br_die "qprof run failed: $1 -t $2"; }
+    QPROF_NO_PROGRESS=1 "$qp_qprof" run "$1" -f "$br_prompt" -n 128 --ignore-eos -t "$2" \
+        > /dev/null 2> "$qp_tmp/q.txt" || { cat "$qp_tmp/q.txt" >&2; qp_die "qprof run failed: $1 -t $2"; }
     # prompt:       512 tokens in    6.940 s =    73.78 tokens/s (6.895 CPU-s)
     # generation:   128 tokens, 127 decode passes in    3.788 s =    33.53 tokens/s (3.767 CPU-s)
     awk -v m="$3" -v t="$2" '
@@ -95,7 +78,7 @@ br_run_qprof() {
             if (pt == "" || gt == "") exit 1
             if (n != 512) printf "bench-run: warning: the prompt is %d tokens, not 512\n", n > "/dev/stderr"
             printf "%s %s %s %s %.2f\n", m, t, pt, gt, (pc + gc) / ((pw + gw) * t)
-        }' "$br_tmp/q.txt" >> "$br_tmp/qprof.txt" || br_die "cannot read qprof run's speed lines"
+        }' "$qp_tmp/q.txt" >> "$qp_tmp/qprof.txt" || qp_die "cannot read qprof run's speed lines"
 }
 
 # llama-bench: appends "model threads test tps" (test pp or tg) to llama.txt
@@ -107,23 +90,23 @@ br_run_llama() {
     fi
     br_model=$1 br_t=$2 br_test=$3 br_idx=$4
     shift 4
-    "$br_bench" -m "$br_model" -t "$br_t" -r 1 --no-warmup -o csv "$@" > "$br_tmp/l.csv" 2> /dev/null || true
+    "$br_bench" -m "$br_model" -t "$br_t" -r 1 --no-warmup -o csv "$@" > "$qp_tmp/l.csv" 2> /dev/null || true
     # columns by name: avg_ts is tokens/s
     awk -F, -v m="$br_idx" -v t="$br_t" -v x="$br_test" '
         !hdr { for (i = 1; i <= NF; i++) { h = $i; gsub(/"/, "", h); c[h] = i } hdr = 1; next }
         { v = $c["avg_ts"]; gsub(/"/, "", v); print m, t, x, v; exit }
-    ' "$br_tmp/l.csv" >> "$br_tmp/llama.txt"
+    ' "$qp_tmp/l.csv" >> "$qp_tmp/llama.txt"
 }
 
-: > "$br_tmp/qprof.txt"
-: > "$br_tmp/llama.txt"
+: > "$qp_tmp/qprof.txt"
+: > "$qp_tmp/llama.txt"
 br_r=1
 while [ "$br_r" -le "$br_rounds" ]; do
     br_i=0
     for br_m in "$@"; do
         br_i=$((br_i + 1))
         for br_t in $br_threads; do
-            br_log "round $br_r/$br_rounds: $(basename "$br_m"), $br_t thread(s)"
+            qp_log "round $br_r/$br_rounds: $(basename "$br_m"), $br_t thread(s)"
             if [ $((br_r % 2)) -eq 1 ]; then
                 br_run_qprof "$br_m" "$br_t" "$br_i"
                 [ -z "$br_bench" ] || { br_run_llama "$br_m" "$br_t" pp "$br_i"; br_run_llama "$br_m" "$br_t" tg "$br_i"; }
@@ -160,12 +143,12 @@ br_table() {
                         b == "" ? "-" : sprintf("%.1f", b), b == "" ? "-" : sprintf("**%.2f**", a / b), c,
                         d == "" ? "-" : sprintf("%.1f", d), d == "" ? "-" : sprintf("**%.2f**", c / d),
                         median(cpu, nq)
-                }' "$br_tmp/qprof.txt" "$br_tmp/llama.txt"
+                }' "$qp_tmp/qprof.txt" "$qp_tmp/llama.txt"
         done
     done
     echo
     echo "Medians of $br_rounds interleaved rounds; ratio = qprof / llama.cpp tokens/s (> 1: qprof faster)."
-    echo "qprof: $("$br_qprof" --version 2>/dev/null | head -1), kernels ${QPROF_KERNELS:-default}; llama.cpp: ${br_bench:-none}."
+    echo "qprof: $("$qp_qprof" --version 2>/dev/null | head -1), kernels ${QPROF_KERNELS:-default}; llama.cpp: ${br_bench:-none}."
 }
 
 if [ -n "$br_out" ]; then

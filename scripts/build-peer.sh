@@ -19,6 +19,7 @@
 # and AVX-512 off, so the kernels chosen are those of a generic AVX2 machine whatever
 # the host supports. Release, static libraries, OpenMP threading, no network code.
 set -eu
+. "$(dirname "$0")/lib.sh"
 
 # llama-cpp-python 0.3.36 vendors llama.cpp commit 0c1e57098 (its CHANGELOG says so;
 # the sdist carries no git metadata). llama.cpp reports itself as 0.5.0-dev, ggml 0.25.3.
@@ -32,31 +33,12 @@ QP_LLAMA_COMMIT="0c1e57098"
 QP_TARGETS="test-backend-ops llama-bench llama-perplexity llama-quantize llama-tokenize \
 llama-gguf llama-simple llama-completion"
 
-qp_log() { printf 'build-peer: %s\n' "$*" >&2; }
-qp_die() { printf 'build-peer: error: %s\n' "$*" >&2; exit 1; }
-
-qp_sha256() {
-    if command -v sha256sum >/dev/null 2>&1; then
-        sha256sum "$1" | cut -d' ' -f1
-    elif command -v shasum >/dev/null 2>&1; then
-        shasum -a 256 "$1" | cut -d' ' -f1
-    else
-        openssl dgst -sha256 "$1" | sed 's/^.*= *//'
-    fi
-}
-
 # ---------------------------------------------------------------- locations
 
 if [ $# -gt 1 ]; then
     qp_die "usage: $0 [PEER_DIR]"
 fi
-if [ $# -eq 1 ]; then
-    qp_dir=$1
-elif [ -n "${QPROF_PEER_DIR:-}" ]; then
-    qp_dir=$QPROF_PEER_DIR
-else
-    qp_dir="${XDG_CACHE_HOME:-$HOME/.cache}/qprof/peer"
-fi
+qp_dir=${1:-${QPROF_PEER_DIR:-$(qp_cache_dir)/peer}}
 qp_jobs=${JOBS:-2}
 
 # Third-party code must never land in the repository: refuse a PEER_DIR inside it.
@@ -66,7 +48,6 @@ qp_made=0
 [ -d "$qp_dir" ] || qp_made=1
 mkdir -p "$qp_dir" || qp_die "cannot create $qp_dir"
 qp_dir=$(cd "$qp_dir" && pwd -P)
-qp_repo=$(cd "$(dirname "$0")/.." && pwd -P)
 case "$qp_dir/" in
     "$qp_repo"/*)
         [ "$qp_made" -eq 1 ] && rmdir "$qp_dir" 2>/dev/null
@@ -85,20 +66,8 @@ qp_src="$qp_dir/llama_cpp_python-$QP_PKG_VERSION/vendor/llama.cpp"
 if [ -f "$qp_sdist" ] && [ "$(qp_sha256 "$qp_sdist")" = "$QP_SDIST_SHA256" ]; then
     qp_log "using cached $qp_sdist"
 else
-    if [ -n "${QPROF_PIP:-}" ]; then
-        qp_pip=$QPROF_PIP
-    elif command -v pip3 >/dev/null 2>&1; then
-        qp_pip=pip3
-    elif command -v pip >/dev/null 2>&1; then
-        qp_pip=pip
-    elif command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then
-        qp_pip="python3 -m pip"
-    else
-        qp_die "pip is not installed (looked for pip3, pip, python3 -m pip); install pip or set QPROF_PIP"
-    fi
-    qp_tmp=$(mktemp -d "$qp_dir/.download.XXXXXX")
-    trap 'rm -rf "$qp_tmp"' EXIT
-    trap 'exit 1' INT TERM HUP
+    qp_find_pip
+    qp_tmpdir_in "$qp_dir"
     qp_log "downloading $QP_PKG_NAME==$QP_PKG_VERSION source distribution (~77 MB)"
     # shellcheck disable=SC2086  # qp_pip may be "python3 -m pip" and must split
     $qp_pip download --no-deps --no-binary :all: --disable-pip-version-check \

@@ -31,7 +31,13 @@ done
 # the including file's folder (tests/ and tools/ also against the root)
 edges=$(mktemp)
 trap 'rm -f "$edges"' EXIT
-for f in $(git ls-files '*.c' '*.h' '*.inc'; git ls-files --others --exclude-standard '*.c' '*.h' '*.inc'); do
+# the sources: git's list in a checkout, else every file below the modules
+if git rev-parse --is-inside-work-tree > /dev/null 2>&1; then
+    sources=$(git ls-files '*.c' '*.h' '*.inc'; git ls-files --others --exclude-standard '*.c' '*.h' '*.inc')
+else
+    sources=$(find $modules tools tests -name '*.[ch]' -o -name '*.inc')
+fi
+for f in $sources; do
     [ -f "$f" ] || continue
     d=$(dirname "$f")
     sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f" | while read -r inc; do

@@ -6,7 +6,7 @@
 # llama.cpp in one batch with logits for every position, and writes per position
 # the log-sum-exp over the whole vocabulary and the top-K (id, logit) pairs. The
 # result is small text meant to be committed as test data (tests/data/) and read by
-# tests/test_generate.c, which runs the same tokens through qprof.
+# tests/test_model_generate.c, which runs the same tokens through qprof.
 #
 # Usage:  scripts/peer-logits.sh MODEL.gguf OUT.txt [TOP_K]
 #   TOP_K defaults to 10. The peer is looked for in $QPROF_PEER_DIR, then
@@ -22,10 +22,9 @@
 # 1 thread (a fixed reduction order), special tokens parsed in the prompts, BOS as
 # the vocabulary says.
 set -eu
+. "$(dirname "$0")/lib.sh"
 
-qp_die() { printf 'peer-logits: error: %s\n' "$*" >&2; exit 1; }
-
-[ $# -ge 2 ] && [ $# -le 3 ] || qp_die "usage: $0 MODEL.gguf OUT.txt [TOP_K]"
+case $# in 2|3) ;; *) qp_die "usage: $0 MODEL.gguf OUT.txt [TOP_K]" ;; esac
 qp_model=$1
 qp_out=$2
 qp_topk=${3:-10}
@@ -35,17 +34,17 @@ qp_weights=${QP_PEER_WEIGHTS:-file}
 case $qp_weights in file|f32) ;; *) qp_die "QP_PEER_WEIGHTS is file or f32, not $qp_weights" ;; esac
 [ -f "$qp_model" ] || qp_die "no model file $qp_model"
 
-qp_peer=""
-for d in "${QPROF_PEER_DIR:-}" "${XDG_CACHE_HOME:-$HOME/.cache}/qprof/peer" /opt/peer; do
-    if [ -n "$d" ] && [ -f "$d/build/src/libllama.a" ]; then qp_peer=$d; break; fi
+qp_find_peer -f build/src/libllama.a || qp_die "no llama.cpp build found: run scripts/build-peer.sh first"
+# the first of the unpacked sources (build-peer.sh unpacks one)
+qp_src=
+for qp_d in "$qp_peer"/llama_cpp_python-*/vendor/llama.cpp; do
+    if [ -d "$qp_d" ]; then qp_src=$qp_d; break; fi
 done
-[ -n "$qp_peer" ] || qp_die "no llama.cpp build found: run scripts/build-peer.sh first"
-qp_src=$(ls -d "$qp_peer"/llama_cpp_python-*/vendor/llama.cpp 2>/dev/null | head -n 1)
-[ -n "$qp_src" ] && [ -f "$qp_src/include/llama.h" ] || qp_die "no llama.h under $qp_peer"
+if [ -z "$qp_src" ] || [ ! -f "$qp_src/include/llama.h" ]; then
+    qp_die "no llama.h under $qp_peer"
+fi
 
-qp_tmp=$(mktemp -d)
-trap 'rm -rf "$qp_tmp"' EXIT
-trap 'exit 1' INT TERM HUP
+qp_tmpdir
 
 # ---------------------------------------------------------------- the prompts
 # One per line; \n in a line is a newline. Chosen to cover plain prose, code,
@@ -228,10 +227,10 @@ fi
 "$qp_tmp/peer_logits" "$qp_run_model" "$qp_tmp/prompts.txt" "$qp_topk" "$qp_kv" "$qp_tmp/body.txt" \
     || qp_die "the peer program failed"
 
-qp_sum=$(sha256sum "$qp_model" | cut -d' ' -f1)
+qp_sum=$(qp_sha256 "$qp_model")
 qp_commit=$(sed -n 's/^QP_LLAMA_COMMIT="\(.*\)"/\1/p' "$(dirname "$0")/build-peer.sh")
 {
-    echo "# qprof peer logits: made by scripts/peer-logits.sh; read by tests/test_generate.c"
+    echo "# qprof peer logits: made by scripts/peer-logits.sh; read by tests/test_model_generate.c"
     echo "# peer llama.cpp ${qp_commit:-unknown} (CPU, 1 thread, flash attention off, KV cache $qp_kv)"
     echo "model $(basename "$qp_model")"
     echo "sha256 $qp_sum"

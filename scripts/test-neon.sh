@@ -27,6 +27,7 @@
 # spins forever in the mismatched stack-cache list (seen here with qemu
 # 7.2). Without multiarch libc the cross sysroot is the only choice.
 set -u
+. "$(dirname "$0")/lib.sh"
 
 QEMU=${QEMU_AARCH64:-qemu-aarch64}
 if [ -z "${QEMU_SYSROOT:-}" ]; then
@@ -46,15 +47,15 @@ fi
 native=0
 [ "$(uname -m)" = aarch64 ] && native=1
 if [ $native -eq 0 ] && ! command -v "$QEMU" >/dev/null 2>&1; then
-    echo "test-neon: $QEMU not found (Debian package qemu-user; make deps)" >&2
+    qp_log "$QEMU not found (Debian package qemu-user; make deps)"
     exit 2
 fi
 
 pass=0
 fail=0
 failed=""
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+qp_tmpdir
+log=$qp_tmp/log
 
 # run NAME CPU KERNELS EXPECT BINARY: one run; EXPECT is the describe string
 # the "neon" variant must report (checked for test_kernels only), KERNELS the
