@@ -35,20 +35,19 @@ void qp_compare_outputs(const float *ref, const float *q, int64_t n, double out[
 
 qp_status qp_weight_error(const qp_linear *l, double out[QP_W_METRIC_COUNT], qp_error *err)
 {
+    /* row: the quantized form dequantized; ref: the reference row */
     float *row = malloc((size_t)l->cols * sizeof(float));
-    if (!row)
-        return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "out of memory");
+    float *ref = malloc((size_t)l->cols * sizeof(float));
+    qp_status st = row && ref ? QP_OK : qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "out of memory");
     double se = 0, s2 = 0, mx = 0;
-    size_t rs = l->q_type == QP_LINEAR_REF ? 0 : qp_row_size(l->q_type, l->cols);
-    for (int64_t r = 0; r < l->rows; r++) {
-        const float *ref = l->ref + r * l->cols;
-        if (l->q_type == QP_LINEAR_REF)
+    const size_t rs = l->q_type == QP_LINEAR_REF ? 0 : qp_row_size(l->q_type, l->cols);
+    for (int64_t r = 0; st == QP_OK && r < l->rows; r++) {
+        st = qp_linear_rows_f32(l, r, r + 1, ref, err);
+        if (st == QP_OK && l->q_type == QP_LINEAR_REF)
             memcpy(row, ref, (size_t)l->cols * sizeof(float));
-        else if (qp_dequantize_row(l->q_type, (const uint8_t *)l->q_data + (size_t)r * rs, row, l->cols, err) != QP_OK) {
-            free(row);
-            return err->status;
-        }
-        for (int64_t i = 0; i < l->cols; i++) {
+        else if (st == QP_OK)
+            st = qp_dequantize_row(l->q_type, (const uint8_t *)l->q_data + (size_t)r * rs, row, l->cols, err);
+        for (int64_t i = 0; st == QP_OK && i < l->cols; i++) {
             double d = (double)row[i] - ref[i];
             se += d * d;
             s2 += (double)ref[i] * ref[i];
@@ -57,6 +56,9 @@ qp_status qp_weight_error(const qp_linear *l, double out[QP_W_METRIC_COUNT], qp_
         }
     }
     free(row);
+    free(ref);
+    if (st != QP_OK)
+        return st;
     double n = (double)l->rows * (double)l->cols;
     out[QP_W_RMSE] = sqrt(se / n);
     out[QP_W_REL_RMSE] = s2 > 0 ? sqrt(se / s2) : 0;

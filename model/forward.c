@@ -24,6 +24,7 @@
  */
 #include <cblas.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -64,6 +65,8 @@ struct qp_state {
     float *key_cache;   /* [n_layer][n_ctx][n_head_kv * head_dim] */
     float *value_cache; /* [n_layer][n_ctx][n_head_kv * head_dim] */
     double *rope_freq;  /* [n_rot / 2] angle per position of each pair */
+    float *deq;         /* [n_threads][slice][k] dequantized weight rows (f32_linear) */
+    size_t deq_cap;     /* floats in deq */
 };
 
 /* ======================================================================== */
@@ -260,22 +263,37 @@ static void blas_restore(int before)
 #define F32_MAX_SLICES 32
 
 typedef struct f32_linear_job {
-    const float *W; /* [m][k] */
-    const float *x; /* [n][k] */
-    float *y;       /* [n][m] */
+    const qp_linear *w; /* [m][k]: w->ref in place, else its file rows dequantized */
+    const float *x;     /* [n][k] */
+    float *y;           /* [n][m] */
+    float *deq;         /* [n_threads][slice][k] scratch for dequantized rows */
     int n, m, k;
-    int slice;      /* outputs per slice */
+    int slice;          /* outputs per slice */
+    atomic_int failed;  /* a row could not be dequantized (cannot happen for a loaded model) */
 } f32_linear_job;
 
-/* Slices [begin, end): y[:, r0..r1) = x W[r0..r1)^T. */
+/* Slices [begin, end): y[:, r0..r1) = x W[r0..r1)^T. A weight that is not
+ * F32 in the file is dequantized a slice at a time into the thread's
+ * scratch, right before its product: no FP32 copy of the model is kept,
+ * and the sgemm sees the same slice shapes, so the same bits, as it would
+ * on a whole FP32 copy. */
 static void f32_linear_slices(void *ctx, int64_t begin, int64_t end, int thread)
 {
-    (void)thread;
-    const f32_linear_job *j = ctx;
+    f32_linear_job *j = ctx;
     for (int64_t sl = begin; sl < end; sl++) {
         const int r0 = (int)sl * j->slice;
         const int r1 = r0 + j->slice < j->m ? r0 + j->slice : j->m;
-        const float *w = j->W + (size_t)r0 * (size_t)j->k;
+        const float *w;
+        if (j->w->ref) {
+            w = j->w->ref + (size_t)r0 * (size_t)j->k;
+        } else {
+            float *d = j->deq + (size_t)thread * (size_t)j->slice * (size_t)j->k;
+            if (qp_linear_rows_f32(j->w, r0, r1, d, NULL) != QP_OK) {
+                atomic_store(&j->failed, 1);
+                continue;
+            }
+            w = d;
+        }
         if (j->n == 1)
             cblas_sgemv(CblasRowMajor, CblasNoTrans, r1 - r0, j->k, 1.0f, w, j->k, j->x, 1, 0.0f,
                         j->y + r0, 1);
@@ -285,13 +303,30 @@ static void f32_linear_slices(void *ctx, int64_t begin, int64_t end, int thread)
     }
 }
 
-static void f32_linear(qp_state *s, const float *W, const float *x, float *y, int n, int m, int k)
+static qp_status f32_linear(qp_state *s, const qp_linear *w, const float *x, float *y, int n, qp_error *err)
 {
+    const int m = (int)w->rows, k = (int)w->cols;
     /* ceil(m / F32_MAX_SLICES) rounded up to a multiple of F32_MIN_SLICE */
     const int per = (m + F32_MAX_SLICES - 1) / F32_MAX_SLICES;
     const int slice = (per + F32_MIN_SLICE - 1) / F32_MIN_SLICE * F32_MIN_SLICE;
-    f32_linear_job j = { .W = W, .x = x, .y = y, .n = n, .m = m, .k = k, .slice = slice };
+    if (!w->ref) {
+        /* the scratch grows to the largest slice asked for: one slice of
+         * the output projection per thread at most */
+        const size_t need = (size_t)s->n_threads * (size_t)slice * (size_t)k;
+        if (need > s->deq_cap) {
+            float *d = realloc(s->deq, need * sizeof(float));
+            if (!d)
+                return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "out of memory dequantizing %s (%zu MB)",
+                                    w->name, need * sizeof(float) >> 20);
+            s->deq = d;
+            s->deq_cap = need;
+        }
+    }
+    f32_linear_job j = { .w = w, .x = x, .y = y, .deq = s->deq, .n = n, .m = m, .k = k, .slice = slice };
     qp_threadpool_parallel_for(s->pool, (m + slice - 1) / slice, f32_linear_slices, &j);
+    if (atomic_load(&j.failed))
+        return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "%s: rows could not be dequantized", w->name);
+    return QP_OK;
 }
 
 /* y[n][rows] = x[n][cols] W^T (+ bias) for linear (layer, kind), in the
@@ -303,7 +338,7 @@ static qp_status linear(qp_state *s, int layer, enum qp_lin_kind kind, enum qp_p
 {
     const int idx = qp_model_linear_index(s->model, layer, kind);
     const qp_linear *w = qp_model_linear(s->model, idx);
-    const int m = (int)w->rows, k = (int)w->cols;
+    const int m = (int)w->rows;
     const bool quantized = prec == QP_PREC_QUANT && w->q_type != QP_LINEAR_REF;
     const int64_t t0 = tick(s);
     if (quantized) {
@@ -311,7 +346,9 @@ static qp_status linear(qp_state *s, int layer, enum qp_lin_kind kind, enum qp_p
         if (st)
             return st;
     } else {
-        f32_linear(s, w->ref, x, y, n, m, k);
+        qp_status st = f32_linear(s, w, x, y, n, err);
+        if (st)
+            return st;
     }
     if (w->bias)
         for (int i = 0; i < n; i++)
@@ -667,6 +704,19 @@ qp_status qp_forward_attn_block(qp_state *s, int layer, const float *in, float *
     return st;
 }
 
+qp_status qp_forward_linear(qp_state *s, int layer, enum qp_lin_kind kind, const float *in, float *out,
+                            int n_tokens, enum qp_precision prec, qp_error *err)
+{
+    if (qp_model_linear_index(s->model, layer, kind) < 0 || kind == QP_LIN_NONE)
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "no linear %s in layer %d", qp_lin_kind_name(kind), layer);
+    if (n_tokens < 1 || !in || !out)
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "a linear needs rows in and out (%d rows)", n_tokens);
+    const int blas = blas_one_thread();
+    const qp_status st = linear(s, layer, kind, prec, in, n_tokens, out, 0, err);
+    blas_restore(blas);
+    return st;
+}
+
 qp_status qp_forward_ffn_block(qp_state *s, int layer, const float *in, float *out, int n_tokens,
                                enum qp_precision prec, qp_error *err)
 {
@@ -762,6 +812,7 @@ void qp_state_free(qp_state *s)
     free(s->gate);
     free(s->up);
     free(s->scores);
+    free(s->deq);
     free(s->dec_part);
     free(s->key_cache);
     free(s->value_cache);

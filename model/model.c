@@ -20,10 +20,9 @@
 /* the model                                                                */
 /* ======================================================================== */
 
-/* Memory: F32 file tensors are used in place from the read-only mapping;
- * everything else the model holds is listed by qp_model_owned_bytes (FP32
- * references of non-F32 linears, quantized copies, norms). SmolLM2-135M
- * Q4_1 holds ~540 MB of FP32 references, stories260K nothing but norms. */
+/* Memory: the weights stay in the read-only mapping of the file, in the
+ * file's types; the model owns only what qp_model_owned_bytes lists
+ * (quantized copies in another type, packed copies, norms and biases). */
 struct qp_model {
     qp_gguf_file *owned_file;      /* set when opened by path */
     const qp_gguf_file *f;
@@ -42,6 +41,11 @@ struct qp_model {
     bool *used;                 /* [n_tensors]: claimed by a slot while loading */
     qp_threadpool *pool;        /* borrowed (qp_model_set_threads); NULL: one thread */
     const qp_kernels *kernels;  /* packed copies are for it (qp_model_set_kernels) */
+    /* The packed copies made for all linears at once (pack_all) share one
+     * allocation: one huge-page-aligned block, not one per linear, whose
+     * 2 MiB rounding and huge pages would cost 2 MiB a linear (SmolLM2's
+     * 211 linears of ~0.2 MB: 420 MB resident for 98 MB of weights). */
+    void *pack_arena;
 };
 
 static const char *const lin_kind_names[] = {
@@ -273,7 +277,9 @@ static qp_status load_vector(qp_model *m, const qp_gguf_tensor_info *t, float *d
     return QP_OK;
 }
 
-/* Builds the FP32 reference of linear l from file tensor t. */
+/* Describes linear l from file tensor t. No FP32 copy is made: an F32
+ * tensor is the reference in place, any other type is dequantized a slice
+ * of rows at a time when a pass needs it (qp_linear_rows_f32). */
 static qp_status load_linear(qp_model *m, qp_linear *l, const qp_gguf_tensor_info *t, int layer,
                              enum qp_lin_kind kind, qp_error *err)
 {
@@ -285,7 +291,7 @@ static qp_status load_linear(qp_model *m, qp_linear *l, const qp_gguf_tensor_inf
     l->file_type = t->type;
     l->file_data = t->data;
     l->q_type = QP_LINEAR_REF;
-    const char *tname = qp_type_info(t->type)->name;
+    const qp_type_traits *tt = qp_type_info(t->type);
     if (t->type == QP_TYPE_F32) {
         /* used in place: the mapping is page-aligned and tensor offsets are
          * multiples of general.alignment (32 by default); a file with an
@@ -297,24 +303,35 @@ static qp_status load_linear(qp_model *m, qp_linear *l, const qp_gguf_tensor_inf
         snprintf(l->ref_from, sizeof l->ref_from, "f32");
         return QP_OK;
     }
-    const size_t n = (size_t)l->rows * (size_t)l->cols;
-    l->ref_owned_ = malloc(n * sizeof(float));
-    if (!l->ref_owned_)
-        return qp_error_set(err, QP_ERR_RUNTIME, m->fname, -1,
-                            "out of memory for the FP32 reference of %s (%zu MB)", t->name,
-                            n * sizeof(float) >> 20);
-    const size_t row_bytes = qp_row_size(t->type, l->cols);
-    for (int64_t r = 0; r < l->rows; r++) {
-        qp_error e;
-        if (qp_dequantize_row(t->type, (const char *)t->data + (size_t)r * row_bytes,
-                              l->ref_owned_ + (size_t)r * (size_t)l->cols, l->cols, &e))
-            return qp_error_set(err, QP_ERR_INPUT, m->fname, -1, "tensor %s: %s", t->name, e.msg);
-    }
-    l->ref = l->ref_owned_;
+    /* the reader sized the tensor from its type; what it cannot dequantize
+     * this model cannot run */
+    if (!tt || !tt->can_quantize)
+        return qp_error_set(err, QP_ERR_INPUT, m->fname, -1, "tensor %s: type %s cannot be dequantized by qprof",
+                            t->name, tt ? tt->name : "unknown");
     if (t->type == QP_TYPE_F16 || t->type == QP_TYPE_BF16)
-        snprintf(l->ref_from, sizeof l->ref_from, "%s→f32", tname);
+        snprintf(l->ref_from, sizeof l->ref_from, "%s→f32", tt->name);
     else
-        snprintf(l->ref_from, sizeof l->ref_from, "%s dequantized→f32", tname);
+        snprintf(l->ref_from, sizeof l->ref_from, "%s dequantized→f32", tt->name);
+    return QP_OK;
+}
+
+qp_status qp_linear_rows_f32(const qp_linear *l, int64_t r0, int64_t r1, float *out, qp_error *err)
+{
+    if (r0 < 0 || r1 > l->rows || r0 > r1)
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "%s: rows %lld..%lld of %lld", l->name,
+                            (long long)r0, (long long)r1, (long long)l->rows);
+    const size_t cols = (size_t)l->cols;
+    if (l->ref) {
+        memcpy(out, l->ref + (size_t)r0 * cols, (size_t)(r1 - r0) * cols * sizeof(float));
+        return QP_OK;
+    }
+    const size_t row_bytes = qp_row_size(l->file_type, l->cols);
+    const char *src = (const char *)l->file_data + (size_t)r0 * row_bytes;
+    for (int64_t r = r0; r < r1; r++, src += row_bytes, out += cols) {
+        qp_status st = qp_dequantize_row(l->file_type, src, out, l->cols, err);
+        if (st != QP_OK)
+            return st;
+    }
     return QP_OK;
 }
 
@@ -485,12 +502,12 @@ void qp_model_free(qp_model *m)
     if (!m)
         return;
     for (int i = 0; m->lin && i < m->n_linears; i++) {
-        free(m->lin[i].ref_owned_);
         free(m->lin[i].q_owned_);
         free(m->lin[i].q_packed_owned_);
         free(m->lin[i].bias_owned_);
     }
     free(m->lin);
+    free(m->pack_arena);
     free(m->attn_norm);
     free(m->ffn_norm);
     free(m->output_norm);
@@ -560,11 +577,9 @@ size_t qp_model_owned_bytes(const qp_model *m)
     size_t b = ((size_t)m->hp.n_layer * 2 + 1) * (size_t)m->hp.n_embd * sizeof(float);
     for (int i = 0; i < m->n_linears; i++) {
         const qp_linear *l = &m->lin[i];
-        if (l->ref_owned_)
-            b += (size_t)l->rows * (size_t)l->cols * sizeof(float);
         if (l->q_owned_)
             b += (size_t)l->rows * qp_row_size(l->q_type, l->cols);
-        if (l->q_packed_owned_)
+        if (l->q_packed) /* its own buffer or the arena */
             b += (size_t)l->rows * qp_row_size(l->q_type, l->cols);
         if (l->bias_owned_)
             b += (size_t)l->rows * sizeof(float);
@@ -590,6 +605,15 @@ const char *qp_linear_describe(const qp_linear *l, bool quantized, char *buf, si
 
 void qp_model_set_threads(qp_model *m, qp_threadpool *tp) { m->pool = tp; }
 
+/* Memory for one linear's packed copy: huge pages pay only for a buffer of
+ * a huge page or more; a smaller one is cache-line aligned. */
+static void *packed_alloc(size_t bytes)
+{
+    if (bytes >= QP_HUGE_PAGE_BYTES)
+        return qp_pack_alloc(bytes);
+    return aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+}
+
 /* The packed copy of `data` (rows x cols of `type`) for m->kernels, in
  * *out; NULL when the variant has no packed layout for the type. */
 static qp_status pack_form(const qp_model *m, const qp_linear *l, int type, const void *data,
@@ -598,7 +622,7 @@ static qp_status pack_form(const qp_model *m, const qp_linear *l, int type, cons
     *out = NULL;
     if (!m->kernels || type == QP_LINEAR_REF || !qp_pack_rows(m->kernels, (enum qp_type)type))
         return QP_OK;
-    void *p = qp_pack_alloc((size_t)l->rows * qp_row_size(type, l->cols));
+    void *p = packed_alloc((size_t)l->rows * qp_row_size(type, l->cols));
     if (!p)
         return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "out of memory packing %s for %s",
                             l->name, qp_kernels_name(m->kernels));
@@ -611,6 +635,7 @@ static qp_status pack_form(const qp_model *m, const qp_linear *l, int type, cons
     return QP_OK;
 }
 
+/* A packed copy in the arena is not freed alone: the arena goes whole. */
 static void drop_packed(qp_linear *l)
 {
     free(l->q_packed_owned_);
@@ -618,23 +643,55 @@ static void drop_packed(qp_linear *l)
     l->q_packed = NULL;
 }
 
-qp_status qp_model_set_kernels(qp_model *m, const qp_kernels *v, qp_error *err)
+static void drop_all_packed(qp_model *m)
 {
     for (int i = 0; i < m->n_linears; i++)
         drop_packed(&m->lin[i]);
-    m->kernels = v;
-    for (int i = 0; v && i < m->n_linears; i++) {
+    free(m->pack_arena);
+    m->pack_arena = NULL;
+}
+
+/* The packed copies of every linear for m->kernels, in one arena. */
+static qp_status pack_all(qp_model *m, qp_error *err)
+{
+    drop_all_packed(m);
+    if (!m->kernels)
+        return QP_OK;
+    size_t total = 0;
+    for (int i = 0; i < m->n_linears; i++) {
+        const qp_linear *l = &m->lin[i];
+        if (l->q_type != QP_LINEAR_REF && qp_pack_rows(m->kernels, (enum qp_type)l->q_type))
+            total += ((size_t)l->rows * qp_row_size(l->q_type, l->cols) + 63) & ~(size_t)63;
+    }
+    if (total == 0)
+        return QP_OK;
+    if (!(m->pack_arena = qp_pack_alloc(total)))
+        return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "out of memory packing %zu MB of weights for %s",
+                            total >> 20, qp_kernels_name(m->kernels));
+    char *at = m->pack_arena;
+    for (int i = 0; i < m->n_linears; i++) {
         qp_linear *l = &m->lin[i];
-        qp_status st = pack_form(m, l, l->q_type, l->q_data, &l->q_packed_owned_, err);
+        if (l->q_type == QP_LINEAR_REF || !qp_pack_rows(m->kernels, (enum qp_type)l->q_type))
+            continue;
+        const size_t bytes = (size_t)l->rows * qp_row_size(l->q_type, l->cols);
+        qp_status st = qp_pack_weights(m->kernels, (enum qp_type)l->q_type, l->q_data, at, l->rows, l->cols, err);
         if (st != QP_OK) {
-            for (int j = 0; j <= i; j++)
-                drop_packed(&m->lin[j]);
-            m->kernels = NULL;
+            drop_all_packed(m);
             return st;
         }
-        l->q_packed = l->q_packed_owned_;
+        l->q_packed = at;
+        at += (bytes + 63) & ~(size_t)63;
     }
     return QP_OK;
+}
+
+qp_status qp_model_set_kernels(qp_model *m, const qp_kernels *v, qp_error *err)
+{
+    m->kernels = v;
+    qp_status st = pack_all(m, err);
+    if (st != QP_OK)
+        m->kernels = NULL;
+    return st;
 }
 
 const qp_kernels *qp_model_kernels(const qp_model *m) { return m->kernels; }
@@ -681,20 +738,30 @@ static void quantize_rows(void *ctx, int64_t begin, int64_t end, int thread)
     (void)thread;
     quantize_job *j = ctx;
     const qp_linear *l = j->l;
+    /* the reference row: in place for F32, else dequantized here */
+    float *row = l->ref ? NULL : malloc((size_t)l->cols * sizeof(float));
+    if (!l->ref && !row) {
+        if (atomic_exchange(&j->failed, 1) == 0)
+            qp_error_set(&j->err, QP_ERR_RUNTIME, NULL, -1, "out of memory");
+        return;
+    }
     for (int64_t r = begin; r < end; r++) {
         qp_error e = { 0 };
-        if (qp_quantize_row(j->type, l->ref + (size_t)r * (size_t)l->cols,
-                            (char *)j->q + (size_t)r * j->row_bytes, l->cols, NULL, &e) != QP_OK) {
+        const float *x = l->ref ? l->ref + (size_t)r * (size_t)l->cols : row;
+        if ((!l->ref && qp_linear_rows_f32(l, r, r + 1, row, &e) != QP_OK) ||
+            qp_quantize_row(j->type, x, (char *)j->q + (size_t)r * j->row_bytes, l->cols, NULL, &e) != QP_OK) {
             if (atomic_exchange(&j->failed, 1) == 0)
                 j->err = e;
-            return;
+            break;
         }
     }
+    free(row);
 }
 
 /* The new form is built completely before the old one is released, so a
- * failure leaves the linear as it was. */
-qp_status qp_model_set_tensor_type(qp_model *m, int i, int type, qp_error *err)
+ * failure leaves the linear as it was. Without `pack`, the linear is left
+ * with no packed copy (qp_model_set_all packs them all at once after). */
+static qp_status set_type(qp_model *m, int i, int type, bool pack, qp_error *err)
 {
     if (i < 0 || i >= m->n_linears)
         return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "no linear %d (the model has %d)", i,
@@ -718,7 +785,8 @@ qp_status qp_model_set_tensor_type(qp_model *m, int i, int type, qp_error *err)
         return qp_error_set(err, QP_ERR_INPUT, NULL, -1,
                             "%s: rows of %lld values cannot be %s (block size %lld)", l->name,
                             (long long)l->cols, tt->name, (long long)tt->block_size);
-    if (type == l->q_type)
+    if (type == l->q_type && (l->q_packed || !pack || !m->kernels ||
+                              !qp_pack_rows(m->kernels, (enum qp_type)type)))
         return QP_OK; /* already in that form (the file's bytes if its type) */
     const size_t row_bytes = qp_row_size(type, l->cols);
     void *q = NULL;
@@ -742,7 +810,7 @@ qp_status qp_model_set_tensor_type(qp_model *m, int i, int type, qp_error *err)
         data = q;
     }
     void *packed = NULL;
-    qp_status st = pack_form(m, l, type, data, &packed, err);
+    qp_status st = pack ? pack_form(m, l, type, data, &packed, err) : QP_OK;
     if (st != QP_OK) {
         free(q);
         return st;
@@ -756,6 +824,11 @@ qp_status qp_model_set_tensor_type(qp_model *m, int i, int type, qp_error *err)
     l->q_type = type;
     l->q_from_file = q == NULL;
     return QP_OK;
+}
+
+qp_status qp_model_set_tensor_type(qp_model *m, int i, int type, qp_error *err)
+{
+    return set_type(m, i, type, true, err);
 }
 
 qp_status qp_model_set_all(qp_model *m, int type, qp_fallback *fb, int max_fb, int *n_fb,
@@ -776,16 +849,17 @@ qp_status qp_model_set_all(qp_model *m, int type, qp_fallback *fb, int max_fb, i
                 fb[count] = (qp_fallback){ .linear = i, .wanted = type, .got = t };
             count++;
         }
-        qp_status s = qp_model_set_tensor_type(m, i, t, err);
+        qp_status s = set_type(m, i, t, false, err);
         if (s) {
             if (n_fb)
                 *n_fb = count;
+            pack_all(m, NULL); /* the linears set so far keep packed copies */
             return s;
         }
     }
     if (n_fb)
         *n_fb = count;
-    return QP_OK;
+    return pack_all(m, err);
 }
 
 qp_status qp_model_use_weights(qp_model *m, int type, const qp_kernels *v, bool packed,

@@ -15,8 +15,10 @@
 #include "../kernels/kernels.h"
 
 /* ==================================================================== */
-/* model: a llama-family model loaded from GGUF, with two forms
- * of every linear weight: an FP32 reference and an optional quantized form.
+/* model: a llama-family model loaded from GGUF. Its weights stay in the
+ * read-only mapping of the file, in the file's types; the FP32 reference
+ * of a linear is its file rows widened or dequantized when a pass needs
+ * them, and a quantized (and packed) form is made on request.
  *
  * Architectures (general.architecture):
  *   "llama" - stories260K, SmolLM2, TinyLlama, Llama 2/3. RoPE "normal":
@@ -42,9 +44,11 @@
  * The linears: index i in [0, qp_model_n_linears) is layer i / 7, kind i % 7
  * (enum qp_lin_kind order), and the last one (n_layer * 7) is the output
  * projection. Each has
- *   - ref: FP32 [rows][cols], always present. An F32 file tensor is used in
- *     place (no copy); F16/BF16 are widened, quantized tensors dequantized.
- *     `ref_from` records which ("f32", "f16→f32", "q4_1 dequantized→f32").
+ *   - the reference: FP32 [rows][cols]. An F32 file tensor is used in place
+ *     (`ref`); any other file type is widened or dequantized a slice of
+ *     rows at a time, when a pass asks (qp_linear_rows_f32): no FP32 copy
+ *     of the model is ever held. `ref_from` records which ("f32",
+ *     "f16→f32", "q4_1 dequantized→f32").
  *   - q: an optional quantized form (q_type, q_data), used by the forward
  *     pass at QP_PREC_QUANT through kernels/ (qp_matmul). Set by
  *     qp_model_set_tensor_type; when the type is the file's own, the file's
@@ -107,7 +111,8 @@ typedef struct qp_linear {
     int file_type;           /* enum qp_type of the tensor in the file */
     const void *file_data;   /* the file's bytes (in the mapping) */
 
-    const float *ref;        /* [rows][cols] FP32 reference */
+    const float *ref;        /* [rows][cols] the F32 file tensor, in place; NULL
+                                for other file types (qp_linear_rows_f32) */
     char ref_from[40];       /* "f32", "f16→f32", "q4_1 dequantized→f32" */
 
     int q_type;              /* enum qp_type, or QP_LINEAR_REF: no quantized form */
@@ -119,8 +124,7 @@ typedef struct qp_linear {
 
     const float *bias;       /* [rows], or NULL (qwen2: Q, K, V have one) */
 
-    /* owned storage behind ref / q_data / bias (private) */
-    float *ref_owned_;
+    /* owned storage behind q_data / q_packed / bias (private) */
     void *q_owned_;
     void *q_packed_owned_;
     float *bias_owned_;
@@ -164,6 +168,10 @@ int qp_model_linear_index(const qp_model *m, int layer, enum qp_lin_kind kind);
 /* Index by GGUF tensor name ("blk.3.ffn_up.weight"), -1 if none. The tied
  * output projection answers to both "output.weight" and "token_embd.weight". */
 int qp_model_find_linear(const qp_model *m, const char *name);
+
+/* Rows [r0, r1) of linear l's FP32 reference into out[(r1 - r0) * cols]:
+ * copied from an F32 tensor, widened or dequantized from any other. */
+qp_status qp_linear_rows_f32(const qp_linear *l, int64_t r0, int64_t r1, float *out, qp_error *err);
 
 /* Describes the form used at a precision: for the reference its `ref_from`,
  * for the quantized form "q8_0 (quantized from f32)" / "q4_1 (file)", or
@@ -445,6 +453,13 @@ qp_status qp_forward_attn_block(qp_state *s, int layer, const float *in, float *
                                 int n_tokens, int pos0, enum qp_precision prec, qp_error *err);
 qp_status qp_forward_ffn_block(qp_state *s, int layer, const float *in, float *out,
                                int n_tokens, enum qp_precision prec, qp_error *err);
+/* One linear (layer, kind; QP_LIN_OUTPUT ignores layer) on caller-provided
+ * rows, as the forward pass computes it: in[n_tokens][cols] ->
+ * out[n_tokens][rows], its bias added; at QP_PREC_QUANT through its
+ * quantized form when it has one, else in FP32 from its reference. Hooks
+ * fire as LINEAR. Any number of rows (no n_batch limit). */
+qp_status qp_forward_linear(qp_state *s, int layer, enum qp_lin_kind kind, const float *in, float *out,
+                            int n_tokens, enum qp_precision prec, qp_error *err);
 
 /* ==================================================================== */
 /* sampler: choosing the next token, and the generation loop

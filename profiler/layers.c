@@ -602,21 +602,7 @@ static qp_status run_block(layers_run *r, int l, int b, const float *in, qp_erro
         return qp_forward_attn_block(r->state, l, in, r->scratch, n, 0, QP_PREC_QUANT, err);
     if (b == QP_BLOCK_FFN)
         return qp_forward_ffn_block(r->state, l, in, r->scratch, n, QP_PREC_QUANT, err);
-    const qp_linear *lin = qp_model_linear(r->m, qp_model_linear_index(r->m, l, block_kind[b]));
-    float *y = r->scratch;
-    if (lin->q_type == QP_LINEAR_REF)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)lin->rows, (int)lin->cols, 1.0f, in,
-                    (int)lin->cols, lin->ref, (int)lin->cols, 0.0f, y, (int)lin->rows);
-    else {
-        qp_status st = qp_linear_matmul(r->m, lin, r->kern, qp_state_pool(r->state), in, n, y, err);
-        if (st != QP_OK)
-            return st;
-    }
-    if (lin->bias)
-        for (int i = 0; i < n; i++)
-            for (int64_t j = 0; j < lin->rows; j++)
-                y[(size_t)i * lin->rows + j] += lin->bias[j];
-    return QP_OK;
+    return qp_forward_linear(r->state, l, block_kind[b], in, r->scratch, n, QP_PREC_QUANT, err);
 }
 
 /* Phase 4c: the local error of every block and linear of every layer at

@@ -832,8 +832,14 @@ static void test_file_quantized(void **state)
     const qp_linear *l = qp_model_linear(t.m, iq);
     assert_string_equal(l->ref_from, "q8_0 dequantized→f32");
     assert_int_equal(l->file_type, QP_TYPE_Q8_0);
-    /* the add_matrix rounding left t.ly[0].wq = dequantize(file bytes) */
-    assert_memory_equal(l->ref, t.ly[0].wq, (size_t)l->rows * l->cols * sizeof(float));
+    /* the add_matrix rounding left t.ly[0].wq = dequantize(file bytes); no
+     * FP32 copy is kept, the rows are dequantized when asked */
+    assert_null(l->ref);
+    float *rows = malloc((size_t)l->rows * l->cols * sizeof(float));
+    assert_int_equal(qp_linear_rows_f32(l, 0, l->rows, rows, &err), QP_OK);
+    assert_memory_equal(rows, t.ly[0].wq, (size_t)l->rows * l->cols * sizeof(float));
+    assert_int_equal(qp_linear_rows_f32(l, 1, l->rows + 1, rows, &err), QP_ERR_INPUT);
+    free(rows);
     assert_int_equal(qp_model_set_tensor_type(t.m, iq, QP_TYPE_Q8_0, &err), QP_OK);
     assert_ptr_equal(l->q_data, l->file_data);
     assert_true(l->q_from_file);
