@@ -315,6 +315,12 @@ void qp_quantize_act(const qp_kernels *v, enum qp_type w, const float *x, void *
     v->quantize_act[a](x, xq, k);
 }
 
+void qp_dequantize(const qp_kernels *v, enum qp_type t, const void *x, float *y, int64_t n)
+{
+    if ((int)t >= 0 && t < QP_TYPE_COUNT && v->dequant[t])
+        v->dequant[t](x, y, n);
+}
+
 float qp_vec_dot(const qp_kernels *v, enum qp_type w, int64_t k, const void *wrow, const void *xq)
 {
     if ((int)w < 0 || w >= QP_TYPE_COUNT || !v->w[w].vec_dot)

@@ -58,6 +58,11 @@ int qp_kernels_can_run(int t);
 size_t qp_act_row_size(enum qp_type w, int64_t k);
 /* Quantize one activation row x[k] into the pairing type of w. */
 void qp_quantize_act(const qp_kernels *v, enum qp_type w, const float *x, void *xq, int64_t k);
+/* y[n] = row x of type t widened or dequantized, the same values as
+ * quant/'s qp_dequantize_row (SIMD where the variant has it: F16 and Q8_0
+ * on x86); n a multiple of t's block size, t a type quant/ dequantizes
+ * (unchecked). */
+void qp_dequantize(const qp_kernels *v, enum qp_type t, const void *x, float *y, int64_t n);
 /* dot(weight row, quantized activation row), k weights. */
 float qp_vec_dot(const qp_kernels *v, enum qp_type w, int64_t k, const void *wrow, const void *xq);
 

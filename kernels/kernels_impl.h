@@ -71,6 +71,12 @@ typedef void (*qp_tile_fn)(int64_t k, const void *w, size_t w_stride,
  * may be quantized in block-aligned pieces (the driver does, in parallel). */
 typedef void (*qp_quantize_act_fn)(const float *x, void *xq, int64_t k);
 
+/* y[n] = the n values of row x of the slot's type, widened or dequantized;
+ * n a multiple of the type's block size. Must give exactly the values of
+ * quant/'s reference (qp_dequantize_row): a dequantized value is one float
+ * product (or a conversion), which SIMD computes bit for bit alike. */
+typedef void (*qp_dequant_fn)(const void *x, float *y, int64_t n);
+
 /* A packed weight layout (pack.c): groups of `rows` plain rows interleaved.
  * Every layout is a permutation of the same kind, described as data: each
  * plain block is cut into fields (scale, min, scale words, weight bytes),
@@ -190,6 +196,8 @@ struct qp_kernels {
     struct qp_weight_kernels w[QP_TYPE_COUNT];
     /* indexed by ACTIVATION type id (Q8_0, Q8_1, Q8_K, F32) */
     qp_quantize_act_fn quantize_act[QP_TYPE_COUNT];
+    /* indexed by type id: every type quant/ can dequantize */
+    qp_dequant_fn dequant[QP_TYPE_COUNT];
 };
 
 /* ---- variant init functions (one per kernel file) ------------------------- */

@@ -339,6 +339,27 @@ static void set_slot(struct qp_kernels *t, enum qp_type w, qp_vec_dot_fn dot, qp
     t->w[w].accelerated = 0;
 }
 
+/* The reference dequantization of each type: quant/'s own. */
+#define DEQUANT(T, name)                                                    \
+    static void dequant_##name(const void *x, float *y, int64_t n)          \
+    {                                                                        \
+        qp_dequantize_row(T, x, y, n, NULL);                                 \
+    }
+DEQUANT(QP_TYPE_F32, f32)
+DEQUANT(QP_TYPE_F16, f16)
+DEQUANT(QP_TYPE_BF16, bf16)
+DEQUANT(QP_TYPE_Q4_0, q4_0)
+DEQUANT(QP_TYPE_Q4_1, q4_1)
+DEQUANT(QP_TYPE_Q5_0, q5_0)
+DEQUANT(QP_TYPE_Q5_1, q5_1)
+DEQUANT(QP_TYPE_Q8_0, q8_0)
+DEQUANT(QP_TYPE_Q2_K, q2_K)
+DEQUANT(QP_TYPE_Q3_K, q3_K)
+DEQUANT(QP_TYPE_Q4_K, q4_K)
+DEQUANT(QP_TYPE_Q5_K, q5_K)
+DEQUANT(QP_TYPE_Q6_K, q6_K)
+#undef DEQUANT
+
 static int usable_always(void) { return 1; }
 
 void qp_kernels_fill_scalar(struct qp_kernels *t)
@@ -367,4 +388,18 @@ void qp_kernels_fill_scalar(struct qp_kernels *t)
     t->quantize_act[QP_TYPE_Q8_1] = quantize_act_q8_1;
     t->quantize_act[QP_TYPE_Q8_K] = quantize_act_q8_K;
     t->quantize_act[QP_TYPE_F32] = quantize_act_f32;
+
+    t->dequant[QP_TYPE_F32] = dequant_f32;
+    t->dequant[QP_TYPE_F16] = dequant_f16;
+    t->dequant[QP_TYPE_BF16] = dequant_bf16;
+    t->dequant[QP_TYPE_Q4_0] = dequant_q4_0;
+    t->dequant[QP_TYPE_Q4_1] = dequant_q4_1;
+    t->dequant[QP_TYPE_Q5_0] = dequant_q5_0;
+    t->dequant[QP_TYPE_Q5_1] = dequant_q5_1;
+    t->dequant[QP_TYPE_Q8_0] = dequant_q8_0;
+    t->dequant[QP_TYPE_Q2_K] = dequant_q2_K;
+    t->dequant[QP_TYPE_Q3_K] = dequant_q3_K;
+    t->dequant[QP_TYPE_Q4_K] = dequant_q4_K;
+    t->dequant[QP_TYPE_Q5_K] = dequant_q5_K;
+    t->dequant[QP_TYPE_Q6_K] = dequant_q6_K;
 }

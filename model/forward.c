@@ -61,9 +61,18 @@ struct qp_state {
     float *up;      /* [n_batch][n_ff] */
     float *scores;  /* [n_threads][ATT_ROWS][n_ctx] each thread's attention weights */
     float *dec_part; /* [n_head][DEC_MAX_CHUNKS][head_dim + 2] decode partials: o, max, sum */
-    /* KV cache: k, v rows are computed straight into it */
-    float *key_cache;   /* [n_layer][n_ctx][n_head_kv * head_dim] */
-    float *value_cache; /* [n_layer][n_ctx][n_head_kv * head_dim] */
+    /* KV cache: [n_layer][n_ctx] rows of n_head_kv * head_dim values of
+     * kv_type, kv_row bytes each. In F32, k and v rows are computed
+     * straight into it and attention reads it in place; in F16 or Q8_0
+     * they are computed into kv_new and stored converted, and attention
+     * widens one head's keys and values at a time into kv_wide. */
+    enum qp_kv_type kv_type;
+    enum qp_type kv_qtype;  /* the same as a GGUF type: F32, F16, Q8_0 */
+    size_t kv_row;      /* bytes per cached position of one layer */
+    uint8_t *key_cache;
+    uint8_t *value_cache;
+    float *kv_new;      /* [2][n_batch][kvd] this call's k, then v (F16/Q8_0) */
+    float *kv_wide;     /* [n_threads][2][n_ctx][head_dim] widened keys, values */
     double *rope_freq;  /* [n_rot / 2] angle per position of each pair */
     float *deq;         /* [n_threads][slice][k] dequantized weight rows (f32_linear) */
     size_t deq_cap;     /* floats in deq */
@@ -106,6 +115,24 @@ static inline void observe(qp_state *s, int layer, enum qp_hook_point p, const f
         .t_begin = t0 ? t0 : t1, .t_end = t1,
     };
     fire(s, &ev);
+}
+
+const char *qp_kv_type_name(enum qp_kv_type t)
+{
+    switch (t) {
+    case QP_KV_F16: return "f16";
+    case QP_KV_F32: return "f32";
+    case QP_KV_Q8_0: return "q8_0";
+    }
+    return "?";
+}
+
+int qp_kv_type_from_name(const char *name)
+{
+    for (int t = QP_KV_F16; t <= QP_KV_Q8_0; t++)
+        if (strcmp(name, qp_kv_type_name((enum qp_kv_type)t)) == 0)
+            return t;
+    return -1;
 }
 
 const char *qp_hook_point_name(enum qp_hook_point p)
@@ -365,6 +392,56 @@ static qp_status linear(qp_state *s, int layer, enum qp_lin_kind kind, enum qp_p
     return QP_OK;
 }
 
+/* Keys and values [p0, p0 + len) of KV head g of layer L as FP32 rows:
+ * in place in an F32 cache (row stride n_head_kv * head_dim, returned),
+ * else widened or dequantized into the thread's kv_wide (stride head_dim).
+ * Only what one attention item reads is widened, never the whole cache. */
+static int kv_head(const qp_state *s, int L, int g, int p0, int len, int thread, const float **k,
+                   const float **v)
+{
+    const int hd = s->hp.head_dim, kvd = s->hp.n_head_kv * hd;
+    const size_t at = ((size_t)L * (size_t)s->n_ctx + (size_t)p0) * s->kv_row;
+    if (s->kv_type == QP_KV_F32) {
+        *k = (const float *)(s->key_cache + at) + (size_t)g * hd;
+        *v = (const float *)(s->value_cache + at) + (size_t)g * hd;
+        return kvd;
+    }
+    /* the head's offset within a row: hd values of F16, or hd / 32 blocks */
+    const size_t head_bytes = qp_row_size(s->kv_qtype, hd);
+    float *wk = s->kv_wide + (size_t)thread * 2 * (size_t)s->n_ctx * (size_t)hd;
+    float *wv = wk + (size_t)s->n_ctx * (size_t)hd;
+    for (int p = 0; p < len; p++) {
+        const size_t row = at + (size_t)p * s->kv_row + (size_t)g * head_bytes;
+        qp_dequantize(s->kernels, s->kv_qtype, s->key_cache + row, wk + (size_t)p * hd, hd);
+        qp_dequantize(s->kernels, s->kv_qtype, s->value_cache + row, wv + (size_t)p * hd, hd);
+    }
+    *k = wk;
+    *v = wv;
+    return hd;
+}
+
+/* Stores rows k[n][kvd], v[n][kvd] at positions pos0.. of layer L's cache
+ * in its type: F16 rounds to nearest even (as llama.cpp's F16 cache),
+ * Q8_0 is the activation quantizer's (the same bytes on every variant). */
+static void kv_store(qp_state *s, int L, int pos0, int n, const float *k, const float *v)
+{
+    const int kvd = s->hp.n_head_kv * s->hp.head_dim;
+    for (int i = 0; i < n; i++) {
+        const size_t at = ((size_t)L * (size_t)s->n_ctx + (size_t)(pos0 + i)) * s->kv_row;
+        const float *ki = k + (size_t)i * kvd, *vi = v + (size_t)i * kvd;
+        if (s->kv_type == QP_KV_F16) {
+            qp_half *kd = (qp_half *)(s->key_cache + at), *vd = (qp_half *)(s->value_cache + at);
+            for (int c = 0; c < kvd; c++) {
+                kd[c] = qp_fp32_to_fp16(ki[c]);
+                vd[c] = qp_fp32_to_fp16(vi[c]);
+            }
+        } else {
+            qp_quantize_act(s->kernels, QP_TYPE_Q8_0, ki, s->key_cache + at, kvd);
+            qp_quantize_act(s->kernels, QP_TYPE_Q8_0, vi, s->value_cache + at, kvd);
+        }
+    }
+}
+
 /* Causal multi-head attention of rows at positions pos0.. over the cache
  * of layer L: att[i] (head h) = softmax(q_h[i] . K_g[0..pos0+i] / sqrt(hd))
  * V_g, g = h / (n_head / n_head_kv) the shared key/value head (GQA).
@@ -394,8 +471,7 @@ static void attention_items(void *ctx, int64_t begin, int64_t end, int thread)
     const attention_job *j = ctx;
     const qp_state *s = j->s;
     const int hd = s->hp.head_dim, group = s->hp.n_head / s->hp.n_head_kv;
-    const int qd = s->hp.n_head * hd, kvd = s->hp.n_head_kv * hd;
-    const size_t layer_off = (size_t)j->L * (size_t)s->n_ctx * (size_t)kvd;
+    const int qd = s->hp.n_head * hd;
     const float scale = 1.0f / sqrtf((float)hd);
     float *S = s->scores + (size_t)thread * ATT_ROWS * (size_t)s->n_ctx; /* [rows][n_keys] */
     for (int64_t it = begin; it < end; it++) {
@@ -403,14 +479,14 @@ static void attention_items(void *ctx, int64_t begin, int64_t end, int thread)
         const int rows = j->n - i0 < ATT_ROWS ? j->n - i0 : ATT_ROWS;
         const int n_keys = j->pos0 + i0 + rows; /* the keys its last row sees */
         const float *qh = s->q + (size_t)i0 * (size_t)qd + (size_t)h * (size_t)hd;
-        const float *kg = s->key_cache + layer_off + (size_t)(h / group) * (size_t)hd;
-        const float *vg = s->value_cache + layer_off + (size_t)(h / group) * (size_t)hd;
+        const float *kg, *vg;
+        const int ld = kv_head(s, j->L, h / group, 0, n_keys, thread, &kg, &vg);
         float *ah = s->att + (size_t)i0 * (size_t)qd + (size_t)h * (size_t)hd;
         if (rows == 1)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, n_keys, hd, scale, kg, kvd, qh, 1, 0.0f, S, 1);
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, n_keys, hd, scale, kg, ld, qh, 1, 0.0f, S, 1);
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n_keys, hd, scale, qh, qd,
-                        kg, kvd, 0.0f, S, n_keys);
+                        kg, ld, 0.0f, S, n_keys);
         for (int i = 0; i < rows; i++) {
             float *row = S + (size_t)i * (size_t)n_keys;
             const int len = j->pos0 + i0 + i + 1; /* keys this row may see */
@@ -418,10 +494,10 @@ static void attention_items(void *ctx, int64_t begin, int64_t end, int thread)
             memset(row + len, 0, (size_t)(n_keys - len) * sizeof(float));
         }
         if (rows == 1)
-            cblas_sgemv(CblasRowMajor, CblasTrans, n_keys, hd, 1.0f, vg, kvd, S, 1, 0.0f, ah, 1);
+            cblas_sgemv(CblasRowMajor, CblasTrans, n_keys, hd, 1.0f, vg, ld, S, 1, 0.0f, ah, 1);
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, n_keys, 1.0f, S,
-                        n_keys, vg, kvd, 0.0f, ah, qd);
+                        n_keys, vg, ld, 0.0f, ah, qd);
     }
 }
 
@@ -450,8 +526,6 @@ static void decode_items(void *ctx, int64_t begin, int64_t end, int thread)
     const decode_job *j = ctx;
     const qp_state *s = j->s;
     const int hd = s->hp.head_dim, group = s->hp.n_head / s->hp.n_head_kv;
-    const int kvd = s->hp.n_head_kv * hd;
-    const size_t layer_off = (size_t)j->L * (size_t)s->n_ctx * (size_t)kvd;
     const float scale = 1.0f / sqrtf((float)hd);
     float *S = s->scores + (size_t)thread * ATT_ROWS * (size_t)s->n_ctx; /* [group][len] */
     for (int64_t it = begin; it < end; it++) {
@@ -459,9 +533,9 @@ static void decode_items(void *ctx, int64_t begin, int64_t end, int thread)
         const int k0 = c * j->chunk;
         const int len = j->n_keys - k0 < j->chunk ? j->n_keys - k0 : j->chunk;
         const float *qg = s->q + (size_t)g * group * hd; /* [group][hd] */
-        const float *kc = s->key_cache + layer_off + (size_t)k0 * kvd + (size_t)g * hd;
-        const float *vc = s->value_cache + layer_off + (size_t)k0 * kvd + (size_t)g * hd;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, group, len, hd, scale, qg, hd, kc, kvd,
+        const float *kc, *vc;
+        const int ld = kv_head(s, j->L, g, k0, len, thread, &kc, &vc);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, group, len, hd, scale, qg, hd, kc, ld,
                     0.0f, S, len);
         const size_t part = (size_t)hd + 2;
         for (int r = 0; r < group; r++) {
@@ -480,7 +554,7 @@ static void decode_items(void *ctx, int64_t begin, int64_t end, int thread)
         }
         /* o_c for the group's rows, into their partial slots (stride part
          * * DEC_MAX_CHUNKS between consecutive heads) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, group, hd, len, 1.0f, S, len, vc, kvd,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, group, hd, len, 1.0f, S, len, vc, ld,
                     0.0f, s->dec_part + ((size_t)g * group * DEC_MAX_CHUNKS + (size_t)c) * part,
                     (int)(part * DEC_MAX_CHUNKS));
     }
@@ -548,15 +622,25 @@ static qp_status attn_block(qp_state *s, int L, const float *in, float *out, int
                 s->hp.rms_eps);
     observe(s, L, QP_HOOK_ATTN_NORM, s->xn, n, E, pos0, prec, 0);
 
-    /* k, v of these positions go straight into the cache rows pos0.. */
-    const size_t cache_row = ((size_t)L * (size_t)s->n_ctx + (size_t)pos0) * (size_t)kvd;
-    float *k = s->key_cache + cache_row, *v = s->value_cache + cache_row;
+    /* k, v of these positions: straight into an F32 cache's rows pos0..,
+     * else into kv_new, stored converted once RoPE has turned k */
+    float *k, *v;
+    if (s->kv_type == QP_KV_F32) {
+        const size_t at = ((size_t)L * (size_t)s->n_ctx + (size_t)pos0) * s->kv_row;
+        k = (float *)(s->key_cache + at);
+        v = (float *)(s->value_cache + at);
+    } else {
+        k = s->kv_new;
+        v = s->kv_new + (size_t)s->n_batch * (size_t)kvd;
+    }
     qp_status st;
     if ((st = linear(s, L, QP_LIN_Q, prec, s->xn, n, s->q, pos0, err)) ||
         (st = linear(s, L, QP_LIN_K, prec, s->xn, n, k, pos0, err)) ||
         (st = linear(s, L, QP_LIN_V, prec, s->xn, n, v, pos0, err)))
         return st;
     rope(s, s->q, k, n, pos0);
+    if (s->kv_type != QP_KV_F32)
+        kv_store(s, L, pos0, n, k, v);
 
     attention(s, L, n, pos0);
     observe(s, L, QP_HOOK_ATTN_MIX, s->att, n, qd, pos0, prec, 0);
@@ -762,7 +846,25 @@ qp_status qp_state_create(const qp_model *m, const qp_state_opts *opts, qp_state
     const size_t E = (size_t)hp->n_embd, F = (size_t)hp->n_ff;
     const size_t QD = (size_t)hp->n_head * (size_t)hp->head_dim;
     const size_t KVD = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
-    const size_t cache = (size_t)hp->n_layer * C * KVD;
+    s->kv_type = opts->kv_type;
+    switch (s->kv_type) {
+    case QP_KV_F32: s->kv_qtype = QP_TYPE_F32; break;
+    case QP_KV_F16: s->kv_qtype = QP_TYPE_F16; break;
+    case QP_KV_Q8_0: s->kv_qtype = QP_TYPE_Q8_0; break;
+    default:
+        free(s);
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "unknown KV cache type %d", (int)opts->kv_type);
+    }
+    /* a Q8_0 block must not straddle two heads: kv_head widens one head */
+    if (s->kv_type == QP_KV_Q8_0 && hp->head_dim % QK8_0 != 0) {
+        const int hd = hp->head_dim;
+        free(s);
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1,
+                            "a q8_0 KV cache needs a head size that is a multiple of 32 (this model's is %d): "
+                            "use f16 or f32", hd);
+    }
+    s->kv_row = qp_row_size(s->kv_qtype, hp->n_head_kv * hp->head_dim);
+    const size_t cache = (size_t)hp->n_layer * C * s->kv_row;
     s->x = malloc(B * E * sizeof(float));
     s->xn = malloc(B * E * sizeof(float));
     s->out = malloc(B * E * sizeof(float));
@@ -775,15 +877,20 @@ qp_status qp_state_create(const qp_model *m, const qp_state_opts *opts, qp_state
     s->n_threads = qp_threadpool_size(s->pool);
     s->scores = malloc((size_t)s->n_threads * ATT_ROWS * C * sizeof(float));
     s->dec_part = malloc((size_t)hp->n_head * DEC_MAX_CHUNKS * ((size_t)hp->head_dim + 2) * sizeof(float));
-    s->key_cache = calloc(cache, sizeof(float));
-    s->value_cache = calloc(cache, sizeof(float));
+    s->key_cache = calloc(cache, 1);
+    s->value_cache = calloc(cache, 1);
+    if (s->kv_type != QP_KV_F32) {
+        s->kv_new = malloc(2 * B * KVD * sizeof(float));
+        s->kv_wide = malloc((size_t)s->n_threads * 2 * C * (size_t)hp->head_dim * sizeof(float));
+    }
     s->rope_freq = malloc((size_t)(hp->n_rot / 2 + 1) * sizeof(double));
     if (!s->x || !s->xn || !s->out || !s->q || !s->att || !s->gate || !s->up || !s->scores || !s->dec_part ||
-        !s->key_cache || !s->value_cache || !s->rope_freq || (opts->n_threads > 1 && !s->pool)) {
+        !s->key_cache || !s->value_cache || !s->rope_freq || (opts->n_threads > 1 && !s->pool) ||
+        (s->kv_type != QP_KV_F32 && (!s->kv_new || !s->kv_wide))) {
         qp_state_free(s);
         return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1,
                             "out of memory for a state of %d positions x %d rows (KV cache %zu MB)",
-                            s->n_ctx, s->n_batch, 2 * cache * sizeof(float) >> 20);
+                            s->n_ctx, s->n_batch, 2 * cache >> 20);
     }
     /* pair j turns by pos * freq_scale * base^(-2j / n_rot) / factor_j
      * (RoFormer's theta_j; linear scaling divides positions; Llama 3.1's
@@ -816,12 +923,19 @@ void qp_state_free(qp_state *s)
     free(s->dec_part);
     free(s->key_cache);
     free(s->value_cache);
+    free(s->kv_new);
+    free(s->kv_wide);
     free(s->rope_freq);
     qp_threadpool_free(s->pool);
     free(s);
 }
 
 const qp_model *qp_state_model(const qp_state *s) { return s->model; }
+size_t qp_state_kv_bytes(const qp_state *s)
+{
+    return 2 * (size_t)s->hp.n_layer * (size_t)s->n_ctx * s->kv_row;
+}
+
 int qp_state_n_ctx(const qp_state *s) { return s->n_ctx; }
 qp_threadpool *qp_state_pool(const qp_state *s) { return s->pool; }
 void qp_state_set_precision(qp_state *s, enum qp_precision p) { s->precision = p; }

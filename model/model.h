@@ -391,6 +391,19 @@ const char *qp_hook_point_name(enum qp_hook_point p);
 
 typedef struct qp_state qp_state;
 
+/* The KV cache's element type. F16 is llama.cpp's default: half the bytes
+ * decoding reads at depth, rounding each k and v value to 11 significant
+ * bits; Q8_0 halves them again (blocks of 32, one scale each; the head
+ * size must be a multiple of 32); F32 stores what the linears computed. */
+enum qp_kv_type {
+    QP_KV_F16 = 0,
+    QP_KV_F32 = 1,
+    QP_KV_Q8_0 = 2,
+};
+/* "f16", "f32", "q8_0"; qp_kv_type_from_name: -1 for another name. */
+const char *qp_kv_type_name(enum qp_kv_type t);
+int qp_kv_type_from_name(const char *name);
+
 typedef struct qp_state_opts {
     int n_ctx;        /* KV cache positions; 0: min(n_ctx_train, 2048) */
     int n_batch;      /* rows per pass through the layers (buffers are sized
@@ -404,16 +417,21 @@ typedef struct qp_state_opts {
     const qp_kernels *kernels; /* NULL: qp_kernels_default() */
     enum qp_precision precision; /* of qp_forward; default QP_PREC_REF */
     bool logits_all;  /* qp_forward writes logits of every token, not just the last */
+    enum qp_kv_type kv_type; /* default (0) F16 */
 } qp_state_opts;
 
-/* Allocates every buffer once: KV cache (2 * n_layer * n_ctx * n_head_kv *
- * head_dim floats) and the run-state for n_batch rows. opts may be NULL. */
+/* Allocates every buffer once: the KV cache (2 * n_layer * n_ctx rows of
+ * n_head_kv * head_dim values of kv_type) and the run-state for n_batch
+ * rows. opts may be NULL. QP_ERR_INPUT for a KV type the model's head
+ * size cannot take. */
 qp_status qp_state_create(const qp_model *m, const qp_state_opts *opts, qp_state **out,
                           qp_error *err);
 void qp_state_free(qp_state *s); /* NULL is fine */
 
 const qp_model *qp_state_model(const qp_state *s);
 int qp_state_n_ctx(const qp_state *s);
+/* Bytes of the KV cache, keys and values. */
+size_t qp_state_kv_bytes(const qp_state *s);
 /* The state's thread pool (NULL with one thread), for work between forward
  * passes that should use the same threads, e.g. qp_model_set_threads; it
  * belongs to the state, and nothing may run on it during a forward pass. */

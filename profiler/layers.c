@@ -368,6 +368,7 @@ static qp_status describe_run(layers_run *r, qp_error *err)
     snprintf(p->reference, sizeof p->reference, "FP32 arithmetic on weights %s (output: %s)", l0->ref_from,
              lo->ref_from);
     snprintf(p->kernel_variant, sizeof p->kernel_variant, "%s", qp_kernels_name(r->kern));
+    snprintf(p->kv_type, sizeof p->kv_type, "%s", qp_kv_type_name(o->kv_type));
     snprintf(p->packed_layouts, sizeof p->packed_layouts, "none"); /* added per type below */
     qp_cpu_model(p->cpu_model, sizeof p->cpu_model);
     time_t now = time(NULL);
@@ -455,7 +456,7 @@ static qp_status alloc_run(layers_run *r, qp_error *err)
                             "out of memory for %d layers x %d tokens of activations (try fewer --tokens)", L, n);
     openblas_set_num_threads(o->threads);
     qp_state_opts so = {.n_ctx = n, .n_batch = n, .n_threads = o->threads, .kernels = r->kern,
-                        .precision = QP_PREC_REF, .logits_all = true};
+                        .precision = QP_PREC_REF, .logits_all = true, .kv_type = o->kv_type};
     return qp_state_create(r->m, &so, &r->state, err);
 }
 

@@ -28,6 +28,7 @@ static void write_all(qp_h5_writer *w, const qp_profile *p)
     qp_h5_attr_str(w, "reference", p->reference);
     qp_h5_attr_str(w, "kernel_variant", p->kernel_variant);
     qp_h5_attr_str(w, "packed_layouts", p->packed_layouts);
+    qp_h5_attr_str(w, "kv_type", p->kv_type);
     qp_h5_attr_str(w, "cpu_model", p->cpu_model);
     qp_h5_attr_str(w, "date", p->date);
     qp_h5_attr_str(w, "text_source", p->text_source);
@@ -181,6 +182,11 @@ qp_status qp_profile_read_h5(qp_profile *p, const char *path, qp_error *err)
         qp_h5_read_attr_str(r, "packed_layouts", p->packed_layouts, sizeof p->packed_layouts);
     else
         snprintf(p->packed_layouts, sizeof p->packed_layouts, "none");
+    /* added in session 6: before it, the KV cache was always F32 */
+    if (qp_h5_has_attr(r, "kv_type"))
+        qp_h5_read_attr_str(r, "kv_type", p->kv_type, sizeof p->kv_type);
+    else
+        snprintf(p->kv_type, sizeof p->kv_type, "f32");
     qp_h5_read_attr_str(r, "cpu_model", p->cpu_model, sizeof p->cpu_model);
     qp_h5_read_attr_str(r, "date", p->date, sizeof p->date);
     qp_h5_read_attr_str(r, "text_source", p->text_source, sizeof p->text_source);

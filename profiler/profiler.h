@@ -50,6 +50,7 @@ typedef struct qp_profile {
     char reference[128];     /* what the FP32 reference was made from */
     char kernel_variant[32];
     char packed_layouts[128];/* the variant's packed layouts the run used ("q4_K x8, ..."), or "none" */
+    char kv_type[8];         /* the KV cache's type: "f32", "f16", "q8_0" */
     char cpu_model[128];
     char date[32];           /* ISO 8601, UTC */
     char text_source[1024];  /* file name, "--prompt", or "built-in" */
@@ -140,6 +141,8 @@ typedef struct qp_layers_opts {
     const char *out_path;      /* HDF5 checkpoint/final file; NULL: no file */
     bool resume;               /* continue out_path's profile */
     bool rows_only;            /* no packed copies: plain GGUF rows (kernels/pack.c) */
+    enum qp_kv_type kv_type;   /* the KV cache of every pass (qp_state_opts); qprof layers
+                                  uses F32, so that the reference is FP32 arithmetic */
     const char *model_path;    /* recorded, and hashed (sha256) */
     const char *text_source;   /* recorded */
     volatile sig_atomic_t *stop; /* set (e.g. by SIGINT) to stop at the next layer; may be NULL */

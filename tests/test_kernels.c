@@ -643,6 +643,46 @@ static void test_vec_dot_variants(void **state)
     }
 }
 
+/* Every variant's dequantization gives the reference's values, bit for
+ * bit (a dequantized value is one float product or a conversion), on
+ * random rows of awkward lengths; for F16 also signed zeros, subnormals
+ * and the largest finite half. */
+static void test_dequant_variants(void **state)
+{
+    (void)state;
+    const qp_kernels *u[16];
+    const int nu = usable_variants(u, 0);
+    for (int ti = 0; ti < N_WEIGHT_TYPES; ti++) {
+        const enum qp_type t = weight_types[ti];
+        const int64_t bs = block_size(t);
+        const int64_t ns[4] = {bs, 3 * bs, 9 * bs == 9 ? 19 : 9 * bs, 4096 + (bs == 1 ? 5 : 0)};
+        for (int ni = 0; ni < 4; ni++) {
+            const int64_t n = ns[ni];
+            void *w = make_weights(t, 1, n);
+            if (t == QP_TYPE_F16 && n >= 8) {
+                static const qp_half edge[8] = {0x0000, 0x8000, 0x0001, 0x8001, 0x03FF, 0x7BFF, 0xFBFF, 0x3C00};
+                memcpy(w, edge, sizeof edge);
+            }
+            float *want = malloc((size_t)n * sizeof(float)), *got = malloc((size_t)n * sizeof(float));
+            assert_non_null(want);
+            assert_non_null(got);
+            qp_error err;
+            assert_int_equal(qp_dequantize_row(t, w, want, n, &err), QP_OK);
+            for (int v = 0; v < nu; v++) {
+                assert_non_null(u[v]->dequant[t]);
+                memset(got, 0xFF, (size_t)n * sizeof(float));
+                qp_dequantize(u[v], t, w, got, n);
+                if (memcmp(got, want, (size_t)n * sizeof(float)) != 0)
+                    fail_msg("dequantize %s, %s, n = %lld: not the reference's values", qp_kernels_name(u[v]),
+                             type_name(t), (long long)n);
+            }
+            free(want);
+            free(got);
+            free(w);
+        }
+    }
+}
+
 /* Pools of 1..4 threads: pools[i] has i + 1. */
 static void pools_create(qp_threadpool *pools[4])
 {
@@ -981,6 +1021,7 @@ int main(void)
         cmocka_unit_test(test_scalar_vs_fp64),
         cmocka_unit_test(test_quantize_act),
         cmocka_unit_test(test_vec_dot_variants),
+        cmocka_unit_test(test_dequant_variants),
         cmocka_unit_test(test_matmul_variants),
         cmocka_unit_test(test_packed_variants),
         cmocka_unit_test(test_packed_extremes),

@@ -398,7 +398,9 @@ static void naive_forward(const tiny *t, const int32_t *tok, int n, bool neox, d
 
 static qp_state *new_state(const qp_model *m, int n_ctx, int n_batch, bool all)
 {
-    qp_state_opts o = { .n_ctx = n_ctx, .n_batch = n_batch, .logits_all = all };
+    /* FP32 throughout, as the FP64 reference computes (the F16 and Q8_0
+     * caches are tested against it apart: test_kv_types) */
+    qp_state_opts o = { .n_ctx = n_ctx, .n_batch = n_batch, .logits_all = all, .kv_type = QP_KV_F32 };
     qp_state *s;
     qp_error err;
     assert_int_equal(qp_state_create(m, &o, &s, &err), QP_OK);
@@ -672,7 +674,8 @@ static void capture_linears(const qp_hook_event *ev, void *user)
  * is test_kernels' job. */
 static qp_state *packed_state(const qp_model *m, const qp_kernels *v)
 {
-    qp_state_opts o = { .n_ctx = 64, .logits_all = true, .kernels = v, .precision = QP_PREC_QUANT };
+    qp_state_opts o = { .n_ctx = 64, .logits_all = true, .kernels = v, .precision = QP_PREC_QUANT,
+                        .kv_type = QP_KV_F32 };
     qp_state *s;
     qp_error err;
     assert_int_equal(qp_state_create(m, &o, &s, &err), QP_OK);
@@ -861,6 +864,59 @@ static void test_file_quantized(void **state)
     assert_true(max_rel_diff_d(got, want, nl) < TOL_FP64);
     qp_state_free(s);
     free(got), free(want);
+    tiny_free(&t);
+}
+
+/* The KV cache in F16 and Q8_0: the same model as in F32 to within their
+ * rounding, a quarter or a half of its bytes, batch and decode alike;
+ * Q8_0 needs heads of a multiple of 32 values. */
+static void test_kv_types(void **state)
+{
+    (void)state;
+    tiny t;
+    qp_error err;
+    tiny_cfg c = llama_cfg();
+    c.E = 64, c.H = 2, c.KV = 1, c.HD = 32, c.n_rot = 32;
+    assert_int_equal(tiny_build(&t, c, &err), QP_OK);
+    const size_t nl = (size_t)N_TOK * c.V;
+    float *want = malloc(nl * sizeof(float)), *got = malloc(nl * sizeof(float)), *dec = malloc(nl * sizeof(float));
+    size_t f32_bytes = 0;
+    static const enum qp_kv_type kinds[3] = {QP_KV_F32, QP_KV_F16, QP_KV_Q8_0};
+    static const double tol[3] = {0, 1e-2, 5e-2};
+    for (int k = 0; k < 3; k++) {
+        qp_state_opts o = { .n_ctx = 64, .n_batch = 4, .logits_all = true, .kv_type = kinds[k] };
+        qp_state *s;
+        assert_int_equal(qp_state_create(t.m, &o, &s, &err), QP_OK);
+        assert_int_equal(qp_forward(s, k_tokens, N_TOK, 0, k ? got : want, &err), QP_OK);
+        for (int i = 0; i < N_TOK; i++)
+            assert_int_equal(qp_forward(s, k_tokens + i, 1, i, dec + (size_t)i * c.V, &err), QP_OK);
+        if (k == 0) {
+            f32_bytes = qp_state_kv_bytes(s);
+            assert_int_equal(f32_bytes, (size_t)2 * c.L * 64 * c.KV * c.HD * sizeof(float));
+        } else {
+            /* the rounding shows, and stays small */
+            const double d = rel_l2(got, want, nl);
+            printf("  KV %s: logits rel. L2 %.2e against F32\n", qp_kv_type_name(kinds[k]), d);
+            assert_true(d > 0 && d < tol[k]);
+            assert_int_equal(qp_state_kv_bytes(s), kinds[k] == QP_KV_F16 ? f32_bytes / 2 : f32_bytes / 128 * 34);
+            /* decode reads the same stored values the batch wrote */
+            assert_true(rel_l2(dec, got, nl) < 1e-4);
+        }
+        qp_state_free(s);
+    }
+    free(want), free(got), free(dec);
+    tiny_free(&t);
+
+    assert_int_equal(tiny_build(&t, llama_cfg(), &err), QP_OK); /* heads of 8 */
+    qp_state_opts o = { .n_ctx = 16, .kv_type = QP_KV_Q8_0 };
+    qp_state *s = NULL;
+    assert_int_equal(qp_state_create(t.m, &o, &s, &err), QP_ERR_INPUT);
+    assert_null(s);
+    assert_non_null(strstr(err.msg, "multiple of 32"));
+    o.kv_type = (enum qp_kv_type)7;
+    assert_int_equal(qp_state_create(t.m, &o, &s, &err), QP_ERR_INPUT);
+    assert_int_equal(qp_kv_type_from_name("q8_0"), QP_KV_Q8_0);
+    assert_int_equal(qp_kv_type_from_name("f8"), -1);
     tiny_free(&t);
 }
 
@@ -1387,6 +1443,7 @@ int main(void)
         cmocka_unit_test(test_q8_0_close_to_fp32),
         cmocka_unit_test(test_per_tensor_choice),
         cmocka_unit_test(test_file_quantized),
+        cmocka_unit_test(test_kv_types),
         cmocka_unit_test(test_use_weights),
         cmocka_unit_test(test_refuses_what_it_cannot_run),
         cmocka_unit_test(test_hooks),

@@ -69,7 +69,9 @@ static qp_state *new_state(const qp_model *m, int n_ctx, enum qp_precision p)
 {
     qp_state *s;
     qp_error err;
-    const qp_state_opts o = { .n_ctx = n_ctx, .n_batch = 64, .n_threads = 1, .precision = p };
+    /* llama2.c computes in FP32 throughout, its KV cache included */
+    const qp_state_opts o = { .n_ctx = n_ctx, .n_batch = 64, .n_threads = 1, .precision = p,
+                              .kv_type = QP_KV_F32 };
     assert_int_equal(qp_state_create(m, &o, &s, &err), QP_OK);
     return s;
 }
@@ -331,7 +333,7 @@ static void test_cli_run(void **state)
     story_open(&st, "data/reference/stories260K_greedy_n200_noprompt.txt");
     char *out, *err;
     /* BOS alone, 200 tokens: stdout is the reference plus one newline */
-    int rc = run_qprof(&out, &err, "run %s -n 200 -t 1", model);
+    int rc = run_qprof(&out, &err, "run %s -n 200 -t 1 --kv-type f32", model);
     if (rc != 0)
         fail_msg("qprof run failed (%d): %s", rc, err);
     size_t len = strlen(out);
@@ -350,7 +352,7 @@ static void test_cli_run(void **state)
 
     /* the Zoo prompt: 57 generated tokens (llama2.c -n 60 counts positions) */
     story_open(&st, "data/reference/stories260K_greedy_n60_prompt_Zoo.txt");
-    rc = run_qprof(&out, &err, "run %s -p Zoo -n 57 --precision ref -t 1", model);
+    rc = run_qprof(&out, &err, "run %s -p Zoo -n 57 --precision ref -t 1 --kv-type f32", model);
     assert_int_equal(rc, 0);
     len = strlen(out);
     assert_true(len > 0 && first_diff(out, len - 1, st.want, st.want_len) < 0);
@@ -358,7 +360,7 @@ static void test_cli_run(void **state)
     story_close(&st);
 
     /* --type q8_0 reports every fallback */
-    rc = run_qprof(&out, &err, "run %s -p Zoo -n 8 --type q8_0 -t 1", model);
+    rc = run_qprof(&out, &err, "run %s -p Zoo -n 8 --type q8_0 -t 1 --kv-type f32", model);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(err, "blk.4.ffn_down.weight (rows of 172) cannot be q8_0: f16 instead"));
     assert_non_null(strstr(err, "31 x q8_0 (quantized from f32), 5 x f16 (quantized from f32)"));
@@ -370,7 +372,7 @@ static void test_cli_run(void **state)
         assert_null(strstr(err, "(packed:"));
     free(out), free(err);
     /* ...and as plain rows with --rows */
-    rc = run_qprof(&out, &err, "run %s -p Zoo -n 8 --type q8_0 -t 1 --rows", model);
+    rc = run_qprof(&out, &err, "run %s -p Zoo -n 8 --type q8_0 -t 1 --rows --kv-type f32", model);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(err, "31 x q8_0 (quantized from f32)"));
     assert_null(strstr(err, "(packed:"));
@@ -670,8 +672,10 @@ static void compare_with_peer(qp_model *m, const qp_tokenizer *tok, const peer_p
     const int V = qp_model_hparams(m)->n_vocab;
     qp_state *s;
     qp_error err;
+    /* the peer files were made with an F32 KV cache (their kv_cache line,
+     * scripts/peer-logits.sh's default) */
     const qp_state_opts o = { .n_ctx = 128, .n_batch = 128, .n_threads = 1, .precision = prec,
-                              .logits_all = true };
+                              .logits_all = true, .kv_type = QP_KV_F32 };
     assert_int_equal(qp_state_create(m, &o, &s, &err), QP_OK);
     float *lg = malloc((size_t)128 * V * sizeof *lg); /* [n][V] */
     for (int k = 0; k < n_prompts; k++) {

@@ -16,6 +16,7 @@ void qp_cli_defaults(qp_cli *c)
     memset(c, 0, sizeof *c);
     c->precision = QP_PREC_QUANT;
     c->type = QP_TYPE_FILE;
+    c->kv_type = -1;
 }
 
 int qp_cli_int(const char *s, long lo, long hi, int *out)
@@ -43,6 +44,12 @@ int qp_cli_option(qp_cli *c, const char *cmd, int opt, const char *arg)
         return 1;
     case QP_OPT_ROWS:
         c->rows_only = true;
+        return 1;
+    case QP_OPT_KV_TYPE:
+        if ((c->kv_type = qp_kv_type_from_name(arg)) < 0) {
+            qp_usage_error(cmd, "--kv-type is f16, f32 or q8_0, not '%s'", arg);
+            return -2;
+        }
         return 1;
     case QP_OPT_PRECISION:
         if (!strcmp(arg, "ref"))
@@ -138,9 +145,10 @@ void qp_cli_describe(const qp_cli *c, FILE *out)
     qp_model_describe_linears(c->model, quant, linears, sizeof linears);
     if (quant)
         qp_model_packed_layouts(c->model, packed, sizeof packed);
-    fprintf(out, "linears: %s | precision %s | kernels %s%s%s%s | %d thread%s\n", linears,
+    fprintf(out, "linears: %s | precision %s | kernels %s%s%s%s | KV %s | %d thread%s\n", linears,
             quant ? "quant" : "ref", qp_kernels_name(c->kernels), packed[0] ? " (packed: " : "",
-            packed, packed[0] ? ")" : "", c->n_threads, c->n_threads == 1 ? "" : "s");
+            packed, packed[0] ? ")" : "", qp_kv_type_name(c->kv_type >= 0 ? (enum qp_kv_type)c->kv_type : QP_KV_F16),
+            c->n_threads, c->n_threads == 1 ? "" : "s");
 }
 
 qp_state_opts qp_cli_state_opts(const qp_cli *c, int n_ctx, int n_batch)
@@ -151,5 +159,6 @@ qp_state_opts qp_cli_state_opts(const qp_cli *c, int n_ctx, int n_batch)
         .n_threads = c->n_threads,
         .kernels = c->kernels,
         .precision = c->precision,
+        .kv_type = c->kv_type >= 0 ? (enum qp_kv_type)c->kv_type : QP_KV_F16,
     };
 }

@@ -16,11 +16,14 @@
  *   -m, --metric LIST   heatmap metrics (heatmap)
  *   -l, --list          list what there is (bench)
  *   -h, --help          the command's help
- * and these are long-only: --kernels NAME, --rows, --precision P, --type T.
+ * and these are long-only: --kernels NAME, --rows, --kv-type T, --precision P,
+ * --type T.
  *
  * The model options:
  *   --kernels NAME         (default: the best for this CPU, QPROF_KERNELS)
  *   --rows                 plain GGUF rows, no packed copies
+ *   --kv-type f16|f32|q8_0 the KV cache's type (run, ppl: f16 as llama.cpp;
+ *                          layers: f32, the reference being FP32 arithmetic)
  *   --precision ref|quant  (run, ppl; default quant)
  *   --type file|TYPE       (run, ppl; default file: qp_model_use_weights)
  */
@@ -38,6 +41,7 @@ typedef struct qp_cli {
     int n_threads;              /* 0: online CPUs */
     const char *kernels_name;   /* NULL: default */
     bool rows_only;             /* --rows: no packed copies */
+    int kv_type;                /* --kv-type: enum qp_kv_type, -1: the command's default */
     enum qp_precision precision;
     int type;                   /* QP_TYPE_FILE, or a qp_type */
     /* resolved by qp_cli_resolve / qp_cli_open_model */
@@ -46,23 +50,26 @@ typedef struct qp_cli {
 } qp_cli;
 
 /* getopt_long ids of the long-only options (>= 0x200, below any command's own). */
-enum { QP_OPT_KERNELS = 0x201, QP_OPT_PRECISION, QP_OPT_TYPE, QP_OPT_ROWS, QP_OPT_FIRST_FREE = 0x210 };
+enum { QP_OPT_KERNELS = 0x201, QP_OPT_PRECISION, QP_OPT_TYPE, QP_OPT_ROWS, QP_OPT_KV_TYPE, QP_OPT_FIRST_FREE = 0x210 };
 
 /* getopt_long entries: threads, kernels and rows (every command that
  * computes), then precision and type (commands that run a model). */
 #define QP_CLI_RUN_OPTIONS                                           \
     { "threads", required_argument, NULL, 't' },                     \
     { "kernels", required_argument, NULL, QP_OPT_KERNELS },          \
-    { "rows", no_argument, NULL, QP_OPT_ROWS }
+    { "rows", no_argument, NULL, QP_OPT_ROWS },                      \
+    { "kv-type", required_argument, NULL, QP_OPT_KV_TYPE }
 #define QP_CLI_WEIGHT_OPTIONS                                        \
     { "precision", required_argument, NULL, QP_OPT_PRECISION },      \
     { "type", required_argument, NULL, QP_OPT_TYPE }
 
+/* A command defines QP_CLI_KV_DEFAULT ("f16" or "f32") before its usage text. */
 #define QP_CLI_RUN_USAGE                                                                    \
     "  -t, --threads N      threads (default: the online CPUs)\n"                           \
     "      --kernels NAME   kernel variant: scalar, avx2, avx512, neon (default: best)\n"   \
     "      --rows           multiply plain GGUF rows even where the kernel variant\n"       \
-    "                       has a packed layout (default: packed, see kernels/pack.c)\n"
+    "                       has a packed layout (default: packed, see kernels/pack.c)\n"   \
+    "      --kv-type T      KV cache type: f16, f32, q8_0 (default: " QP_CLI_KV_DEFAULT ")\n"
 #define QP_CLI_WEIGHT_USAGE                                                                 \
     "      --precision P    quant (default): quantized linears through qprof's kernels;\n"  \
     "                       ref: every linear in FP32 (dequantized weights, OpenBLAS)\n"    \
@@ -95,7 +102,8 @@ void qp_cli_close(qp_cli *c);
  * (packed: q4_1 x8) | 2 threads". */
 void qp_cli_describe(const qp_cli *c, FILE *out);
 
-/* The state options for this model and these options. */
+/* The state options for this model and these options (the KV cache F16
+ * unless --kv-type said otherwise). */
 qp_state_opts qp_cli_state_opts(const qp_cli *c, int n_ctx, int n_batch);
 
 #endif

@@ -16,6 +16,8 @@
 #include "cli.h"
 #include "commands.h"
 
+#define QP_CLI_KV_DEFAULT "f32"
+
 enum { MAX_TYPES = 16, OPT_PNG = QP_OPT_FIRST_FREE, OPT_NO_PNG, OPT_RESUME };
 
 static volatile sig_atomic_t stop_flag;
@@ -142,6 +144,7 @@ static int layers_main(int argc, char **argv)
                                .reps = reps, .threads = cli.n_threads, .kernels = cli.kernels,
                                .out_path = out_path, .resume = resume, .rows_only = cli.rows_only,
                                .model_path = model_path, .text_source = source, .stop = &stop_flag,
+                               .kv_type = cli.kv_type >= 0 ? (enum qp_kv_type)cli.kv_type : QP_KV_F32,
                                .log = log_line, .progress = true};
     qp_profile prof;
     if (qp_layers_run(m, &lo, &prof, &err) != QP_OK) {

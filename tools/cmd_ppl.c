@@ -27,6 +27,8 @@
 #include "cli.h"
 #include "commands.h"
 
+#define QP_CLI_KV_DEFAULT "f16"
+
 enum { OPT_SAVE = QP_OPT_FIRST_FREE, OPT_KLD, MAX_TEXT_BYTES = 1 << 30 };
 
 typedef struct ppl_print {

@@ -29,6 +29,8 @@
 #include "cli.h"
 #include "commands.h"
 
+#define QP_CLI_KV_DEFAULT "f16"
+
 enum { OPT_TEMP = QP_OPT_FIRST_FREE, OPT_TOP_P, OPT_SEED, OPT_IGNORE_EOS, OPT_NO_SPECIAL, MAX_PROMPT_BYTES = 64 << 20 };
 
 typedef struct run_opts {

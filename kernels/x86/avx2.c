@@ -978,6 +978,32 @@ QP_KQ_TILE(avx2_tile_q6_K, avx2_dot_q6_K, tile_q6k_rc, 3)
  * compiled without SIMD flags), so that building the tables at start-up
  * runs no AVX instruction on a CPU that has none. */
 #define QP_SLOT(dot, tile, tm, tn) { dot, tile, tm, tn, 1, NULL, NULL, 0 }
+/* ---- dequantization (twins: quant/'s qp_dequantize_f16 and _q8_0) -------- */
+
+/* F16C widens 8 halves at a time, exactly as the scalar conversion. */
+static void avx2_dequant_f16(const void *x, float *y, int64_t n)
+{
+    const qp_half *h = x;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    for (; i < n; i++)
+        y[i] = fp16(h[i]);
+}
+
+/* d * q per weight, one float product as in the reference. */
+static void avx2_dequant_q8_0(const void *x, float *y, int64_t n)
+{
+    const block_q8_0 *b = x;
+    for (int64_t i = 0; i < n / QK8_0; i++, y += QK8_0) {
+        const __m256 d = _mm256_set1_ps(fp16(b[i].d));
+        for (int j = 0; j < QK8_0; j += 8) {
+            const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b[i].qs + j)));
+            _mm256_storeu_ps(y + j, _mm256_mul_ps(d, _mm256_cvtepi32_ps(q)));
+        }
+    }
+}
+
 const struct qp_x86_slots qp_avx2_slots = {
     .w = {
         [QP_TYPE_Q8_0] = { avx2_dot_q8_0, avx2_tile_q8_0, 4, 2, 1, &qp_pack_q8_0_x8, ptile_q8_0, QP_PTILE_N },
@@ -998,5 +1024,9 @@ const struct qp_x86_slots qp_avx2_slots = {
         [QP_TYPE_Q8_0] = avx2_quantize_q8_0,
         [QP_TYPE_Q8_1] = avx2_quantize_q8_1,
         [QP_TYPE_Q8_K] = avx2_quantize_q8_K,
+    },
+    .dequant = {
+        [QP_TYPE_F16] = avx2_dequant_f16,
+        [QP_TYPE_Q8_0] = avx2_dequant_q8_0,
     },
 };

@@ -17,6 +17,7 @@
 struct qp_x86_slots {
     struct qp_weight_kernels w[QP_TYPE_COUNT];
     qp_quantize_act_fn quantize_act[QP_TYPE_COUNT];
+    qp_dequant_fn dequant[QP_TYPE_COUNT];
 };
 extern const struct qp_x86_slots qp_avx2_slots;   /* avx2.c */
 extern const struct qp_x86_slots qp_avx512_slots; /* avx512.c */

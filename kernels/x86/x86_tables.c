@@ -31,9 +31,12 @@ static void apply(struct qp_kernels *t, const struct qp_x86_slots *s)
             t->w[w].ptile_n = s->w[w].ptile_n;
         }
     }
-    for (int a = 0; a < QP_TYPE_COUNT; a++)
+    for (int a = 0; a < QP_TYPE_COUNT; a++) {
         if (s->quantize_act[a])
             t->quantize_act[a] = s->quantize_act[a];
+        if (s->dequant[a])
+            t->dequant[a] = s->dequant[a];
+    }
 }
 
 void qp_kernels_init_avx2(struct qp_kernels *t)
