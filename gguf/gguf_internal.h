@@ -21,6 +21,23 @@
 /* Fixed part of the header: magic, u32 version, u64 n_tensors, u64 n_kv. */
 #define QP_GGUF_HEADER_SIZE 24
 
+/* The scalar value types, one X(suffix, C type, tag, qp_gguf_value member)
+ * each: the reader's qp_gguf_get_<suffix> and the writer's
+ * qp_gguf_writer_set_<suffix> are generated from this one list (gguf.h
+ * declares them). */
+#define QP_GGUF_SCALAR_TYPES(X)                        \
+    X(u8, uint8_t, QP_GGUF_TYPE_UINT8, u8)             \
+    X(i8, int8_t, QP_GGUF_TYPE_INT8, i8)               \
+    X(u16, uint16_t, QP_GGUF_TYPE_UINT16, u16)         \
+    X(i16, int16_t, QP_GGUF_TYPE_INT16, i16)           \
+    X(u32, uint32_t, QP_GGUF_TYPE_UINT32, u32)         \
+    X(i32, int32_t, QP_GGUF_TYPE_INT32, i32)           \
+    X(u64, uint64_t, QP_GGUF_TYPE_UINT64, u64)         \
+    X(i64, int64_t, QP_GGUF_TYPE_INT64, i64)           \
+    X(f32, float, QP_GGUF_TYPE_FLOAT32, f32)           \
+    X(f64, double, QP_GGUF_TYPE_FLOAT64, f64)          \
+    X(bool, bool, QP_GGUF_TYPE_BOOL, b)
+
 /* Smallest possible encoding of one element of `type` inside an array:
  * numeric = its size, STRING = the u64 length of an empty string,
  * ARRAY = u32 element type + u64 count of an empty array. These bound how many

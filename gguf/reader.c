@@ -165,24 +165,26 @@ static qp_status need(cursor *c, uint64_t n, const char *what)
     return QP_OK;
 }
 
-static qp_status rd_u32(cursor *c, uint32_t *v, const char *what)
+/* A fixed-size little-endian field of n bytes into *v (the host is
+ * little-endian, gguf_internal.h); rd_u32 / rd_u64 name the width. */
+static qp_status rd_field(cursor *c, void *v, size_t n, const char *what)
 {
-    qp_status st = need(c, 4, what);
+    qp_status st = need(c, n, what);
     if (st)
         return st;
-    memcpy(v, c->p + c->pos, 4);
-    c->pos += 4;
+    memcpy(v, c->p + c->pos, n);
+    c->pos += n;
     return QP_OK;
+}
+
+static qp_status rd_u32(cursor *c, uint32_t *v, const char *what)
+{
+    return rd_field(c, v, 4, what);
 }
 
 static qp_status rd_u64(cursor *c, uint64_t *v, const char *what)
 {
-    qp_status st = need(c, 8, what);
-    if (st)
-        return st;
-    memcpy(v, c->p + c->pos, 8);
-    c->pos += 8;
-    return QP_OK;
+    return rd_field(c, v, 8, what);
 }
 
 /* Kinds of string, for the limits that apply to each. */
@@ -791,7 +793,8 @@ const qp_gguf_value *qp_gguf_get(const qp_gguf_file *f, const char *key)
     return qp_gguf_kv_value(f, qp_gguf_find_key(f, key));
 }
 
-/* One exact-type getter per scalar type, all alike. */
+/* One exact-type getter per scalar type (QP_GGUF_SCALAR_TYPES) and for
+ * strings, all alike. */
 #define QP_GGUF_GETTER(suffix, ctype, tag, member)                                     \
     qp_gguf_get_status qp_gguf_get_##suffix(const qp_gguf_file *f, const char *key, ctype *out) \
     {                                                                               \
@@ -803,17 +806,7 @@ const qp_gguf_value *qp_gguf_get(const qp_gguf_file *f, const char *key)
         *out = v->member;                                                           \
         return QP_GGUF_FOUND;                                                          \
     }
-QP_GGUF_GETTER(u8, uint8_t, QP_GGUF_TYPE_UINT8, u8)
-QP_GGUF_GETTER(i8, int8_t, QP_GGUF_TYPE_INT8, i8)
-QP_GGUF_GETTER(u16, uint16_t, QP_GGUF_TYPE_UINT16, u16)
-QP_GGUF_GETTER(i16, int16_t, QP_GGUF_TYPE_INT16, i16)
-QP_GGUF_GETTER(u32, uint32_t, QP_GGUF_TYPE_UINT32, u32)
-QP_GGUF_GETTER(i32, int32_t, QP_GGUF_TYPE_INT32, i32)
-QP_GGUF_GETTER(u64, uint64_t, QP_GGUF_TYPE_UINT64, u64)
-QP_GGUF_GETTER(i64, int64_t, QP_GGUF_TYPE_INT64, i64)
-QP_GGUF_GETTER(f32, float, QP_GGUF_TYPE_FLOAT32, f32)
-QP_GGUF_GETTER(f64, double, QP_GGUF_TYPE_FLOAT64, f64)
-QP_GGUF_GETTER(bool, bool, QP_GGUF_TYPE_BOOL, b)
+QP_GGUF_SCALAR_TYPES(QP_GGUF_GETTER)
 QP_GGUF_GETTER(str, qp_gguf_string, QP_GGUF_TYPE_STRING, str)
 #undef QP_GGUF_GETTER
 

@@ -269,6 +269,7 @@ qp_status qp_gguf_writer_set_value(qp_gguf_writer *w, const char *key, const qp_
     return QP_OK;
 }
 
+/* One setter per scalar type (QP_GGUF_SCALAR_TYPES), all alike. */
 #define QP_GGUF_SETTER(suffix, ctype, tag, member)                                         \
     qp_status qp_gguf_writer_set_##suffix(qp_gguf_writer *w, const char *key, ctype v)        \
     {                                                                                   \
@@ -276,17 +277,7 @@ qp_status qp_gguf_writer_set_value(qp_gguf_writer *w, const char *key, const qp_
         val.member = v;                                                                 \
         return qp_gguf_writer_set_value(w, key, &val);                                     \
     }
-QP_GGUF_SETTER(u8, uint8_t, QP_GGUF_TYPE_UINT8, u8)
-QP_GGUF_SETTER(i8, int8_t, QP_GGUF_TYPE_INT8, i8)
-QP_GGUF_SETTER(u16, uint16_t, QP_GGUF_TYPE_UINT16, u16)
-QP_GGUF_SETTER(i16, int16_t, QP_GGUF_TYPE_INT16, i16)
-QP_GGUF_SETTER(u32, uint32_t, QP_GGUF_TYPE_UINT32, u32)
-QP_GGUF_SETTER(i32, int32_t, QP_GGUF_TYPE_INT32, i32)
-QP_GGUF_SETTER(u64, uint64_t, QP_GGUF_TYPE_UINT64, u64)
-QP_GGUF_SETTER(i64, int64_t, QP_GGUF_TYPE_INT64, i64)
-QP_GGUF_SETTER(f32, float, QP_GGUF_TYPE_FLOAT32, f32)
-QP_GGUF_SETTER(f64, double, QP_GGUF_TYPE_FLOAT64, f64)
-QP_GGUF_SETTER(bool, bool, QP_GGUF_TYPE_BOOL, b)
+QP_GGUF_SCALAR_TYPES(QP_GGUF_SETTER)
 #undef QP_GGUF_SETTER
 
 qp_status qp_gguf_writer_set_strn(qp_gguf_writer *w, const char *key, const char *s, uint64_t len)

@@ -27,6 +27,7 @@
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/bpe.h" /* qp_bpe_pre_split, GPT-2 byte map */
 #include "tokenizer/unicode.h"
+#include "tokenizer/vocab.h" /* the merge-candidate heap */
 #include "tests/shared.h"
 
 /* ==== helpers =========================================================== */
@@ -187,6 +188,60 @@ static void test_spm_ties_merge_leftmost(void **state)
     qp_tokenizer *tok = must_load(spm_writer(-2.0f));
     ASSERT_IDS(tok, "bbb", false, false, 259, 268, 261);
     qp_tokenizer_free(tok);
+}
+
+/* The merge-candidate heap both models share (vocab.h) pops in
+ * llama.cpp's order: SPM the higher score first, BPE the lower rank, ties
+ * (-0 and +0 included) to the smaller left index. Checked against a plain
+ * search for the best pair left, over random pairs, many of them tied. */
+typedef struct heap_ref {
+    float score;
+    int32_t rank, left;
+    bool popped;
+} heap_ref;
+
+/* llama.cpp's comparators (llm_bigram_spm, llm_bigram_bpe), turned around:
+ * does a merge before b? */
+static bool ref_before(const heap_ref *a, const heap_ref *b, bool by_rank)
+{
+    if (by_rank)
+        return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
+    return a->score > b->score || (a->score == b->score && a->left < b->left);
+}
+
+static void test_merge_heap_order(void **state)
+{
+    (void)state;
+    static const float scores[] = {-1e30f, -3.5f, -1.0f, -1e-40f, -0.0f, 0.0f, 1e-40f, 2.0f, 1e30f};
+    enum { N = 1000 };
+    static heap_ref ref[N];
+    uint32_t seed = 12345;
+    for (int i = 0; i < N; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        ref[i].score = scores[(seed >> 16) % (sizeof scores / sizeof scores[0])];
+        ref[i].rank = (int32_t)((seed >> 8) % 7) * ((1 << 30) / 7);
+        ref[i].left = (int32_t)((i * 7919) % N); /* a permutation: lefts unique */
+    }
+    for (int by_rank = 0; by_rank < 2; by_rank++) {
+        qp_pair_heap h = {0};
+        for (int i = 0; i < N; i++) {
+            uint32_t pr = by_rank ? qp_priority_of_rank(ref[i].rank) : qp_priority_of_score(ref[i].score);
+            assert_true(qp_pair_heap_push(&h, (qp_merge_pair){pr, ref[i].left, {i, 0}}));
+            ref[i].popped = false;
+        }
+        for (int k = 0; k < N; k++) {
+            int best = -1;
+            for (int i = 0; i < N; i++)
+                if (!ref[i].popped && (best < 0 || ref_before(&ref[i], &ref[best], by_rank)))
+                    best = i;
+            ref[best].popped = true;
+            qp_merge_pair p = qp_pair_heap_pop(&h);
+            assert_int_equal(p.left, ref[best].left);
+            assert_int_equal(p.stamp[0], best);
+        }
+        assert_int_equal(h.n, 0);
+        qp_pair_heap_free(&h);
+    }
 }
 
 static void test_spm_byte_fallback(void **state)
@@ -668,11 +723,11 @@ static void test_bad_metadata(void **state)
 
     w = spm_writer(-2.0f);
     qp_gguf_writer_remove(w, "tokenizer.ggml.model");
-    expect_bad(w, "tokenizer.ggml.model");
+    expect_bad(w, "missing tokenizer.ggml.model (no tokenizer in this file)");
 
     w = spm_writer(-2.0f);
     qp_gguf_writer_set_u32(w, "tokenizer.ggml.model", 1);
-    expect_bad(w, "tokenizer.ggml.model");
+    expect_bad(w, "tokenizer.ggml.model: expected a string, found ");
 
     w = spm_writer(-2.0f);
     qp_gguf_writer_set_str(w, "tokenizer.ggml.model", "bert");
@@ -685,7 +740,11 @@ static void test_bad_metadata(void **state)
     w = spm_writer(-2.0f);
     uint32_t nums[3] = {1, 2, 3};
     qp_gguf_writer_set_arr_data(w, "tokenizer.ggml.tokens", QP_GGUF_TYPE_UINT32, nums, 3);
-    expect_bad(w, "tokenizer.ggml.tokens");
+    expect_bad(w, "tokenizer.ggml.tokens: expected an array of strings, found an array of ");
+
+    w = spm_writer(-2.0f);
+    qp_gguf_writer_set_str(w, "tokenizer.ggml.tokens", "a");
+    expect_bad(w, "tokenizer.ggml.tokens: expected an array of strings, found ");
 
     w = spm_writer(-2.0f);
     static const char *const dup[] = {"a", "b", "a"};
@@ -747,11 +806,15 @@ static void test_bad_metadata(void **state)
 
     w = spm_writer(-2.0f);
     qp_gguf_writer_set_str(w, "tokenizer.ggml.scores", "high");
-    expect_bad(w, "tokenizer.ggml.scores");
+    expect_bad(w, "tokenizer.ggml.scores: expected an array, found ");
 
     w = bpe_writer(merges_he_first, 5, "gpt-2");
     qp_gguf_writer_remove(w, "tokenizer.ggml.merges");
-    expect_bad(w, "missing tokenizer.ggml.merges");
+    expect_bad(w, "missing tokenizer.ggml.merges (a gpt2 tokenizer needs its merges)");
+
+    w = bpe_writer(merges_he_first, 5, "gpt-2");
+    qp_gguf_writer_set_arr_data(w, "tokenizer.ggml.merges", QP_GGUF_TYPE_UINT32, nums, 3);
+    expect_bad(w, "tokenizer.ggml.merges: expected an array of strings, found an array of ");
 
     static const char *const no_space[] = {"h e", "the"};
     w = bpe_writer(no_space, 2, "gpt-2");
@@ -766,7 +829,7 @@ static void test_bad_metadata(void **state)
 
     w = bpe_writer(merges_he_first, 5, "gpt-2");
     qp_gguf_writer_set_u32(w, "tokenizer.ggml.pre", 3);
-    expect_bad(w, "tokenizer.ggml.pre");
+    expect_bad(w, "tokenizer.ggml.pre: expected a string, found ");
 
     qp_tokenizer *tok = NULL;
     qp_error err;
@@ -885,32 +948,12 @@ static int run_vocab_file(const char *name)
     return n_cases;
 }
 
-static void test_vocab_llama_spm(void **state)
+/* One test per vocabulary (main names them test_vocab_<name>); the
+ * state is the vocabulary's name. */
+static void test_vocab(void **state)
 {
-    (void)state;
     QP_REQUIRE_SHARED();
-    assert_int_equal(run_vocab_file("llama-spm"), 46);
-}
-
-static void test_vocab_llama_bpe(void **state)
-{
-    (void)state;
-    QP_REQUIRE_SHARED();
-    assert_int_equal(run_vocab_file("llama-bpe"), 46);
-}
-
-static void test_vocab_qwen2(void **state)
-{
-    (void)state;
-    QP_REQUIRE_SHARED();
-    assert_int_equal(run_vocab_file("qwen2"), 46);
-}
-
-static void test_vocab_gpt2(void **state)
-{
-    (void)state;
-    QP_REQUIRE_SHARED();
-    assert_int_equal(run_vocab_file("gpt-2"), 46);
+    assert_int_equal(run_vocab_file(*state), 46);
 }
 
 static void test_vocab_facts(void **state)
@@ -1011,6 +1054,7 @@ int main(void)
         cmocka_unit_test(test_spm_score_order),
         cmocka_unit_test(test_detok_stream),
         cmocka_unit_test(test_spm_ties_merge_leftmost),
+        cmocka_unit_test(test_merge_heap_order),
         cmocka_unit_test(test_spm_byte_fallback),
         cmocka_unit_test(test_spm_special_tokens),
         cmocka_unit_test(test_spm_pieces_and_detokenize),
@@ -1024,10 +1068,10 @@ int main(void)
         cmocka_unit_test(test_utf8_decode),
         cmocka_unit_test(test_pretokenizer_splits),
         cmocka_unit_test(test_bad_metadata),
-        cmocka_unit_test(test_vocab_llama_spm),
-        cmocka_unit_test(test_vocab_llama_bpe),
-        cmocka_unit_test(test_vocab_qwen2),
-        cmocka_unit_test(test_vocab_gpt2),
+        {"test_vocab_llama_spm", test_vocab, NULL, NULL, "llama-spm"},
+        {"test_vocab_llama_bpe", test_vocab, NULL, NULL, "llama-bpe"},
+        {"test_vocab_qwen2", test_vocab, NULL, NULL, "qwen2"},
+        {"test_vocab_gpt2", test_vocab, NULL, NULL, "gpt-2"},
         cmocka_unit_test(test_vocab_facts),
         cmocka_unit_test(test_stories260k),
         cmocka_unit_test(test_wikitext),

@@ -24,10 +24,11 @@
  *
  * BPE. Each word's bytes become GPT-2's printable code points (one symbol
  * per byte); then the adjacent pair of symbols with the lowest merge rank
- * is joined, repeatedly (ties: the leftmost pair), with a min-heap of
- * candidate pairs, as llama.cpp's llm_tokenizer_bpe_session. Symbols carry
- * piece ids (vocab.h), so a merge is a hash lookup on two integers. Symbols
- * left that are no token fall back to single-byte tokens.
+ * is joined, repeatedly (ties: the leftmost pair), with the heap of candidate
+ * pairs both merge loops share (qp_pair_heap, vocab.h), as llama.cpp's
+ * llm_tokenizer_bpe_session. Symbols carry piece ids (vocab.h), so a merge
+ * is a hash lookup on two integers. Symbols left that are no token fall
+ * back to single-byte tokens.
  */
 #include "bpe.h"
 
@@ -171,18 +172,9 @@ qp_status qp_bpe_load(qp_tokenizer *tok, const qp_gguf_file *f, qp_error *err)
     static const char key[] = "tokenizer.ggml.merges";
     const char *name = qp_gguf_name(f);
     const qp_gguf_array *arr;
-    switch (qp_gguf_get_arr(f, key, &arr)) {
-    case QP_GGUF_FOUND:
-        break;
-    case QP_GGUF_NOT_FOUND:
-        return qp_error_set(err, QP_ERR_INPUT, name, -1, "missing %s (a gpt2 tokenizer needs its merges)", key);
-    default:
-        return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: expected an array of strings, found %s", key,
-                            qp_gguf_type_name(qp_gguf_get(f, key)->type));
-    }
-    if (arr->count > 0 && arr->type != QP_GGUF_TYPE_STRING)
-        return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: expected an array of strings, found an array of %s",
-                            key, qp_gguf_type_name(arr->type));
+    qp_status st = qp_vocab_get_strings(f, key, "a gpt2 tokenizer needs its merges", &arr, err);
+    if (st != QP_OK)
+        return st;
     if (arr->count > (1u << 30))
         return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: %llu merges (limit 2^30)", key,
                             (unsigned long long)arr->count);
@@ -197,7 +189,6 @@ qp_status qp_bpe_load(qp_tokenizer *tok, const qp_gguf_file *f, qp_error *err)
 
     char *joined = NULL; /* left + right, the merge's result */
     size_t joined_cap = 0;
-    qp_status st = QP_OK;
     for (uint64_t i = 0; i < arr->count && st == QP_OK; i++) {
         const char *s = arr->strs[i].data;
         size_t len = (size_t)arr->strs[i].len;
@@ -211,14 +202,9 @@ qp_status qp_bpe_load(qp_tokenizer *tok, const qp_gguf_file *f, qp_error *err)
             break;
         }
         size_t nl = (size_t)(sp - s), nr = len - nl - 1;
-        if (nl + nr > joined_cap) {
-            joined_cap = 2 * (nl + nr) + 64;
-            char *nj = realloc(joined, joined_cap);
-            if (!nj) {
-                st = QP_ERR_RUNTIME;
-                break;
-            }
-            joined = nj;
+        if (!qp_grow(&joined, &joined_cap, nl + nr, 1)) {
+            st = QP_ERR_RUNTIME;
+            break;
         }
         memcpy(joined, s, nl);
         memcpy(joined + nl, sp + 1, nr);
@@ -269,12 +255,6 @@ typedef struct bpe_sym {
     int32_t prev, next;
 } bpe_sym;
 
-typedef struct bpe_pair {
-    int32_t rank;
-    int32_t left, right;
-    int32_t left_piece, right_piece; /* as when pushed: detects stale pairs */
-} bpe_pair;
-
 struct qp_bpe_scratch {
     uint32_t *cp;  /* [cap_cp] code points of the fragment */
     uint8_t *fl;   /* [cap_cp] QP_UCF_* flags */
@@ -283,8 +263,7 @@ struct qp_bpe_scratch {
     seg_vec seg[2];
     bpe_sym *sym;
     size_t cap_sym;
-    bpe_pair *heap;
-    size_t heap_n, heap_cap;
+    qp_pair_heap heap; /* candidate merges of the current word */
     char *enc; /* a word in GPT-2 code points, 2 bytes per byte at most */
     size_t cap_enc;
     bool oom;
@@ -305,37 +284,15 @@ void qp_bpe_scratch_free(qp_bpe_scratch *s)
     free(s->seg[0].v);
     free(s->seg[1].v);
     free(s->sym);
-    free(s->heap);
+    qp_pair_heap_free(&s->heap);
     free(s->enc);
     free(s);
 }
 
-/* Grows *p to hold n elements of size `size`. */
-static bool grow(void *pp, size_t *cap, size_t n, size_t size)
-{
-    if (n <= *cap)
-        return true;
-    size_t c = *cap ? *cap : 64;
-    while (c < n)
-        c *= 2;
-    void *q = realloc(*(void **)pp, c * size);
-    if (!q)
-        return false;
-    *(void **)pp = q;
-    *cap = c;
-    return true;
-}
-
 static bool seg_push(seg_vec *sv, uint32_t start, uint32_t end)
 {
-    if (sv->n == sv->cap) {
-        size_t cap = sv->cap ? sv->cap * 2 : 256;
-        uint32_t *v = realloc(sv->v, cap * 2 * sizeof *v);
-        if (!v)
-            return false;
-        sv->v = v;
-        sv->cap = cap;
-    }
+    if (sv->n == sv->cap && !qp_grow(&sv->v, &sv->cap, sv->n + 1, 2 * sizeof *sv->v))
+        return false;
     sv->v[2 * sv->n] = start;
     sv->v[2 * sv->n + 1] = end;
     sv->n++;
@@ -543,56 +500,19 @@ static bool split(const uint32_t *cp, const uint8_t *fl, const seg_vec *in, seg_
 
 /* ==== the merge loop ===================================================== */
 
-/* Heap order: lower rank first, then the smaller left index. */
-static bool pair_before(const bpe_pair *a, const bpe_pair *b)
-{
-    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
-}
-
-static void heap_push(qp_bpe_scratch *s, bpe_pair p)
-{
-    if (!grow(&s->heap, &s->heap_cap, s->heap_n + 1, sizeof *s->heap)) {
-        s->oom = true;
-        return;
-    }
-    size_t i = s->heap_n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!pair_before(&p, &s->heap[parent]))
-            break;
-        s->heap[i] = s->heap[parent];
-        i = parent;
-    }
-    s->heap[i] = p;
-}
-
-static bpe_pair heap_pop(qp_bpe_scratch *s)
-{
-    bpe_pair top = s->heap[0], last = s->heap[--s->heap_n];
-    size_t i = 0, n = s->heap_n;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n)
-            break;
-        if (c + 1 < n && pair_before(&s->heap[c + 1], &s->heap[c]))
-            c++;
-        if (!pair_before(&s->heap[c], &last))
-            break;
-        s->heap[i] = s->heap[c];
-        i = c;
-    }
-    if (n > 0)
-        s->heap[i] = last;
-    return top;
-}
-
+/* Pushes (left, right) if a merge joins their pieces: priority from the
+ * rank (the lowest first), stamps the two pieces. */
 static void try_pair(const qp_tokenizer *tok, qp_bpe_scratch *s, int32_t left, int32_t right)
 {
     if (left < 0 || right < 0)
         return;
-    const qp_merge_slot *m = merge_find(tok, s->sym[left].piece, s->sym[right].piece);
-    if (m)
-        heap_push(s, (bpe_pair){m->rank, left, right, s->sym[left].piece, s->sym[right].piece});
+    int32_t pl = s->sym[left].piece, pr = s->sym[right].piece;
+    const qp_merge_slot *m = merge_find(tok, pl, pr);
+    if (!m)
+        return;
+    qp_merge_pair p = {qp_priority_of_rank(m->rank), left, {pl, pr}};
+    if (!qp_pair_heap_push(&s->heap, p))
+        s->oom = true;
 }
 
 /* Appends the ids of one symbol that is no token: each byte of its GPT-2
@@ -617,7 +537,7 @@ static void bpe_word(const qp_tokenizer *tok, qp_bpe_scratch *s, const unsigned 
     if (tok->ignore_merges) {
         /* LLaMA 3: a word that is a token as a whole is taken as is, even
          * when the merges would split it differently. */
-        if (!grow(&s->enc, &s->cap_enc, 2 * (size_t)n, 1)) {
+        if (2 * (size_t)n > s->cap_enc && !qp_grow(&s->enc, &s->cap_enc, 2 * (size_t)n, 1)) {
             s->oom = true;
             return;
         }
@@ -630,25 +550,27 @@ static void bpe_word(const qp_tokenizer *tok, qp_bpe_scratch *s, const unsigned 
             return;
         }
     }
-    if (!grow(&s->sym, &s->cap_sym, n, sizeof *s->sym)) {
+    if (n > s->cap_sym && !qp_grow(&s->sym, &s->cap_sym, n, sizeof *s->sym)) {
         s->oom = true;
         return;
     }
     bpe_sym *sym = s->sym;
     for (uint32_t i = 0; i < n; i++)
         sym[i] = (bpe_sym){tok->byte_piece[w[i]], i, 1, (int32_t)i - 1, i + 1 < n ? (int32_t)i + 1 : -1};
-    s->heap_n = 0;
+    qp_pair_heap_clear(&s->heap);
     for (uint32_t i = 1; i < n; i++)
         try_pair(tok, s, (int32_t)i - 1, (int32_t)i);
 
-    while (s->heap_n > 0 && !s->oom) {
-        bpe_pair p = heap_pop(s);
-        bpe_sym *l = &sym[p.left], *r = &sym[p.right];
-        /* Stale: a side was merged away or has become another piece (a
-         * symbol only changes by absorbing its right neighbour, so equal
-         * pieces on both sides mean they are still adjacent). */
-        if (l->n == 0 || r->n == 0 || l->piece != p.left_piece || r->piece != p.right_piece)
+    while (s->heap.n > 0 && !s->oom) {
+        qp_merge_pair p = qp_pair_heap_pop(&s->heap);
+        bpe_sym *l = &sym[p.left];
+        /* Stale: the left side was merged away, or a side has become
+         * another piece. A symbol only changes by absorbing its right
+         * neighbour (a longer piece), so while the left side's piece is as
+         * pushed its next symbol is still the right side. */
+        if (l->n == 0 || l->piece != p.stamp[0] || sym[l->next].piece != p.stamp[1])
             continue;
+        bpe_sym *r = &sym[l->next];
         l->piece = merge_find(tok, l->piece, r->piece)->result;
         l->n += r->n;
         r->n = 0;

@@ -3,13 +3,14 @@
  *
  * The text arrives with spaces already escaped to "▁". It is cut into
  * symbols of one UTF-8 character each (a byte that starts no valid
- * sequence is a symbol of its own, see symbol_len). Then,
- * repeatedly, the adjacent pair whose concatenation is a vocabulary entry
- * with the highest score is merged (ties: the leftmost pair). A max-heap of
- * candidate pairs makes that O(n log n); a popped pair whose symbols have
- * changed since it was pushed is stale and skipped. Symbols left that are no
- * token are spelled out as byte tokens <0xXX>. Text is merged word by word
- * when the vocabulary allows it (see qp_spm_can_split_words).
+ * sequence is a symbol of its own, see symbol_len). Then, repeatedly, the
+ * adjacent pair whose concatenation is a vocabulary entry with the highest
+ * score is merged (ties: the leftmost pair). The heap of candidate pairs
+ * both merge loops share (qp_pair_heap, vocab.h) makes that O(n log n); a
+ * popped pair whose symbols have changed since it was pushed is stale and
+ * skipped. Symbols left that are no token are spelled out as byte tokens
+ * <0xXX>. Text is merged word by word when the vocabulary allows it (see
+ * qp_spm_can_split_words).
  *
  * Merging right into left keeps every symbol a contiguous slice of the text,
  * so a pair's string is text[left.start .. left.start + left.n + right.n):
@@ -41,77 +42,21 @@ typedef struct spm_sym {
     int32_t prev, next; /* neighbours in the chain, -1 at the ends */
 } spm_sym;
 
-typedef struct spm_pair {
-    float score;   /* of the token the pair would become */
-    int32_t left, right;
-    uint32_t size; /* left.n + right.n when pushed: detects stale pairs */
-} spm_pair;
-
-typedef struct spm_heap {
-    spm_pair *v;
-    size_t n, cap;
-} spm_heap;
-
-/* Heap order: higher score first, then the smaller left index, which is
- * llama.cpp's llm_bigram_spm::comparator turned around. */
-static int pair_before(const spm_pair *a, const spm_pair *b)
-{
-    return a->score > b->score || (a->score == b->score && a->left < b->left);
-}
-
-static int heap_push(spm_heap *h, spm_pair p)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        spm_pair *v = realloc(h->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        h->v = v;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!pair_before(&p, &h->v[parent]))
-            break;
-        h->v[i] = h->v[parent];
-        i = parent;
-    }
-    h->v[i] = p;
-    return 0;
-}
-
-static spm_pair heap_pop(spm_heap *h)
-{
-    spm_pair top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n)
-            break;
-        if (c + 1 < h->n && pair_before(&h->v[c + 1], &h->v[c]))
-            c++;
-        if (!pair_before(&h->v[c], &last))
-            break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n > 0)
-        h->v[i] = last;
-    return top;
-}
-
-/* Pushes (left, right) if their concatenation is a token. */
-static int try_pair(const qp_tokenizer *tok, const char *text, const spm_sym *sym, spm_heap *h,
-                    int32_t left, int32_t right)
+/* Pushes (left, right) if their concatenation is a token: priority its
+ * score, stamps the two sizes (a symbol only grows, so a side that merged
+ * since has another size, or 0). False when out of memory. */
+static bool try_pair(const qp_tokenizer *tok, const char *text, const spm_sym *sym, qp_pair_heap *h,
+                     int32_t left, int32_t right)
 {
     if (left < 0 || right < 0)
-        return 0;
-    uint32_t size = sym[left].n + sym[right].n;
-    int32_t id = qp_token_find(tok, text + sym[left].start, size);
+        return true;
+    uint32_t nl = sym[left].n, nr = sym[right].n;
+    int32_t id = qp_token_find(tok, text + sym[left].start, nl + nr);
     if (id < 0)
-        return 0;
-    return heap_push(h, (spm_pair){tok->score[id], left, right, size});
+        return true;
+    /* Sizes fit int32: a fragment is at most UINT32_MAX / 2 bytes. */
+    qp_merge_pair p = {qp_priority_of_score(tok->score[id]), left, {(int32_t)nl, (int32_t)nr}};
+    return qp_pair_heap_push(h, p);
 }
 
 /* Word splitting. The merge loop on a whole 1.3 MB fragment keeps a heap
@@ -150,26 +95,29 @@ static bool sym_is_space(const char *text, const spm_sym *s)
 /* Merges the chain of symbols [a, b) (linked among themselves, ends -1)
  * and appends its ids. Returns false when out of memory. */
 static bool spm_merge_range(const qp_tokenizer *tok, const char *text, spm_sym *sym, int32_t a,
-                            int32_t b, spm_heap *heap, qp_id_vec *out)
+                            int32_t b, qp_pair_heap *heap, qp_id_vec *out)
 {
-    heap->n = 0;
+    qp_pair_heap_clear(heap);
     for (int32_t i = a + 1; i < b; i++)
-        if (try_pair(tok, text, sym, heap, i - 1, i) != 0)
+        if (!try_pair(tok, text, sym, heap, i - 1, i))
             return false;
 
     while (heap->n > 0) {
-        spm_pair p = heap_pop(heap);
-        spm_sym *l = &sym[p.left], *r = &sym[p.right];
-        /* Stale: one side was merged away, or grew (then sizes differ). */
-        if (l->n == 0 || r->n == 0 || l->n + r->n != p.size)
+        qp_merge_pair p = qp_pair_heap_pop(heap);
+        spm_sym *l = &sym[p.left];
+        /* Stale: one side was merged away (n = 0) or grew. While the left
+         * side is as pushed its next symbol is still the right side (only
+         * absorbing its neighbour changes it, and makes it grow). */
+        if (l->n != (uint32_t)p.stamp[0] || sym[l->next].n != (uint32_t)p.stamp[1])
             continue;
+        spm_sym *r = &sym[l->next];
         l->n += r->n;
         r->n = 0;
         l->next = r->next;
         if (r->next >= 0)
             sym[r->next].prev = p.left;
-        if (try_pair(tok, text, sym, heap, l->prev, p.left) != 0 ||
-            try_pair(tok, text, sym, heap, p.left, l->next) != 0)
+        if (!try_pair(tok, text, sym, heap, l->prev, p.left) ||
+            !try_pair(tok, text, sym, heap, p.left, l->next))
             return false;
     }
 
@@ -204,7 +152,7 @@ void qp_spm_encode(const qp_tokenizer *tok, const char *text, size_t len, qp_id_
         return;
     }
     spm_sym *sym = malloc(len * sizeof *sym);
-    spm_heap heap = {0};
+    qp_pair_heap heap = {0};
     if (!sym) {
         out->oom = true;
         return;
@@ -234,6 +182,6 @@ void qp_spm_encode(const qp_tokenizer *tok, const char *text, size_t len, qp_id_
     }
     if (!ok)
         out->oom = true;
-    free(heap.v);
+    qp_pair_heap_free(&heap);
     free(sym);
 }

@@ -58,14 +58,10 @@ static qp_status oom(const qp_gguf_file *f, qp_error *err)
 /* An optional bool key: absent leaves *out, another type is an error. */
 static qp_status get_opt_bool(const qp_gguf_file *f, const char *key, bool *out, qp_error *err)
 {
-    switch (qp_gguf_get_bool(f, key, out)) {
-    case QP_GGUF_FOUND:
-    case QP_GGUF_NOT_FOUND:
+    qp_gguf_get_status st = qp_gguf_get_bool(f, key, out);
+    if (st == QP_GGUF_FOUND || st == QP_GGUF_NOT_FOUND)
         return QP_OK;
-    default:
-        return qp_error_set(err, QP_ERR_INPUT, qp_gguf_name(f), -1, "%s: expected a bool, found %s",
-                            key, qp_gguf_type_name(qp_gguf_get(f, key)->type));
-    }
+    return qp_vocab_key_error(f, key, st, "a bool", NULL, err);
 }
 
 /* An optional token id key. Converters write "none" as -1 (i32) or as
@@ -84,9 +80,7 @@ static qp_status get_opt_id(const qp_gguf_file *f, const char *key, int32_t n_vo
         return qp_error_set(err, QP_ERR_INPUT, qp_gguf_name(f), -1,
                             "%s: value outside the vocabulary (%d tokens)", key, (int)n_vocab);
     default:
-        return qp_error_set(err, QP_ERR_INPUT, qp_gguf_name(f), -1,
-                            "%s: expected an integer token id, found %s", key,
-                            qp_gguf_type_name(qp_gguf_get(f, key)->type));
+        return qp_vocab_key_error(f, key, QP_GGUF_WRONG_TYPE, "an integer token id", NULL, err);
     }
     if (v == -1 || v == (int64_t)UINT32_MAX) {
         *out = -1;
@@ -104,18 +98,9 @@ static qp_status load_tokens(qp_tokenizer *tok, const qp_gguf_file *f, qp_error 
 {
     const char *name = qp_gguf_name(f);
     const qp_gguf_array *arr;
-    switch (qp_gguf_get_arr(f, KEY_TOKENS, &arr)) {
-    case QP_GGUF_FOUND:
-        break;
-    case QP_GGUF_NOT_FOUND:
-        return qp_error_set(err, QP_ERR_INPUT, name, -1, "missing %s (the vocabulary)", KEY_TOKENS);
-    default:
-        return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: expected an array of strings, found %s",
-                            KEY_TOKENS, qp_gguf_type_name(qp_gguf_get(f, KEY_TOKENS)->type));
-    }
-    if (arr->type != QP_GGUF_TYPE_STRING)
-        return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: expected an array of strings, found an array of %s",
-                            KEY_TOKENS, qp_gguf_type_name(arr->type));
+    qp_status st = qp_vocab_get_strings(f, KEY_TOKENS, "the vocabulary", &arr, err);
+    if (st != QP_OK)
+        return st;
     if (arr->count == 0 || arr->count > QP_MAX_VOCAB)
         return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: %llu entries (expected 1 to %d)", KEY_TOKENS,
                             (unsigned long long)arr->count, QP_MAX_VOCAB);
@@ -156,24 +141,41 @@ static qp_status load_tokens(qp_tokenizer *tok, const qp_gguf_file *f, qp_error 
 
 /* Scores and token types are optional (llama.cpp reads both as absent =
  * 0.0 / NORMAL) but, when present, must cover every token: a short array
- * would leave tokens whose merge priority or kind is a guess. Scores may be
- * stored as floats or integers (both occur in converted files). */
+ * would leave tokens whose merge priority or kind is a guess. This checks
+ * one of them: *arr NULL when absent; an error when it is no array, holds
+ * other than integers (or floats, when floats_ok), or is too short. */
+static qp_status get_per_token(const qp_tokenizer *tok, const qp_gguf_file *f, const char *key, bool floats_ok,
+                               const char *noun, const qp_gguf_array **arr, qp_error *err)
+{
+    qp_gguf_get_status st = qp_gguf_get_arr(f, key, arr);
+    if (st == QP_GGUF_NOT_FOUND) {
+        *arr = NULL;
+        return QP_OK;
+    }
+    if (st != QP_GGUF_FOUND)
+        return qp_vocab_key_error(f, key, st, "an array", NULL, err);
+    enum qp_gguf_value_type t = (*arr)->type;
+    bool is_float = t == QP_GGUF_TYPE_FLOAT32 || t == QP_GGUF_TYPE_FLOAT64;
+    if (!qp_gguf_type_is_int(t) && !(floats_ok && is_float))
+        return qp_error_set(err, QP_ERR_INPUT, qp_gguf_name(f), -1, "%s: expected %s, found an array of %s", key,
+                            floats_ok ? "numbers" : "integers", qp_gguf_type_name(t));
+    if ((*arr)->count < (uint64_t)tok->n_vocab)
+        return qp_error_set(err, QP_ERR_INPUT, qp_gguf_name(f), -1, "%s: %llu %s for %d tokens", key,
+                            (unsigned long long)(*arr)->count, noun, (int)tok->n_vocab);
+    return QP_OK;
+}
+
+/* Scores may be stored as floats or integers (both occur in converted
+ * files); types are integers 0..6 (qp_token_type). */
 static qp_status load_scores_types(qp_tokenizer *tok, const qp_gguf_file *f, qp_error *err)
 {
     const char *name = qp_gguf_name(f);
     const qp_gguf_array *arr;
-    qp_gguf_get_status st = qp_gguf_get_arr(f, KEY_SCORES, &arr);
-    if (st == QP_GGUF_WRONG_TYPE)
-        return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: expected an array, found %s", KEY_SCORES,
-                            qp_gguf_type_name(qp_gguf_get(f, KEY_SCORES)->type));
-    if (st == QP_GGUF_FOUND) {
+    qp_status st = get_per_token(tok, f, KEY_SCORES, true, "scores", &arr, err);
+    if (st != QP_OK)
+        return st;
+    if (arr) {
         bool is_float = arr->type == QP_GGUF_TYPE_FLOAT32 || arr->type == QP_GGUF_TYPE_FLOAT64;
-        if (!is_float && !qp_gguf_type_is_int(arr->type))
-            return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: expected numbers, found an array of %s",
-                                KEY_SCORES, qp_gguf_type_name(arr->type));
-        if (arr->count < (uint64_t)tok->n_vocab)
-            return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: %llu scores for %d tokens", KEY_SCORES,
-                                (unsigned long long)arr->count, (int)tok->n_vocab);
         for (int32_t i = 0; i < tok->n_vocab; i++) {
             double v = 0;
             int64_t iv = 0;
@@ -189,17 +191,10 @@ static qp_status load_scores_types(qp_tokenizer *tok, const qp_gguf_file *f, qp_
         }
     }
 
-    st = qp_gguf_get_arr(f, KEY_TYPES, &arr);
-    if (st == QP_GGUF_WRONG_TYPE)
-        return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: expected an array, found %s", KEY_TYPES,
-                            qp_gguf_type_name(qp_gguf_get(f, KEY_TYPES)->type));
-    if (st == QP_GGUF_FOUND) {
-        if (!qp_gguf_type_is_int(arr->type))
-            return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: expected integers, found an array of %s",
-                                KEY_TYPES, qp_gguf_type_name(arr->type));
-        if (arr->count < (uint64_t)tok->n_vocab)
-            return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: %llu types for %d tokens", KEY_TYPES,
-                                (unsigned long long)arr->count, (int)tok->n_vocab);
+    st = get_per_token(tok, f, KEY_TYPES, false, "types", &arr, err);
+    if (st != QP_OK)
+        return st;
+    if (arr) {
         for (int32_t i = 0; i < tok->n_vocab; i++) {
             int64_t t = -1;
             qp_gguf_array_get_int(arr, (uint64_t)i, &t);
@@ -333,15 +328,9 @@ qp_status qp_tokenizer_load(const qp_gguf_file *f, qp_tokenizer **out, qp_error 
     const char *name = qp_gguf_name(f);
 
     qp_gguf_string model;
-    switch (qp_gguf_get_str(f, KEY_MODEL, &model)) {
-    case QP_GGUF_FOUND:
-        break;
-    case QP_GGUF_NOT_FOUND:
-        return qp_error_set(err, QP_ERR_INPUT, name, -1, "missing %s (no tokenizer in this file)", KEY_MODEL);
-    default:
-        return qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: expected a string, found %s", KEY_MODEL,
-                            qp_gguf_type_name(qp_gguf_get(f, KEY_MODEL)->type));
-    }
+    qp_gguf_get_status gs = qp_gguf_get_str(f, KEY_MODEL, &model);
+    if (gs != QP_GGUF_FOUND)
+        return qp_vocab_key_error(f, KEY_MODEL, gs, "a string", "no tokenizer in this file", err);
 
     qp_tokenizer *tok = calloc(1, sizeof *tok);
     if (!tok)
@@ -359,13 +348,10 @@ qp_status qp_tokenizer_load(const qp_gguf_file *f, qp_tokenizer **out, qp_error 
     } else if (strcmp(model.data, "gpt2") == 0 && model.len == 4) {
         tok->model = QP_TOKENIZER_BPE;
         qp_gguf_string pre = {"default", 7};
-        switch (qp_gguf_get_str(f, KEY_PRE, &pre)) {
-        case QP_GGUF_FOUND:
-        case QP_GGUF_NOT_FOUND: /* llama.cpp: missing means "default" */
-            break;
-        default:
-            st = qp_error_set(err, QP_ERR_INPUT, name, -1, "%s: expected a string, found %s", KEY_PRE,
-                              qp_gguf_type_name(qp_gguf_get(f, KEY_PRE)->type));
+        /* llama.cpp: missing means "default" */
+        gs = qp_gguf_get_str(f, KEY_PRE, &pre);
+        if (gs != QP_GGUF_FOUND && gs != QP_GGUF_NOT_FOUND) {
+            st = qp_vocab_key_error(f, KEY_PRE, gs, "a string", NULL, err);
             goto fail;
         }
         if (pre.len >= sizeof tok->pre_name || strlen(pre.data) != pre.len ||
@@ -459,14 +445,8 @@ typedef struct qp_frag_vec {
 
 static bool frag_push(qp_frag_vec *fv, int32_t token, size_t off, size_t len)
 {
-    if (fv->n == fv->cap) {
-        size_t cap = fv->cap ? fv->cap * 2 : 16;
-        qp_frag *v = realloc(fv->v, cap * sizeof *v);
-        if (!v)
-            return false;
-        fv->v = v;
-        fv->cap = cap;
-    }
+    if (fv->n == fv->cap && !qp_grow(&fv->v, &fv->cap, fv->n + 1, sizeof *fv->v))
+        return false;
     fv->v[fv->n++] = (qp_frag){token, off, len};
     return true;
 }
@@ -587,14 +567,8 @@ int qp_tokenize(const qp_tokenizer *tok, const char *text, size_t len, bool add_
                 prev_special = true;
                 continue;
             }
-            size_t need = 3 * (fr->len + 1);
-            if (need > cap) {
-                char *nb = realloc(buf, need);
-                if (!nb)
-                    goto done;
-                buf = nb;
-                cap = need;
-            }
+            if (!qp_grow(&buf, &cap, 3 * (fr->len + 1), 1))
+                goto done;
             size_t n = 0;
             if (tok->add_space_prefix && prev_special) {
                 memcpy(buf, "\xE2\x96\x81", 3);

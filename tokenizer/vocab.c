@@ -1,10 +1,13 @@
 /* tokenizer/vocab.c - the vocabulary's storage (see vocab.h): the piece
  * text store and arrays, the hash table from a piece's bytes to its id, the
- * per-token score and type arrays, and growable id vectors.
+ * per-token score and type arrays, and growable id vectors; and what the
+ * layers above share: the heap of merge candidates (spm.c, bpe.c) and the
+ * wording of errors for tokenizer.ggml.* keys (tokenizer.c, bpe.c).
  *
- * It knows nothing of GGUF or of either merge algorithm: tokenizer.c
- * validates the tokenizer.ggml.* keys and adds the tokens, bpe.c adds its
- * merge-only pieces, and both models look pieces up here.
+ * It decides about no key (the callers name them and their rules) and
+ * knows neither merge algorithm: tokenizer.c validates the tokenizer.ggml.*
+ * keys and adds the tokens, bpe.c adds its merge-only pieces, and both
+ * models look pieces up here.
  */
 #include "vocab.h"
 
@@ -12,24 +15,74 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ==== small helpers ===================================================== */
+/* ==== growable arrays ==================================================== */
+
+bool qp_grow(void *pp, size_t *cap, size_t n, size_t size)
+{
+    if (n <= *cap)
+        return true;
+    size_t c = *cap ? *cap : 64;
+    while (c < n) {
+        if (c > SIZE_MAX / 2)
+            return false;
+        c *= 2;
+    }
+    if (c > SIZE_MAX / size)
+        return false;
+    void *q = realloc(*(void **)pp, c * size);
+    if (!q)
+        return false;
+    *(void **)pp = q;
+    *cap = c;
+    return true;
+}
 
 void qp_id_vec_push(qp_id_vec *vec, int32_t id)
 {
     if (vec->oom)
         return;
-    if (vec->n == vec->cap) {
-        size_t cap = vec->cap ? vec->cap * 2 : 256;
-        int32_t *v = realloc(vec->v, cap * sizeof *v);
-        if (!v) {
-            vec->oom = true;
-            return;
-        }
-        vec->v = v;
-        vec->cap = cap;
+    if (vec->n == vec->cap && !qp_grow(&vec->v, &vec->cap, vec->n + 1, sizeof *vec->v)) {
+        vec->oom = true;
+        return;
     }
     vec->v[vec->n++] = id;
 }
+
+/* ==== merge candidates ================================================== */
+
+/* Push and pop are inline in vocab.h (the merge loops' inner calls). */
+void qp_pair_heap_free(qp_pair_heap *h)
+{
+    free(h->v);
+    *h = (qp_pair_heap){0};
+}
+
+/* ==== errors for tokenizer.ggml.* keys =================================== */
+
+qp_status qp_vocab_key_error(const qp_gguf_file *f, const char *key, qp_gguf_get_status st,
+                             const char *expected, const char *needed_for, qp_error *err)
+{
+    if (st == QP_GGUF_NOT_FOUND)
+        return qp_error_set(err, QP_ERR_INPUT, qp_gguf_name(f), -1, "missing %s (%s)", key,
+                            needed_for ? needed_for : "required");
+    return qp_error_set(err, QP_ERR_INPUT, qp_gguf_name(f), -1, "%s: expected %s, found %s", key, expected,
+                        qp_gguf_type_name(qp_gguf_get(f, key)->type));
+}
+
+qp_status qp_vocab_get_strings(const qp_gguf_file *f, const char *key, const char *needed_for,
+                               const qp_gguf_array **arr, qp_error *err)
+{
+    qp_gguf_get_status st = qp_gguf_get_arr(f, key, arr);
+    if (st != QP_GGUF_FOUND)
+        return qp_vocab_key_error(f, key, st, "an array of strings", needed_for, err);
+    if ((*arr)->count > 0 && (*arr)->type != QP_GGUF_TYPE_STRING)
+        return qp_error_set(err, QP_ERR_INPUT, qp_gguf_name(f), -1,
+                            "%s: expected an array of strings, found an array of %s", key,
+                            qp_gguf_type_name((*arr)->type));
+    return QP_OK;
+}
+
+/* ==== the piece table ==================================================== */
 
 /* FNV-1a, 32 bits: token texts are short, and this is only the bucket
  * choice; equality is always checked on the bytes. */
@@ -43,8 +96,6 @@ uint32_t qp_piece_hash_bytes(const void *s, size_t n)
     }
     return h;
 }
-
-/* ==== the piece table ==================================================== */
 
 int32_t qp_piece_find_h(const qp_tokenizer *tok, const char *s, size_t n, uint32_t h)
 {
