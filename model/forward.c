@@ -687,6 +687,45 @@ static void add_rows(float *x, const float *y, size_t n)
         x[i] += y[i];
 }
 
+/* x[n][n_embd] = the embeddings of tokens[0..n) (n <= n_batch). */
+static void embed_rows(qp_state *s, const int32_t *tokens, int n, int pos0, enum qp_precision prec, float *x)
+{
+    const int E = s->hp.n_embd;
+    const int64_t t0 = tick(s);
+    for (int i = 0; i < n; i++)
+        qp_model_embed(s->model, tokens[i], x + (size_t)i * E);
+    observe(s, -1, QP_HOOK_EMBED, x, n, E, pos0, prec, t0);
+}
+
+/* Layer L on x[n][n_embd] in place (n <= n_batch): the attention block and
+ * its residual add, then the FFN block and its. */
+static qp_status layer_rows(qp_state *s, int L, float *x, int n, int pos0, enum qp_precision prec, qp_error *err)
+{
+    const size_t E = (size_t)s->hp.n_embd;
+    qp_status st;
+    if ((st = attn_block(s, L, x, s->out, n, pos0, prec, err)))
+        return st;
+    add_rows(x, s->out, (size_t)n * E);
+    if ((st = ffn_block(s, L, x, s->out, n, pos0, prec, err)))
+        return st;
+    add_rows(x, s->out, (size_t)n * E);
+    return QP_OK;
+}
+
+/* logits[rows][n_vocab] of x[rows][n_embd] (rows <= n_batch): the final
+ * norm and the output projection. Only the rows whose logits are wanted
+ * come here: the projection is vocabulary-sized, often the largest. */
+static qp_status logit_rows(qp_state *s, const float *x, int rows, int pos0, enum qp_precision prec,
+                            float *logits, qp_error *err)
+{
+    const int E = s->hp.n_embd;
+    const int64_t t0 = tick(s);
+    for (int i = 0; i < rows; i++)
+        rmsnorm(s->xn + (size_t)i * E, x + (size_t)i * E, qp_model_output_norm(s->model), E, s->hp.rms_eps);
+    observe(s, -1, QP_HOOK_OUTPUT_NORM, s->xn, rows, E, pos0, prec, t0);
+    return linear(s, -1, QP_LIN_OUTPUT, prec, s->xn, rows, logits, pos0, err);
+}
+
 /* One chunk of n <= n_batch tokens. logits: NULL, or where this chunk's
  * logits go ([n][n_vocab] with logits_all, else [n_vocab] of the last row). */
 static qp_status forward_chunk(qp_state *s, const int32_t *tokens, int n, int pos0, float *logits,
@@ -694,32 +733,15 @@ static qp_status forward_chunk(qp_state *s, const int32_t *tokens, int n, int po
 {
     const int E = s->hp.n_embd;
     const enum qp_precision prec = s->precision;
-    int64_t t0 = tick(s);
-    for (int i = 0; i < n; i++)
-        qp_model_embed(s->model, tokens[i], s->x + (size_t)i * E);
-    observe(s, -1, QP_HOOK_EMBED, s->x, n, E, pos0, prec, t0);
-
+    embed_rows(s, tokens, n, pos0, prec, s->x);
     qp_status st;
-    for (int L = 0; L < s->hp.n_layer; L++) {
-        if ((st = attn_block(s, L, s->x, s->out, n, pos0, prec, err)))
+    for (int L = 0; L < s->hp.n_layer; L++)
+        if ((st = layer_rows(s, L, s->x, n, pos0, prec, err)))
             return st;
-        add_rows(s->x, s->out, (size_t)n * E);
-        if ((st = ffn_block(s, L, s->x, s->out, n, pos0, prec, err)))
-            return st;
-        add_rows(s->x, s->out, (size_t)n * E);
-    }
     if (!logits)
         return QP_OK;
-
-    /* only the rows whose logits are wanted go through the final norm and
-     * the (vocabulary-sized, often the largest) output projection */
-    const int first = s->logits_all ? 0 : n - 1, rows = n - first;
-    t0 = tick(s);
-    for (int i = 0; i < rows; i++)
-        rmsnorm(s->xn + (size_t)i * E, s->x + (size_t)(first + i) * E,
-                qp_model_output_norm(s->model), E, s->hp.rms_eps);
-    observe(s, -1, QP_HOOK_OUTPUT_NORM, s->xn, rows, E, pos0 + first, prec, t0);
-    return linear(s, -1, QP_LIN_OUTPUT, prec, s->xn, rows, logits, pos0 + first, err);
+    const int first = s->logits_all ? 0 : n - 1;
+    return logit_rows(s, s->x + (size_t)first * E, n - first, pos0 + first, prec, logits, err);
 }
 
 qp_status qp_forward(qp_state *s, const int32_t *tokens, int n_tokens, int pos0, float *logits,
@@ -752,6 +774,65 @@ qp_status qp_forward(qp_state *s, const int32_t *tokens, int n_tokens, int pos0,
         return st;
     observe(s, -1, QP_HOOK_FORWARD, NULL, n_tokens, 0, pos0, s->precision, t0);
     return QP_OK;
+}
+
+/* ---- the forward pass in steps (model.h) ---- */
+
+static qp_status check_steps(const qp_state *s, const void *x, int n_tokens, int pos0, qp_error *err)
+{
+    if (!x || n_tokens < 1 || pos0 < 0 || pos0 > s->n_ctx - n_tokens)
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "cannot run %d rows at position %d: the context holds %d",
+                            n_tokens, pos0, s->n_ctx);
+    return QP_OK;
+}
+
+qp_status qp_forward_embed(qp_state *s, const int32_t *tokens, int n_tokens, float *x, qp_error *err)
+{
+    qp_status st = check_steps(s, x, n_tokens, 0, err);
+    for (int i = 0; st == QP_OK && i < n_tokens; i++)
+        if (tokens[i] < 0 || tokens[i] >= s->hp.n_vocab)
+            st = qp_error_set(err, QP_ERR_INPUT, NULL, -1, "token %d (at %d) is outside the vocabulary of %d",
+                              tokens[i], i, s->hp.n_vocab);
+    const size_t E = (size_t)s->hp.n_embd;
+    for (int c = 0; st == QP_OK && c < n_tokens; c += s->n_batch) {
+        const int n = n_tokens - c < s->n_batch ? n_tokens - c : s->n_batch;
+        embed_rows(s, tokens + c, n, c, s->precision, x + (size_t)c * E);
+    }
+    return st;
+}
+
+qp_status qp_forward_layer(qp_state *s, int layer, float *x, int n_tokens, int pos0, enum qp_precision prec,
+                           qp_error *err)
+{
+    qp_status st = check_steps(s, x, n_tokens, pos0, err);
+    if (st == QP_OK && (layer < 0 || layer >= s->hp.n_layer))
+        st = qp_error_set(err, QP_ERR_INPUT, NULL, -1, "no layer %d (the model has %d)", layer, s->hp.n_layer);
+    if (st != QP_OK)
+        return st;
+    const size_t E = (size_t)s->hp.n_embd;
+    const int blas = blas_one_thread();
+    for (int c = 0; st == QP_OK && c < n_tokens; c += s->n_batch) {
+        const int n = n_tokens - c < s->n_batch ? n_tokens - c : s->n_batch;
+        st = layer_rows(s, layer, x + (size_t)c * E, n, pos0 + c, prec, err);
+    }
+    blas_restore(blas);
+    return st;
+}
+
+qp_status qp_forward_logits(qp_state *s, const float *x, int n_tokens, enum qp_precision prec, float *logits,
+                            qp_error *err)
+{
+    qp_status st = check_steps(s, x, n_tokens, 0, err);
+    if (st == QP_OK && !logits)
+        st = qp_error_set(err, QP_ERR_INPUT, NULL, -1, "no room for the logits");
+    const size_t E = (size_t)s->hp.n_embd, V = (size_t)s->hp.n_vocab;
+    const int blas = st == QP_OK ? blas_one_thread() : 1;
+    for (int c = 0; st == QP_OK && c < n_tokens; c += s->n_batch) {
+        const int n = n_tokens - c < s->n_batch ? n_tokens - c : s->n_batch;
+        st = logit_rows(s, x + (size_t)c * E, n, c, prec, logits + (size_t)c * V, err);
+    }
+    blas_restore(blas);
+    return st;
 }
 
 /* Checks shared by the single-block entry points. */

@@ -862,6 +862,37 @@ qp_status qp_model_set_all(qp_model *m, int type, qp_fallback *fb, int max_fb, i
     return pack_all(m, err);
 }
 
+qp_status qp_model_set_layer_type(qp_model *m, int layer, int type, qp_fallback *fb, int max_fb, int *n_fb,
+                                  qp_error *err)
+{
+    if (n_fb)
+        *n_fb = 0;
+    if (layer < -1 || layer >= m->hp.n_layer)
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "no layer %d (the model has %d)", layer, m->hp.n_layer);
+    if (type != QP_LINEAR_REF && !qp_kernels_can_run(type))
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "type %s has no matmul kernels in qprof",
+                            qp_type_info(type) ? qp_type_info(type)->name : "unknown");
+    const int first = layer < 0 ? m->n_linears - 1 : layer * QP_LIN_PER_LAYER;
+    const int count = layer < 0 ? 1 : QP_LIN_PER_LAYER;
+    int n = 0;
+    qp_status st = QP_OK;
+    for (int i = first; st == QP_OK && i < first + count; i++) {
+        const int t = type == QP_LINEAR_REF ? type : qp_fallback_type(type, m->lin[i].cols);
+        if (t != type) {
+            if (fb && n < max_fb)
+                fb[n] = (qp_fallback){ .linear = i, .wanted = type, .got = t };
+            n++;
+        }
+        st = set_type(m, i, t, false, err);
+    }
+    if (n_fb)
+        *n_fb = n;
+    /* one arena for the packed copies: in a layer-by-layer pass that is
+     * this layer's */
+    const qp_status pst = pack_all(m, st == QP_OK ? err : NULL);
+    return st != QP_OK ? st : pst;
+}
+
 qp_status qp_model_use_weights(qp_model *m, int type, const qp_kernels *v, bool packed,
                                qp_fallback *fb, int max_fb, int *n_fb, qp_error *err)
 {

@@ -235,6 +235,13 @@ typedef struct qp_fallback {
 qp_status qp_model_set_all(qp_model *m, int type, qp_fallback *fb, int max_fb, int *n_fb,
                            qp_error *err);
 
+/* qp_model_set_all for the seven linears of one layer (layer -1: the output
+ * projection alone): `type` with llama.cpp's fallbacks, recorded as there,
+ * and the packed copies of every quantized linear rebuilt in one arena
+ * (so a pass that quantizes one layer at a time holds one layer's). */
+qp_status qp_model_set_layer_type(qp_model *m, int layer, int type, qp_fallback *fb, int max_fb, int *n_fb,
+                                  qp_error *err);
+
 /* Value of `type` for qp_model_use_weights: each linear in its file type. */
 #define QP_TYPE_FILE (-2)
 
@@ -458,6 +465,25 @@ int64_t qp_state_clock(const qp_state *s);
  * pos0 + n_tokens > n_ctx. */
 qp_status qp_forward(qp_state *s, const int32_t *tokens, int n_tokens, int pos0, float *logits,
                      qp_error *err);
+
+/* The forward pass in steps, for tools that go layer by layer (qprof
+ * layers keeps only the residual stream between layers): x[n][n_embd] is
+ * the caller's residual stream.
+ *   qp_forward_embed   x = the embeddings of tokens[0..n) (EMBED fires);
+ *   qp_forward_layer   layer `layer` on x in place at positions pos0..:
+ *                      attention, residual add, FFN, residual add (the
+ *                      cache of that layer is written, as by qp_forward);
+ *   qp_forward_logits  logits[n][n_vocab] of x: final norm, output
+ *                      projection (OUTPUT_NORM and LINEAR fire).
+ * Embedding, every layer in order, then the logits give the bits of
+ * qp_forward with logits_all: the same operations on the same rows, in
+ * chunks of n_batch. QP_ERR_INPUT for rows past the context, a token
+ * outside the vocabulary or a layer the model lacks. */
+qp_status qp_forward_embed(qp_state *s, const int32_t *tokens, int n_tokens, float *x, qp_error *err);
+qp_status qp_forward_layer(qp_state *s, int layer, float *x, int n_tokens, int pos0, enum qp_precision prec,
+                           qp_error *err);
+qp_status qp_forward_logits(qp_state *s, const float *x, int n_tokens, enum qp_precision prec, float *logits,
+                            qp_error *err);
 
 /* One block of layer `layer` on caller-provided rows, for local errors:
  * in[n_tokens][n_embd] is the block input x (the ATTN_IN / FFN_IN data),

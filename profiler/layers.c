@@ -1,8 +1,27 @@
 /* profiler/layers.c - the layer-wise profiler (the plan: profiler.h,
- * "layers"). qp_layers_run runs its phases in order: identity of the
- * profile, resume, buffers, the reference pass, then per type the
- * quantization (weight errors), the whole-model pass (accumulated errors,
- * logits, latency) and the local errors layer by layer. */
+ * "layers"). It goes through the model one layer at a time, keeping only
+ * the residual streams between layers - the reference's and each type's -
+ * never a whole model in another form:
+ *
+ *   embed the tokens: x_ref, and a copy x_t per type
+ *   for each layer L:
+ *     reference: layer L on x_ref `reps` times (FP32 from the file's rows,
+ *       dequantized on the fly), the first run capturing every block's and
+ *       linear's input and output; x_ref moves on
+ *     for each type t:
+ *       layer L's linears made in type t (llama.cpp's fallbacks), their
+ *       weight errors; layer L on x_t `reps` times, the first compared with
+ *       the captured reference (accumulated error: what the quantized
+ *       model has done to the signal by then); each block and linear on the
+ *       captured reference input (local error: the layer's own
+ *       sensitivity); the forms released, the profile checkpointed
+ *   logits of x_ref and of each x_t (the output projection in type t):
+ *   KL divergence and top-1 agreement
+ *
+ * so the memory is one layer's forms and activations, the streams and two
+ * sets of logits. Every number equals what whole-model passes gave (the
+ * same operations on the same rows, qp_forward_layer); latencies are each
+ * block's median over `reps` runs of its layer back to back. */
 #include "profiler.h"
 
 #include <cblas.h>
@@ -74,9 +93,8 @@ static const int block_in[QP_BLOCK_COUNT] = {S_ATTN_IN, S_FFN_IN, S_ATTN_NORM, S
 static const int block_out[QP_BLOCK_COUNT] = {S_O, S_DOWN, S_Q, S_K, S_V, S_O, S_GATE, S_UP, S_DOWN};
 
 typedef struct capture {
-    int n_layers;
     int64_t cols[S_COUNT];  /* row length of each slot */
-    float **data;           /* [n_layers * S_COUNT] -> [n_tokens][cols] */
+    float *data[S_COUNT];   /* [n_tokens][cols]: one layer's, the current one */
 } capture;
 
 /* ==== the hook ============================================================ */
@@ -85,58 +103,46 @@ enum hook_mode { MODE_CAPTURE, MODE_COMPARE, MODE_TIME_ONLY };
 
 typedef struct run_ctx {
     enum hook_mode mode;
-    int n_layers;
+    int layer;              /* the layer being run: the capture is its */
     capture *cap;
-    /* per-run timings: [n_layers][QP_BLOCK_COUNT] ms, forward ms, block sum ms */
-    double *times;
-    double forward_ms, block_sum_ms;
-    /* MODE_COMPARE: accumulated errors of one type go here, [n_layers][QP_BLOCK_COUNT] per metric */
-    double *acc[QP_ERR_METRIC_COUNT];
+    double *times;          /* [QP_BLOCK_COUNT] ms of this run's blocks of `layer` */
+    double parts_ms;        /* embedding, output norm and projection of this run */
+    /* MODE_COMPARE: accumulated errors of `layer` go here, [QP_BLOCK_COUNT] per metric */
+    double acc[QP_ERR_METRIC_COUNT][QP_BLOCK_COUNT];
 } run_ctx;
 
 static void hook(const qp_hook_event *ev, void *user)
 {
     run_ctx *c = user;
-    double ms = (double)(ev->t_end - ev->t_begin) * 1e-6;
-    int b = block_of(ev);
-    if (b >= 0 && ev->layer >= 0 && ev->layer < c->n_layers) {
-        c->times[ev->layer * QP_BLOCK_COUNT + b] = ms;
-        c->block_sum_ms += (b == QP_BLOCK_ATTN || b == QP_BLOCK_FFN) ? ms : 0;
-    }
+    const double ms = (double)(ev->t_end - ev->t_begin) * 1e-6;
+    const int b = block_of(ev);
+    if (b >= 0 && ev->layer == c->layer && c->times)
+        c->times[b] = ms;
     if (ev->point == QP_HOOK_EMBED || ev->point == QP_HOOK_OUTPUT_NORM ||
         (ev->point == QP_HOOK_LINEAR && ev->tensor == QP_LIN_OUTPUT))
-        c->block_sum_ms += ms;
-    if (ev->point == QP_HOOK_FORWARD)
-        c->forward_ms = ms;
-    if (c->mode == MODE_TIME_ONLY || ev->layer < 0 || !ev->data)
+        c->parts_ms += ms;
+    if (c->mode == MODE_TIME_ONLY || ev->layer != c->layer || !ev->data)
         return;
-
-    int s = slot_of(ev);
+    const int s = slot_of(ev);
     if (s < 0)
         return;
-    int64_t n = (int64_t)ev->rows * ev->cols;
-    float *dst = c->cap->data[ev->layer * S_COUNT + s];
+    const int64_t n = (int64_t)ev->rows * ev->cols;
+    float *dst = c->cap->data[s];
     if (c->mode == MODE_CAPTURE) {
         memcpy(dst, ev->data, (size_t)n * sizeof(float));
         return;
     }
     /* MODE_COMPARE: block outputs and linear outputs against the reference */
-    double m[QP_ERR_METRIC_COUNT];
-    int cols_to_fill[2] = {-1, -1};
-    if (ev->point == QP_HOOK_LINEAR) {
-        cols_to_fill[0] = b;
-        if (ev->tensor == QP_LIN_O)
-            cols_to_fill[1] = QP_BLOCK_ATTN; /* the attention block's output */
-        if (ev->tensor == QP_LIN_DOWN)
-            cols_to_fill[1] = QP_BLOCK_FFN;
-    }
-    if (cols_to_fill[0] < 0)
+    if (ev->point != QP_HOOK_LINEAR)
         return;
+    double m[QP_ERR_METRIC_COUNT];
     qp_compare_outputs(dst, ev->data, n, m);
-    for (int k = 0; k < 2; k++)
-        if (cols_to_fill[k] >= 0)
-            for (int i = 0; i < QP_ERR_METRIC_COUNT; i++)
-                c->acc[i][ev->layer * QP_BLOCK_COUNT + cols_to_fill[k]] = m[i];
+    const int whole = ev->tensor == QP_LIN_O ? QP_BLOCK_ATTN : ev->tensor == QP_LIN_DOWN ? QP_BLOCK_FFN : -1;
+    for (int i = 0; i < QP_ERR_METRIC_COUNT; i++) {
+        c->acc[i][b] = m[i];
+        if (whole >= 0) /* O's and DOWN's outputs are the blocks' outputs */
+            c->acc[i][whole] = m[i];
+    }
 }
 
 /* ==== helpers ============================================================== */
@@ -183,23 +189,6 @@ static double median_of(const double *x, int n)
     return qp_stats_percentile(v, k, 50);
 }
 
-/* The middle sample of x[0..n-1] (the lower of the two middle ones for even
- * n), so that a whole-forward time and the block times of the same run can
- * be compared: the run that gave the median is a real run. */
-static int median_run(const double *x, int n)
-{
-    int idx[64], k = n < 64 ? n : 64;
-    for (int i = 0; i < k; i++)
-        idx[i] = i;
-    for (int i = 1; i < k; i++) /* insertion sort of indices by value */
-        for (int j = i; j > 0 && x[idx[j]] < x[idx[j - 1]]; j--) {
-            int t = idx[j];
-            idx[j] = idx[j - 1];
-            idx[j - 1] = t;
-        }
-    return idx[(k - 1) / 2];
-}
-
 /* Median and spread (max - min) of reps samples at stride `stride`. */
 static void summarise(const double *samples, int reps, size_t stride, size_t n, double *median, double *spread)
 {
@@ -219,30 +208,6 @@ static void summarise(const double *samples, int reps, size_t stride, size_t n, 
         median[i] = median_of(v, k);
         spread[i] = hi - lo;
     }
-}
-
-/* Runs the forward pass `reps` times at precision prec; the first run in
- * mode `first` (capture or compare), the others only timed. Timings go to
- * times[reps][n_layers * QP_BLOCK_COUNT], fwd[reps], bsum[reps]. */
-static qp_status timed_runs(qp_state *st, run_ctx *c, enum hook_mode first, enum qp_precision prec,
-                            const qp_layers_opts *o, float *logits, double *times, double *fwd,
-                            double *bsum, qp_error *err)
-{
-    qp_state_set_precision(st, prec);
-    size_t lb = (size_t)c->n_layers * QP_BLOCK_COUNT;
-    for (int r = 0; r < o->reps; r++) {
-        c->mode = r == 0 ? first : MODE_TIME_ONLY;
-        c->times = times + r * lb;
-        for (size_t i = 0; i < lb; i++)
-            c->times[i] = NAN;
-        c->forward_ms = c->block_sum_ms = 0;
-        qp_status s = qp_forward(st, o->tokens, o->n_tokens, 0, r == 0 ? logits : NULL, err);
-        if (s != QP_OK)
-            return s;
-        fwd[r] = c->forward_ms;
-        bsum[r] = c->block_sum_ms;
-    }
-    return QP_OK;
 }
 
 /* ==== the profile ========================================================== */
@@ -286,29 +251,36 @@ static void adopt(qp_profile *p, const qp_profile *old)
 
 /* ==== the run ============================================================== */
 
-/* Everything one qp_layers_run holds between its phases. */
+/* Everything one qp_layers_run holds between its steps. */
 typedef struct layers_run {
     qp_model *m;
     const qp_layers_opts *o;
     qp_profile *p;
     const qp_kernels *kern;
-    int L, n, V, n_lin;
-    int keep_ref;            /* resumed with some type's latencies from the first run */
+    int L, n, V, E, n_lin;
     const int *types;        /* o->types, or the default ladder's types that fit */
     int n_types;
     int default_types[16];
     qp_state *state;
-    capture cap;
+    capture cap;             /* the current layer's reference activations */
     run_ctx c;
-    size_t lb;               /* n_layers * QP_BLOCK_COUNT */
-    double *times;           /* [reps][lb] */
-    double *fwd, *bsum;      /* [reps] */
+    float *x_ref;            /* [n][E] the reference's residual stream */
+    float *x_type;           /* [n_types][n][E] each type's */
+    float *x_run;            /* [n][E] a layer's input, copied for each timed run */
+    float *scratch;          /* [n][widest slot] local errors' outputs */
     float *ref_logits;       /* [n][V] */
     float *q_logits;         /* [n][V] */
-    float *scratch;          /* [n][widest slot] */
+    double *times;           /* [reps][QP_BLOCK_COUNT] */
+    double *parts;           /* [n_types + 1][reps]: embedding, output norm and projection */
     qp_progress prog;
     int64_t unit;            /* progress units done */
 } layers_run;
+
+/* The residual stream of type t (-1: the reference's). */
+static float *stream_of(layers_run *r, int t)
+{
+    return t < 0 ? r->x_ref : r->x_type + (size_t)t * (size_t)r->n * (size_t)r->E;
+}
 
 /* True if at least one linear of the model takes `type` without fallback. */
 static bool type_fits_model(const qp_model *m, int type)
@@ -385,7 +357,7 @@ static qp_status describe_run(layers_run *r, qp_error *err)
     return QP_OK;
 }
 
-/* Phase 1: with --resume, adopt what the interrupted run finished. */
+/* With --resume, adopt what the interrupted run finished. */
 static qp_status resume_run(layers_run *r, qp_error *err)
 {
     const qp_layers_opts *o = r->o;
@@ -399,9 +371,7 @@ static qp_status resume_run(layers_run *r, qp_error *err)
     qp_profile_free(&old);
     if (st != QP_OK)
         return st;
-    say(o, "resuming %s", o->out_path);
-    for (int t = 0; t < r->n_types; t++)
-        r->keep_ref |= p->done_model[t];
+    say(o, "resuming %s: the latencies of finished layers are the interrupted run's", o->out_path);
     /* latencies of packed and plain layouts differ by up to 2x */
     const bool was_rows = strcmp(p->packed_layouts, "none") == 0;
     bool packs = false; /* this run will pack some type (fallbacks aside) */
@@ -417,45 +387,39 @@ static qp_status resume_run(layers_run *r, qp_error *err)
     return QP_OK;
 }
 
-/* Phase 2: timings, logits, the captured activations of every layer and
- * the forward state. */
+/* Streams, one layer's capture, timings, logits and the forward state. */
 static qp_status alloc_run(layers_run *r, qp_error *err)
 {
     const qp_layers_opts *o = r->o;
     const qp_hparams *hp = qp_model_hparams(r->m);
-    const int L = r->L, n = r->n, V = r->V;
-    r->cap.n_layers = L;
-    r->c.n_layers = L;
-    r->c.cap = &r->cap;
-    r->lb = (size_t)L * QP_BLOCK_COUNT;
-    r->times = malloc((size_t)o->reps * r->lb * sizeof(double));
-    r->fwd = malloc((size_t)o->reps * sizeof(double));
-    r->bsum = malloc((size_t)o->reps * sizeof(double));
-    r->ref_logits = malloc((size_t)n * V * sizeof(float));
-    r->q_logits = malloc((size_t)n * V * sizeof(float));
-    int64_t qkv = (int64_t)hp->n_head * hp->head_dim, kv = (int64_t)hp->n_head_kv * hp->head_dim;
+    const size_t n = (size_t)r->n, E = (size_t)r->E, V = (size_t)r->V;
+    const int64_t qkv = (int64_t)hp->n_head * hp->head_dim, kv = (int64_t)hp->n_head_kv * hp->head_dim;
     const int64_t cols[S_COUNT] = {hp->n_embd, hp->n_embd, qkv, kv, kv, qkv, hp->n_embd,
                                    hp->n_embd, hp->n_embd, hp->n_ff, hp->n_ff, hp->n_ff, hp->n_embd};
     int64_t widest = 0;
+    int ok = 1;
     for (int s = 0; s < S_COUNT; s++) {
         r->cap.cols[s] = cols[s];
         widest = cols[s] > widest ? cols[s] : widest;
+        ok = ok && (r->cap.data[s] = malloc(n * (size_t)cols[s] * sizeof(float))) != NULL;
     }
-    r->scratch = malloc((size_t)n * widest * sizeof(float));
-    r->cap.data = calloc((size_t)L * S_COUNT, sizeof(float *));
-    for (int i = 0; i < QP_ERR_METRIC_COUNT; i++)
-        r->c.acc[i] = malloc(r->lb * sizeof(double));
-    int ok = r->times && r->fwd && r->bsum && r->ref_logits && r->q_logits && r->scratch && r->cap.data;
-    for (int i = 0; i < QP_ERR_METRIC_COUNT; i++)
-        ok = ok && r->c.acc[i];
-    for (int l = 0; ok && l < L; l++)
-        for (int s = 0; ok && s < S_COUNT; s++)
-            ok = (r->cap.data[l * S_COUNT + s] = malloc((size_t)n * cols[s] * sizeof(float))) != NULL;
+    r->c.cap = &r->cap;
+    r->x_ref = malloc(n * E * sizeof(float));
+    r->x_type = malloc((size_t)r->n_types * n * E * sizeof(float));
+    r->x_run = malloc(n * E * sizeof(float));
+    r->scratch = malloc(n * (size_t)widest * sizeof(float));
+    r->ref_logits = malloc(n * V * sizeof(float));
+    r->q_logits = malloc(n * V * sizeof(float));
+    r->times = malloc((size_t)o->reps * QP_BLOCK_COUNT * sizeof(double));
+    r->parts = calloc((size_t)(r->n_types + 1) * (size_t)o->reps, sizeof(double));
+    ok = ok && r->x_ref && r->x_type && r->x_run && r->scratch && r->ref_logits && r->q_logits && r->times &&
+         r->parts;
     if (!ok)
         return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1,
-                            "out of memory for %d layers x %d tokens of activations (try fewer --tokens)", L, n);
+                            "out of memory for one layer's activations of %d tokens and %d types (try fewer "
+                            "--tokens or --types)", r->n, r->n_types);
     openblas_set_num_threads(o->threads);
-    qp_state_opts so = {.n_ctx = n, .n_batch = n, .n_threads = o->threads, .kernels = r->kern,
+    qp_state_opts so = {.n_ctx = r->n, .n_batch = r->n, .n_threads = o->threads, .kernels = r->kern,
                         .precision = QP_PREC_REF, .logits_all = true, .kv_type = o->kv_type};
     return qp_state_create(r->m, &so, &r->state, err);
 }
@@ -463,205 +427,251 @@ static qp_status alloc_run(layers_run *r, qp_error *err)
 static void free_run(layers_run *r)
 {
     qp_state_free(r->state);
-    if (r->cap.data)
-        for (int i = 0; i < r->L * S_COUNT; i++)
-            free(r->cap.data[i]);
-    free(r->cap.data);
-    for (int i = 0; i < QP_ERR_METRIC_COUNT; i++)
-        free(r->c.acc[i]);
-    free(r->times);
-    free(r->fwd);
-    free(r->bsum);
+    for (int s = 0; s < S_COUNT; s++)
+        free(r->cap.data[s]);
+    free(r->x_ref);
+    free(r->x_type);
+    free(r->x_run);
+    free(r->scratch);
     free(r->ref_logits);
     free(r->q_logits);
-    free(r->scratch);
+    free(r->times);
+    free(r->parts);
 }
 
-/* Phase 3: the reference pass, `reps` times; the first captures every
- * block's input and output. */
-static qp_status reference_pass(layers_run *r, qp_error *err)
+/* The linears of layer L (or the output projection for L = -1) in type t,
+ * with llama.cpp's fallbacks where rows do not fit, said for the first
+ * layer and the output (rows of a kind have one length), or back to the
+ * reference alone (t = QP_LINEAR_REF: their forms freed). */
+static qp_status set_layer_type(layers_run *r, int L, int t, qp_error *err)
 {
-    const qp_layers_opts *o = r->o;
-    qp_profile *p = r->p;
-    say(o, "reference pass: %d tokens x %d reps (%s)", r->n, o->reps, p->reference);
-    qp_model_set_all(r->m, QP_LINEAR_REF, NULL, 0, NULL, err);
-    qp_status st = timed_runs(r->state, &r->c, MODE_CAPTURE, QP_PREC_REF, o, r->ref_logits, r->times, r->fwd,
-                              r->bsum, err);
-    if (st != QP_OK)
-        return st;
-    if (r->keep_ref) {
-        /* Types whose whole-model pass ran before the interruption have
-         * latencies of that run; their "vs reference" ratios must divide by
-         * that run's reference, so it stays (for every type). This run's
-         * is compared with it: a machine that got slower or busier in
-         * between makes the types timed now incomparable with the others. */
-        const double now_ms = r->fwd[median_run(r->fwd, o->reps)], then_ms = p->ref_forward_ms[0];
-        const double drift = then_ms > 0.0 ? now_ms / then_ms - 1.0 : 0.0;
-        say(o, "%sreference forward %.1f ms now, %.1f ms in the interrupted run (%+.0f%%): latencies "
-               "and ratios stay against the first run's reference",
-            fabs(drift) > 0.10 ? "warning: " : "", now_ms, then_ms, 100.0 * drift);
-    } else {
-        summarise(r->times, o->reps, r->lb, r->lb, p->ref_latency_median, p->ref_latency_spread);
-        p->ref_forward_ms[0] = r->fwd[median_run(r->fwd, o->reps)];
-    }
-    qp_progress_update(&r->prog, ++r->unit, "reference");
-    return QP_OK;
-}
-
-/* Phase 4a: every linear quantized to type t (with llama.cpp's fallbacks),
- * and its weight error. */
-static qp_status quantize_type(layers_run *r, int t, qp_error *err)
-{
-    const qp_layers_opts *o = r->o;
-    qp_profile *p = r->p;
-    qp_fallback fb[64];
+    qp_fallback fb[QP_LIN_PER_LAYER];
     int n_fb = 0;
-    qp_status st = qp_model_set_all(r->m, r->types[t], fb, 64, &n_fb, err);
-    if (st != QP_OK)
-        return st;
-    /* latencies depend on the layout: packed Q4_K runs ~1.5x the plain rows */
-    qp_model_packed_layouts(r->m, p->packed_layouts, sizeof p->packed_layouts);
-    for (int i = 0; i < n_fb && i < 64; i++) {
+    qp_status st = qp_model_set_layer_type(r->m, L, t, fb, QP_LIN_PER_LAYER, &n_fb, err);
+    for (int i = 0; st == QP_OK && L <= 0 && i < n_fb; i++) {
         const qp_type_traits *w = qp_type_info(fb[i].wanted), *g = qp_type_info(fb[i].got);
         const qp_linear *l = qp_model_linear(r->m, fb[i].linear);
-        say(o, "%s: %s rows of %lld do not fit, using %s", w ? w->name : "?", l->name, (long long)l->cols,
+        say(r->o, "%s: %s rows of %lld do not fit, using %s", w ? w->name : "?", l->name, (long long)l->cols,
             g ? g->name : "f32");
     }
-    if (n_fb > 64)
-        say(o, "%s: %d more fallbacks", p->type_names[t], n_fb - 64);
-    for (int i = 0; i < r->n_lin; i++) {
+    return st;
+}
+
+/* The weight errors of layer L's linears (or the output's) in type ti. */
+static qp_status weight_errors(layers_run *r, int L, int ti, qp_error *err)
+{
+    qp_profile *p = r->p;
+    const int first = L < 0 ? r->n_lin - 1 : L * QP_LIN_PER_LAYER;
+    const int count = L < 0 ? 1 : QP_LIN_PER_LAYER;
+    for (int i = first; i < first + count; i++) {
         const qp_linear *lin = qp_model_linear(r->m, i);
         double w[QP_W_METRIC_COUNT];
-        if ((st = qp_weight_error(lin, w, err)) != QP_OK)
+        qp_status st = qp_weight_error(lin, w, err);
+        if (st != QP_OK)
             return st;
         for (int k = 0; k < QP_W_METRIC_COUNT; k++)
-            p->w_err[k][(size_t)t * r->n_lin + i] = w[k];
-        p->w_type[(size_t)t * r->n_lin + i] = lin->q_type;
+            p->w_err[k][(size_t)ti * r->n_lin + i] = w[k];
+        p->w_type[(size_t)ti * r->n_lin + i] = lin->q_type;
     }
     return QP_OK;
 }
 
-/* Phase 4b: the whole quantized model, `reps` times: latencies, and from
- * the first run the accumulated error of every block and the logits'
- * KL divergence and top-1 agreement. */
-static qp_status model_pass(layers_run *r, int t, qp_error *err)
+/* Layer L on stream t at precision prec, `reps` times when timed (each from
+ * the same input), the first run in `first` mode; the stream moves on.
+ * Block times of the runs go to r->times[reps][QP_BLOCK_COUNT]. */
+static qp_status run_layer(layers_run *r, int L, int t, enum qp_precision prec, enum hook_mode first, bool timed,
+                           qp_error *err)
 {
-    const qp_layers_opts *o = r->o;
+    float *x = stream_of(r, t);
+    const size_t bytes = (size_t)r->n * (size_t)r->E * sizeof(float);
+    const int reps = timed ? r->o->reps : 1;
+    r->c.layer = L;
+    qp_state_set_hook(r->state, hook, &r->c);
+    qp_status st = QP_OK;
+    for (int rep = reps - 1; st == QP_OK && rep >= 0; rep--) {
+        /* the other runs first, on a copy of the input, then rep 0 (which
+         * captures or compares) in place: its output is the stream's next value */
+        r->c.mode = rep == 0 ? first : MODE_TIME_ONLY;
+        r->c.times = r->times + (size_t)rep * QP_BLOCK_COUNT;
+        for (int b = 0; b < QP_BLOCK_COUNT; b++)
+            r->c.times[b] = NAN;
+        float *io = rep == 0 ? x : r->x_run;
+        if (rep != 0)
+            memcpy(r->x_run, x, bytes);
+        st = qp_forward_layer(r->state, L, io, r->n, 0, prec, err);
+    }
+    qp_state_set_hook(r->state, NULL, NULL);
+    return st;
+}
+
+/* Median and spread of the timed runs of layer L's blocks into med/spr
+ * ([QP_BLOCK_COUNT] each). */
+static void layer_latency(layers_run *r, double *med, double *spr)
+{
+    summarise(r->times, r->o->reps, QP_BLOCK_COUNT, QP_BLOCK_COUNT, med, spr);
+}
+
+/* The local error of every block and linear of layer L in the current
+ * type, each fed its captured reference input, into type ti's columns. */
+static qp_status local_errors(layers_run *r, int L, int ti, qp_error *err)
+{
     qp_profile *p = r->p;
-    const size_t lb = r->lb;
-    const int n = r->n, V = r->V;
-    for (int i = 0; i < QP_ERR_METRIC_COUNT; i++)
-        for (size_t j = 0; j < lb; j++)
-            r->c.acc[i][j] = NAN;
-    qp_status st = timed_runs(r->state, &r->c, MODE_COMPARE, QP_PREC_QUANT, o, r->q_logits, r->times, r->fwd,
-                              r->bsum, err);
-    if (st != QP_OK)
-        return st;
-    double *med = p->latency_median + (size_t)t * lb, *spr = p->latency_spread + (size_t)t * lb;
-    summarise(r->times, o->reps, lb, lb, med, spr);
-    for (int l = 0; l < r->L; l++)
+    const int n = r->n;
+    for (int b = 0; b < QP_BLOCK_COUNT; b++) {
+        const float *in = r->cap.data[block_in[b]];
+        qp_status st;
+        if (b == QP_BLOCK_ATTN)
+            st = qp_forward_attn_block(r->state, L, in, r->scratch, n, 0, QP_PREC_QUANT, err);
+        else if (b == QP_BLOCK_FFN)
+            st = qp_forward_ffn_block(r->state, L, in, r->scratch, n, QP_PREC_QUANT, err);
+        else
+            st = qp_forward_linear(r->state, L, block_kind[b], in, r->scratch, n, QP_PREC_QUANT, err);
+        if (st != QP_OK)
+            return st;
+        double m[QP_ERR_METRIC_COUNT];
+        qp_compare_outputs(r->cap.data[block_out[b]], r->scratch, (int64_t)n * r->cap.cols[block_out[b]], m);
+        for (int k = 0; k < QP_ERR_METRIC_COUNT; k++)
+            p->err[k][QP_LOCAL][qp_profile_tlb(p, ti, L, b)] = m[k];
+    }
+    return QP_OK;
+}
+
+static qp_status stopped(const layers_run *r, qp_error *err)
+{
+    if (r->o->stop && *r->o->stop)
+        return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "interrupted");
+    return QP_OK;
+}
+
+/* Layer L of type ti: quantize, weight errors, the accumulated pass (timed,
+ * compared), the local errors, release; or only the stream's step when the
+ * interrupted run finished it. */
+static qp_status profile_layer_type(layers_run *r, int L, int ti, qp_error *err)
+{
+    qp_profile *p = r->p;
+    const bool done = p->done[ti * r->L + L];
+    qp_status st = stopped(r, err);
+    if (st == QP_OK)
+        st = set_layer_type(r, L, r->types[ti], err);
+    if (st == QP_OK && !done) {
+        /* latencies depend on the layout: packed Q4_K runs ~1.5x the plain rows */
+        qp_model_packed_layouts(r->m, p->packed_layouts, sizeof p->packed_layouts);
+        st = weight_errors(r, L, ti, err);
+    }
+    if (st == QP_OK)
+        st = run_layer(r, L, ti, QP_PREC_QUANT, done ? MODE_TIME_ONLY : MODE_COMPARE, !done, err);
+    if (st == QP_OK && !done) {
+        const size_t lb = (size_t)r->L * QP_BLOCK_COUNT, at = (size_t)ti * lb + (size_t)L * QP_BLOCK_COUNT;
+        double *med = p->latency_median + at, *spr = p->latency_spread + at;
+        layer_latency(r, med, spr);
         for (int b = 0; b < QP_BLOCK_COUNT; b++) {
-            size_t i = (size_t)l * QP_BLOCK_COUNT + b;
             size_t bytes = 0;
             for (int k = QP_BLOCK_Q; k < QP_BLOCK_COUNT; k++) {
-                int in_block = b == k || (b == QP_BLOCK_ATTN && k <= QP_BLOCK_O) ||
-                               (b == QP_BLOCK_FFN && k >= QP_BLOCK_GATE);
+                const int in_block = b == k || (b == QP_BLOCK_ATTN && k <= QP_BLOCK_O) ||
+                                     (b == QP_BLOCK_FFN && k >= QP_BLOCK_GATE);
                 if (in_block)
-                    bytes += linear_bytes(qp_model_linear(r->m, qp_model_linear_index(r->m, l, block_kind[k])));
+                    bytes += linear_bytes(qp_model_linear(r->m, qp_model_linear_index(r->m, L, block_kind[k])));
             }
-            p->tokens_per_s[t * lb + i] = med[i] > 0 ? n / (med[i] * 1e-3) : NAN;
-            p->weight_gb_per_s[t * lb + i] = med[i] > 0 ? bytes / (med[i] * 1e-3) * 1e-9 : NAN;
+            p->tokens_per_s[at + b] = med[b] > 0 ? r->n / (med[b] * 1e-3) : NAN;
+            p->weight_gb_per_s[at + b] = med[b] > 0 ? bytes / (med[b] * 1e-3) * 1e-9 : NAN;
             for (int k = 0; k < QP_ERR_METRIC_COUNT; k++)
-                p->err[k][QP_ACCUMULATED][t * lb + i] = r->c.acc[k][i];
+                p->err[k][QP_ACCUMULATED][at + b] = r->c.acc[k][b];
         }
-    int best = median_run(r->fwd, o->reps);
-    p->forward_ms[t] = r->fwd[best];
-    p->block_sum_ms[t] = r->bsum[best];
+        st = local_errors(r, L, ti, err);
+    }
+    if (st == QP_OK)
+        st = set_layer_type(r, L, QP_LINEAR_REF, err);
+    if (st == QP_OK && !done) {
+        p->done[ti * r->L + L] = 1;
+        if (r->o->out_path)
+            st = qp_profile_write_h5(p, r->o->out_path, err);
+        char what[96];
+        snprintf(what, sizeof what, "%s layer %d", p->type_names[ti], L);
+        qp_progress_update(&r->prog, ++r->unit, what);
+    } else if (st == QP_OK) {
+        qp_progress_update(&r->prog, ++r->unit, NULL);
+    }
+    return st;
+}
+
+/* Layer L: the reference (timed, captured), then every type. */
+static qp_status profile_layer(layers_run *r, int L, qp_error *err)
+{
+    qp_profile *p = r->p;
+    bool all_done = true;
+    for (int ti = 0; ti < r->n_types; ti++)
+        all_done = all_done && p->done[ti * r->L + L];
+    qp_status st = stopped(r, err);
+    if (st == QP_OK)
+        st = run_layer(r, L, -1, QP_PREC_REF, all_done ? MODE_TIME_ONLY : MODE_CAPTURE, !all_done, err);
+    if (st == QP_OK && !all_done)
+        layer_latency(r, p->ref_latency_median + (size_t)L * QP_BLOCK_COUNT,
+                      p->ref_latency_spread + (size_t)L * QP_BLOCK_COUNT);
+    if (st == QP_OK)
+        qp_progress_update(&r->prog, ++r->unit, "reference");
+    for (int ti = 0; st == QP_OK && ti < r->n_types; ti++)
+        st = profile_layer_type(r, L, ti, err);
+    return st;
+}
+
+/* The logits of stream t (-1: the reference) into out, `reps` times timed
+ * (with the embedding's times, the parts outside the layers). */
+static qp_status stream_logits(layers_run *r, int t, enum qp_precision prec, float *out, qp_error *err)
+{
+    double *parts = r->parts + (size_t)(t + 1) * (size_t)r->o->reps;
+    r->c.layer = -2; /* no layer: only the parts are timed */
+    r->c.mode = MODE_TIME_ONLY;
+    r->c.times = NULL;
+    qp_state_set_hook(r->state, hook, &r->c);
+    qp_status st = QP_OK;
+    for (int rep = 0; st == QP_OK && rep < r->o->reps; rep++) {
+        r->c.parts_ms = 0;
+        st = qp_forward_logits(r->state, stream_of(r, t), r->n, prec, out, err);
+        parts[rep] += r->c.parts_ms;
+    }
+    qp_state_set_hook(r->state, NULL, NULL);
+    return st;
+}
+
+/* The whole-model figures of type ti: logits, KL divergence, top-1, the
+ * output projection's weight error, and the forward time as the sum of
+ * its parts' medians (embedding, every block, output). */
+static qp_status finish_type(layers_run *r, int ti, qp_error *err)
+{
+    qp_profile *p = r->p;
+    const int n = r->n, V = r->V;
+    qp_status st = stopped(r, err);
+    if (st == QP_OK)
+        st = set_layer_type(r, -1, r->types[ti], err);
+    if (st == QP_OK)
+        st = weight_errors(r, -1, ti, err);
+    if (st == QP_OK)
+        st = stream_logits(r, ti, QP_PREC_QUANT, r->q_logits, err);
+    if (st == QP_OK)
+        st = set_layer_type(r, -1, QP_LINEAR_REF, err);
+    if (st != QP_OK)
+        return st;
     double kl = 0, klmax = 0;
     int agree = 0;
     for (int i = 0; i < n; i++) {
         bool same;
-        double k = qp_kld_row(r->ref_logits + (size_t)i * V, r->q_logits + (size_t)i * V, V, &same);
+        const double k = qp_kld_row(r->ref_logits + (size_t)i * V, r->q_logits + (size_t)i * V, V, &same);
         kl += k;
         klmax = k > klmax ? k : klmax;
         agree += same;
     }
-    p->kld_mean[t] = kl / n;
-    p->kld_max[t] = klmax;
-    p->top1[t] = 100.0 * agree / n;
-    p->done_model[t] = 1;
-    return QP_OK;
-}
-
-/* The output of block b of layer l at type t, on the reference input, into
- * r->scratch: the whole attention or FFN block, or one linear (+ bias) as
- * the forward pass multiplies it. */
-static qp_status run_block(layers_run *r, int l, int b, const float *in, qp_error *err)
-{
-    const int n = r->n;
-    if (b == QP_BLOCK_ATTN)
-        return qp_forward_attn_block(r->state, l, in, r->scratch, n, 0, QP_PREC_QUANT, err);
-    if (b == QP_BLOCK_FFN)
-        return qp_forward_ffn_block(r->state, l, in, r->scratch, n, QP_PREC_QUANT, err);
-    return qp_forward_linear(r->state, l, block_kind[b], in, r->scratch, n, QP_PREC_QUANT, err);
-}
-
-/* Phase 4c: the local error of every block and linear of every layer at
- * type t, each fed its reference input; the profile is checkpointed to
- * the HDF5 file after each layer. */
-static qp_status local_errors(layers_run *r, int t, qp_error *err)
-{
-    const qp_layers_opts *o = r->o;
-    qp_profile *p = r->p;
-    const int L = r->L;
-    qp_state_set_hook(r->state, NULL, NULL);
-    for (int l = 0; l < L; l++, r->unit++) {
-        if (p->done[t * L + l])
-            continue;
-        if (o->stop && *o->stop)
-            return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "interrupted");
-        double mtr[QP_ERR_METRIC_COUNT];
-        for (int b = 0; b < QP_BLOCK_COUNT; b++) {
-            const float *in = r->cap.data[l * S_COUNT + block_in[b]];
-            const float *ref = r->cap.data[l * S_COUNT + block_out[b]];
-            qp_status st = run_block(r, l, b, in, err);
-            if (st != QP_OK)
-                return st;
-            qp_compare_outputs(ref, r->scratch, (int64_t)r->n * r->cap.cols[block_out[b]], mtr);
-            for (int k = 0; k < QP_ERR_METRIC_COUNT; k++)
-                p->err[k][QP_LOCAL][qp_profile_tlb(p, t, l, b)] = mtr[k];
-        }
-        p->done[t * L + l] = 1;
-        qp_status st;
-        if (o->out_path && (st = qp_profile_write_h5(p, o->out_path, err)) != QP_OK)
-            return st;
-        char what[96];
-        snprintf(what, sizeof what, "%s layer %d", p->type_names[t], l);
-        qp_progress_update(&r->prog, r->unit + 1, what);
-    }
-    qp_state_set_hook(r->state, hook, &r->c);
-    return QP_OK;
-}
-
-/* Phase 4: one type, the parts not finished before. */
-static qp_status profile_type(layers_run *r, int t, qp_error *err)
-{
-    qp_profile *p = r->p;
-    const int L = r->L;
-    int all_done = p->done_model[t];
-    for (int l = 0; l < L; l++)
-        all_done = all_done && p->done[t * L + l];
-    if (all_done) {
-        r->unit += 1 + L;
-        return QP_OK;
-    }
-    qp_status st = quantize_type(r, t, err);
-    if (st == QP_OK && !p->done_model[t])
-        st = model_pass(r, t, err);
-    if (st != QP_OK)
-        return st;
-    qp_progress_update(&r->prog, ++r->unit, p->type_names[t]);
-    return local_errors(r, t, err);
+    p->kld_mean[ti] = kl / n;
+    p->kld_max[ti] = klmax;
+    p->top1[ti] = 100.0 * agree / n;
+    double parts = median_of(r->parts + (size_t)(ti + 1) * (size_t)r->o->reps, r->o->reps);
+    double sum = parts;
+    for (int L = 0; L < r->L; L++)
+        for (int b = QP_BLOCK_ATTN; b <= QP_BLOCK_FFN; b++)
+            sum += p->latency_median[qp_profile_tlb(p, ti, L, b)];
+    p->forward_ms[ti] = p->block_sum_ms[ti] = sum;
+    p->done_model[ti] = 1;
+    qp_progress_update(&r->prog, ++r->unit, p->type_names[ti]);
+    return r->o->out_path ? qp_profile_write_h5(p, r->o->out_path, err) : QP_OK;
 }
 
 qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_error *err)
@@ -669,7 +679,7 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
     memset(p, 0, sizeof *p);
     const qp_hparams *hp = qp_model_hparams(m);
     layers_run r = {.m = m, .o = o, .p = p, .L = hp->n_layer, .n = o->n_tokens, .V = hp->n_vocab,
-                    .n_lin = qp_model_n_linears(m)};
+                    .E = hp->n_embd, .n_lin = qp_model_n_linears(m)};
     r.kern = o->kernels ? o->kernels : qp_kernels_default();
     if (o->reps < 1 || o->reps > 64 || r.n < 2)
         return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "reps must be 1..64 and tokens >= 2 (got %d reps, %d tokens)",
@@ -690,25 +700,62 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
     int kernels_set = 0;
     if ((st = alloc_run(&r, err)) != QP_OK)
         goto done;
-    qp_state_set_hook(r.state, hook, &r.c);
-    /* quantize on the state's pool too (idle between passes), and keep the
-     * packed copies the forward pass multiplies with these kernels */
+    /* every linear starts (and ends) as the reference alone; quantize on
+     * the state's pool too (idle between passes), and keep the packed
+     * copies the forward pass multiplies with these kernels */
+    qp_model_set_all(m, QP_LINEAR_REF, NULL, 0, NULL, err);
     qp_model_set_threads(m, qp_state_pool(r.state));
     if ((st = qp_model_set_kernels(m, o->rows_only ? NULL : r.kern, err)) != QP_OK)
         goto done;
     kernels_set = 1;
 
-    qp_progress_begin(&r.prog, "layers", 1 + (int64_t)r.n_types * (1 + r.L));
+    qp_progress_begin(&r.prog, "layers", (int64_t)r.L * (1 + r.n_types) + r.n_types + 1);
     if (!o->progress)
         r.prog.enabled = 0;
-    st = reference_pass(&r, err);
+    say(o, "%d layers x (reference + %d types), %d tokens x %d reps (%s)", r.L, r.n_types, r.n, o->reps,
+        p->reference);
+    /* the embedding, timed like the output: reps runs */
+    for (int rep = 0; st == QP_OK && rep < o->reps; rep++) {
+        r.c.layer = -2;
+        r.c.mode = MODE_TIME_ONLY;
+        r.c.times = NULL;
+        r.c.parts_ms = 0;
+        qp_state_set_hook(r.state, hook, &r.c);
+        st = qp_forward_embed(r.state, o->tokens, r.n, r.x_ref, err);
+        qp_state_set_hook(r.state, NULL, NULL);
+        /* the embedding is the same lookup for every type */
+        for (int t = -1; t < r.n_types; t++)
+            r.parts[(size_t)(t + 1) * (size_t)o->reps + (size_t)rep] = r.c.parts_ms;
+    }
     for (int t = 0; st == QP_OK && t < r.n_types; t++)
-        st = profile_type(&r, t, err);
+        memcpy(stream_of(&r, t), r.x_ref, (size_t)r.n * (size_t)r.E * sizeof(float));
+    for (int L = 0; st == QP_OK && L < r.L; L++)
+        st = profile_layer(&r, L, err);
+    if (st == QP_OK)
+        st = stream_logits(&r, -1, QP_PREC_REF, r.ref_logits, err);
+    bool all_done = true; /* then the interrupted run's figures stay as they were */
+    for (int t = 0; t < r.n_types; t++)
+        all_done = all_done && p->done_model[t];
+    if (st == QP_OK && !all_done) {
+        double sum = median_of(r.parts, o->reps);
+        for (int L = 0; L < r.L; L++)
+            sum += p->ref_latency_median[L * QP_BLOCK_COUNT + QP_BLOCK_ATTN] +
+                   p->ref_latency_median[L * QP_BLOCK_COUNT + QP_BLOCK_FFN];
+        p->ref_forward_ms[0] = sum;
+    }
+    if (st == QP_OK)
+        qp_progress_update(&r.prog, ++r.unit, "logits");
+    for (int t = 0; st == QP_OK && t < r.n_types; t++)
+        if (!p->done_model[t])
+            st = finish_type(&r, t, err);
     qp_progress_end(&r.prog);
     if (st == QP_OK && o->out_path)
         st = qp_profile_write_h5(p, o->out_path, err);
 
 done:
+    if (st != QP_OK && r.prog.enabled)
+        qp_progress_end(&r.prog);
+    qp_model_set_all(m, QP_LINEAR_REF, NULL, 0, NULL, NULL);
     if (kernels_set && prev_kernels != (o->rows_only ? NULL : r.kern))
         qp_model_set_kernels(m, prev_kernels, NULL); /* as the caller had it (on failure: none) */
     qp_model_set_threads(m, NULL);

@@ -867,6 +867,41 @@ static void test_file_quantized(void **state)
     tiny_free(&t);
 }
 
+/* Embedding, every layer, then the logits, step by step, give the bits
+ * of qp_forward, in one chunk and in several, at both precisions. */
+static void test_forward_steps(void **state)
+{
+    (void)state;
+    tiny t;
+    qp_error err;
+    assert_int_equal(tiny_build(&t, qwen2_cfg(), &err), QP_OK);
+    assert_int_equal(qp_model_set_all(t.m, QP_TYPE_Q8_0, NULL, 0, NULL, &err), QP_OK);
+    const size_t nl = (size_t)N_TOK * t.c.V;
+    float *want = malloc(nl * sizeof(float)), *got = malloc(nl * sizeof(float));
+    float *x = malloc((size_t)N_TOK * t.c.E * sizeof(float));
+    for (int prec = QP_PREC_REF; prec <= QP_PREC_QUANT; prec++)
+        for (int n_batch = 4; n_batch <= N_TOK; n_batch += N_TOK - 4) {
+            qp_state_opts o = { .n_ctx = 64, .n_batch = n_batch, .logits_all = true, .kv_type = QP_KV_F16,
+                                .precision = (enum qp_precision)prec };
+            qp_state *s;
+            assert_int_equal(qp_state_create(t.m, &o, &s, &err), QP_OK);
+            assert_int_equal(qp_forward(s, k_tokens, N_TOK, 0, want, &err), QP_OK);
+            assert_int_equal(qp_forward_embed(s, k_tokens, N_TOK, x, &err), QP_OK);
+            for (int L = 0; L < t.c.L; L++)
+                assert_int_equal(qp_forward_layer(s, L, x, N_TOK, 0, (enum qp_precision)prec, &err), QP_OK);
+            assert_int_equal(qp_forward_logits(s, x, N_TOK, (enum qp_precision)prec, got, &err), QP_OK);
+            assert_memory_equal(got, want, nl * sizeof(float));
+            /* bad input */
+            assert_int_equal(qp_forward_layer(s, t.c.L, x, N_TOK, 0, QP_PREC_REF, &err), QP_ERR_INPUT);
+            assert_int_equal(qp_forward_layer(s, 0, x, N_TOK, 64 - N_TOK + 1, QP_PREC_REF, &err), QP_ERR_INPUT);
+            const int32_t bad = t.c.V;
+            assert_int_equal(qp_forward_embed(s, &bad, 1, x, &err), QP_ERR_INPUT);
+            qp_state_free(s);
+        }
+    free(want), free(got), free(x);
+    tiny_free(&t);
+}
+
 /* The KV cache in F16 and Q8_0: the same model as in F32 to within their
  * rounding, a quarter or a half of its bytes, batch and decode alike;
  * Q8_0 needs heads of a multiple of 32 values. */
@@ -1443,6 +1478,7 @@ int main(void)
         cmocka_unit_test(test_q8_0_close_to_fp32),
         cmocka_unit_test(test_per_tensor_choice),
         cmocka_unit_test(test_file_quantized),
+        cmocka_unit_test(test_forward_steps),
         cmocka_unit_test(test_kv_types),
         cmocka_unit_test(test_use_weights),
         cmocka_unit_test(test_refuses_what_it_cannot_run),
