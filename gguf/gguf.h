@@ -136,6 +136,14 @@ qp_status qp_gguf_open_memory(const void *data, size_t size, const char *name,
 
 void qp_gguf_close(qp_gguf_file *f); /* NULL is fine */
 
+/* Tells the kernel that the mapped bytes [p, p + n) of f (whole pages
+ * inside it) are not needed now: they leave this process's resident
+ * memory and are read from the file again when touched (the page cache
+ * usually still has them). Nothing for a file opened from memory. Used
+ * once a tensor's bytes have been copied into another form (packed) or a
+ * layer is done. */
+void qp_gguf_release(const qp_gguf_file *f, const void *p, size_t n);
+
 const char *qp_gguf_name(const qp_gguf_file *f);      /* path or name given at open */
 uint32_t qp_gguf_version(const qp_gguf_file *f);      /* 2 or 3 */
 int64_t qp_gguf_n_kv(const qp_gguf_file *f);

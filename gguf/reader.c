@@ -664,6 +664,19 @@ static qp_gguf_file *file_new(const char *name)
     return f;
 }
 
+void qp_gguf_release(const qp_gguf_file *f, const void *p, size_t n)
+{
+    /* only a file mapping may lose its pages: they come back from the file
+     * when read again; memory given to qp_gguf_open_memory would be zeroed */
+    if (!f->map || n == 0)
+        return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)p + n) & ~(page - 1);
+    const uintptr_t map_lo = (uintptr_t)f->map, map_hi = map_lo + f->map_size;
+    if (lo < hi && lo >= map_lo && hi <= map_hi)
+        (void)madvise((void *)lo, hi - lo, MADV_DONTNEED); /* advice: failure changes nothing */
+}
+
 /* Also frees a half-built file: every pointer is NULL or owned. */
 void qp_gguf_close(qp_gguf_file *f)
 {

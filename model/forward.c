@@ -117,6 +117,24 @@ static inline void observe(qp_state *s, int layer, enum qp_hook_point p, const f
     fire(s, &ev);
 }
 
+/* OpenBLAS picks its kernels for the CPU when it loads; a release older
+ * than the CPU falls back to its generic Prescott (SSE3) kernels: Debian
+ * 12's 0.3.21 on a Sapphire Rapids Xeon runs sgemm on them, several times
+ * slower than its SkylakeX kernels. */
+char *openblas_get_corename(void);
+
+const char *qp_blas_better_core(void)
+{
+    const char *core = openblas_get_corename();
+    if (!core || strcmp(core, "Prescott") != 0)
+        return NULL;
+    if (qp_kernels_by_name("avx512", NULL))
+        return "SkylakeX";
+    if (qp_kernels_by_name("avx2", NULL))
+        return "Haswell";
+    return NULL;
+}
+
 const char *qp_kv_type_name(enum qp_kv_type t)
 {
     switch (t) {

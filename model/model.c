@@ -635,6 +635,13 @@ static qp_status pack_form(const qp_model *m, const qp_linear *l, int type, cons
     return QP_OK;
 }
 
+/* The file's pages of linear l leave resident memory (qp_gguf_release):
+ * once its rows are packed, or its layer is done. */
+static void release_file_rows(const qp_model *m, const qp_linear *l)
+{
+    qp_gguf_release(m->f, l->file_data, (size_t)l->rows * qp_row_size(l->file_type, l->cols));
+}
+
 /* A packed copy in the arena is not freed alone: the arena goes whole. */
 static void drop_packed(qp_linear *l)
 {
@@ -681,6 +688,8 @@ static qp_status pack_all(qp_model *m, qp_error *err)
         }
         l->q_packed = at;
         at += (bytes + 63) & ~(size_t)63;
+        if (l->q_from_file) /* the kernels read the packed copy, never these rows */
+            release_file_rows(m, l);
     }
     return QP_OK;
 }
@@ -887,6 +896,9 @@ qp_status qp_model_set_layer_type(qp_model *m, int layer, int type, qp_fallback 
     }
     if (n_fb)
         *n_fb = n;
+    if (type == QP_LINEAR_REF) /* a layer-by-layer pass is done with it */
+        for (int i = first; i < first + count; i++)
+            release_file_rows(m, &m->lin[i]);
     /* one arena for the packed copies: in a layer-by-layer pass that is
      * this layer's */
     const qp_status pst = pack_all(m, st == QP_OK ? err : NULL);

@@ -407,6 +407,13 @@ enum qp_kv_type {
     QP_KV_F32 = 1,
     QP_KV_Q8_0 = 2,
 };
+/* The OpenBLAS core this CPU could use when OpenBLAS fell back to its
+ * generic Prescott (SSE3) kernels because it does not know the CPU
+ * ("SkylakeX" with AVX-512, "Haswell" with AVX2), else NULL. OpenBLAS
+ * reads OPENBLAS_CORETYPE only when it loads, so acting on the answer
+ * takes a new process (qprof re-executes itself once). */
+const char *qp_blas_better_core(void);
+
 /* "f16", "f32", "q8_0"; qp_kv_type_from_name: -1 for another name. */
 const char *qp_kv_type_name(enum qp_kv_type t);
 int qp_kv_type_from_name(const char *name);

@@ -1,8 +1,11 @@
 /* tools/qprof.c - the `qprof` command line: dispatches to a subcommand. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "../model/model.h"
 #include "commands.h"
 
 /* The command table: adding a command is one line here plus its file. */
@@ -89,6 +92,15 @@ int main(int argc, char **argv)
     if (!c) {
         fprintf(stderr, "qprof: unknown command '%s' (see 'qprof --help')\n", name);
         return 2;
+    }
+    /* an OpenBLAS older than the CPU runs its SSE3 kernels: the FP32
+     * reference would be several times slower than it need be */
+    const char *core = qp_blas_better_core();
+    if (core && !getenv("OPENBLAS_CORETYPE")) {
+        setenv("OPENBLAS_CORETYPE", core, 1);
+        execv("/proc/self/exe", argv);
+        fprintf(stderr, "qprof: warning: OpenBLAS runs its generic kernels on this CPU; set "
+                        "OPENBLAS_CORETYPE=%s for its faster ones\n", core);
     }
     return c->run(argc - 1, argv + 1);
 }
