@@ -146,4 +146,9 @@ qp_status qp_sha256_file(const char *path, char out[65], qp_error *err);
  * QP_ERR_RUNTIME on a read error or when out of memory. */
 qp_status qp_read_file(const char *path, size_t max_bytes, char **out, size_t *len, qp_error *err);
 
+/* A byte size as people write it: "1536", "512M", "1.5G", "24GiB", "2TB"
+ * (K, M, G, T are powers of 1024; an i and a B may follow). 1 and *out
+ * set, or 0 for anything else (negative, junk, too large). */
+int qp_parse_size(const char *s, uint64_t *out);
+
 #endif

@@ -65,3 +65,28 @@ qp_status qp_read_file(const char *path, size_t max_bytes, char **out, size_t *l
     *len = n;
     return QP_OK;
 }
+
+int qp_parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    const double v = strtod(s, &end);
+    if (end == s || errno || !(v >= 0))
+        return 0;
+    double mult = 1;
+    switch (*end) {
+    case 'k': case 'K': mult = 1024.0; end++; break;
+    case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
+    case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+    case 't': case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if (mult > 1 && *end == 'i')
+        end++;
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (*end || v * mult > 1.8e19)
+        return 0;
+    *out = (uint64_t)(v * mult);
+    return 1;
+}

@@ -1030,6 +1030,34 @@ void qp_state_free(qp_state *s)
 }
 
 const qp_model *qp_state_model(const qp_state *s) { return s->model; }
+/* The rows f32_linear dequantizes at once for linear w: one slice a thread. */
+static size_t deq_floats(const qp_state *s, const qp_linear *w)
+{
+    const int m = (int)w->rows;
+    const int per = (m + F32_MAX_SLICES - 1) / F32_MAX_SLICES;
+    const int slice = (per + F32_MIN_SLICE - 1) / F32_MIN_SLICE * F32_MIN_SLICE;
+    return (size_t)s->n_threads * (size_t)slice * (size_t)w->cols;
+}
+
+size_t qp_state_bytes(const qp_state *s)
+{
+    const size_t B = (size_t)s->n_batch, C = (size_t)s->n_ctx, E = (size_t)s->hp.n_embd, F = (size_t)s->hp.n_ff;
+    const size_t QD = (size_t)s->hp.n_head * (size_t)s->hp.head_dim;
+    const size_t KVD = (size_t)s->hp.n_head_kv * (size_t)s->hp.head_dim;
+    size_t floats = B * (3 * E + 2 * QD + 2 * F) + (size_t)s->n_threads * ATT_ROWS * C +
+                    (size_t)s->hp.n_head * DEC_MAX_CHUNKS * ((size_t)s->hp.head_dim + 2);
+    if (s->kv_type != QP_KV_F32)
+        floats += 2 * B * KVD + (size_t)s->n_threads * 2 * C * (size_t)s->hp.head_dim;
+    /* the dequantization scratch grows to the largest slice a pass needs */
+    size_t deq = 0;
+    for (int i = 0; i < qp_model_n_linears(s->model); i++) {
+        const qp_linear *l = qp_model_linear(s->model, i);
+        const size_t d = l->ref ? 0 : deq_floats(s, l);
+        deq = d > deq ? d : deq;
+    }
+    return (floats + deq) * sizeof(float) + qp_state_kv_bytes(s);
+}
+
 size_t qp_state_kv_bytes(const qp_state *s)
 {
     return 2 * (size_t)s->hp.n_layer * (size_t)s->n_ctx * s->kv_row;

@@ -446,6 +446,10 @@ const qp_model *qp_state_model(const qp_state *s);
 int qp_state_n_ctx(const qp_state *s);
 /* Bytes of the KV cache, keys and values. */
 size_t qp_state_kv_bytes(const qp_state *s);
+/* Bytes the state holds or will grow to in a pass: activations, scores,
+ * the KV cache and the largest dequantization scratch an FP32 product of
+ * the model needs (qprof layers checks --max-memory with it). */
+size_t qp_state_bytes(const qp_state *s);
 /* The state's thread pool (NULL with one thread), for work between forward
  * passes that should use the same threads, e.g. qp_model_set_threads; it
  * belongs to the state, and nothing may run on it during a forward pass. */

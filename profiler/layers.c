@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../common/common.h"
 #include "../quant/quant.h"
@@ -265,7 +266,9 @@ typedef struct layers_run {
     capture cap;             /* the current layer's reference activations */
     run_ctx c;
     float *x_ref;            /* [n][E] the reference's residual stream */
-    float *x_type;           /* [n_types][n][E] each type's */
+    float *x_type;           /* [n_types][n][E] each type's; with spill_fd, [n][E]: the one loaded */
+    int spill_fd;            /* -1, or the (unlinked) file the types' streams live in */
+    int loaded;              /* with spill_fd: whose stream x_type holds (-1: none) */
     float *x_run;            /* [n][E] a layer's input, copied for each timed run */
     float *scratch;          /* [n][widest slot] local errors' outputs */
     float *ref_logits;       /* [n][V] */
@@ -276,10 +279,43 @@ typedef struct layers_run {
     int64_t unit;            /* progress units done */
 } layers_run;
 
-/* The residual stream of type t (-1: the reference's). */
+static size_t stream_bytes(const layers_run *r)
+{
+    return (size_t)r->n * (size_t)r->E * sizeof(float);
+}
+
+/* The residual stream of type t (-1: the reference's): in memory, or read
+ * from the spill file into the one resident slot (stream_keep writes it
+ * back). */
 static float *stream_of(layers_run *r, int t)
 {
-    return t < 0 ? r->x_ref : r->x_type + (size_t)t * (size_t)r->n * (size_t)r->E;
+    if (t < 0)
+        return r->x_ref;
+    if (r->spill_fd < 0)
+        return r->x_type + (size_t)t * (size_t)r->n * (size_t)r->E;
+    return r->x_type;
+}
+
+static qp_status stream_load(layers_run *r, int t, qp_error *err)
+{
+    if (r->spill_fd < 0 || r->loaded == t)
+        return QP_OK;
+    const size_t n = stream_bytes(r);
+    if (pread(r->spill_fd, r->x_type, n, (off_t)((size_t)t * n)) != (ssize_t)n)
+        return qp_error_set(err, QP_ERR_RUNTIME, r->o->out_path, -1, "reading back a spilled stream: %m");
+    r->loaded = t;
+    return QP_OK;
+}
+
+static qp_status stream_keep(layers_run *r, int t, qp_error *err)
+{
+    if (r->spill_fd < 0)
+        return QP_OK;
+    const size_t n = stream_bytes(r);
+    if (pwrite(r->spill_fd, r->x_type, n, (off_t)((size_t)t * n)) != (ssize_t)n)
+        return qp_error_set(err, QP_ERR_RUNTIME, r->o->out_path, -1, "spilling a stream beside the output: %m");
+    r->loaded = t;
+    return QP_OK;
 }
 
 /* True if at least one linear of the model takes `type` without fallback. */
@@ -387,6 +423,105 @@ static qp_status resume_run(layers_run *r, qp_error *err)
     return QP_OK;
 }
 
+/* ==== memory ================================================================ */
+
+/* Bytes of the forms linears [first, first + count) take in type t: a
+ * quantized copy unless t is the file's type, and a packed copy where the
+ * kernels pack t; and their file rows, resident while they are read. */
+static uint64_t forms_bytes(const layers_run *r, int first, int count, int t)
+{
+    uint64_t b = 0;
+    for (int i = first; i < first + count; i++) {
+        const qp_linear *l = qp_model_linear(r->m, i);
+        const int got = qp_fallback_type(t, l->cols);
+        const uint64_t q = qp_tensor_bytes(got, l->rows, l->cols);
+        b += qp_tensor_bytes(l->file_type, l->rows, l->cols);
+        if (got != l->file_type)
+            b += q;
+        if (!r->o->rows_only && qp_pack_rows(r->kern, (enum qp_type)got))
+            b += q;
+    }
+    return b;
+}
+
+/* What qp_layers_run keeps in memory: *fixed, what it needs at once (one
+ * layer's forms and activations, the state, two sets of logits, three
+ * residual streams), and *all, that with every type's stream resident. */
+static void need_memory(const layers_run *r, uint64_t *fixed, uint64_t *all, uint64_t *forms_out,
+                        uint64_t *logits_out)
+{
+    const qp_hparams *hp = qp_model_hparams(r->m);
+    const uint64_t n = (uint64_t)r->n, E = (uint64_t)r->E, V = (uint64_t)r->V;
+    const uint64_t qkv = (uint64_t)hp->n_head * hp->head_dim, kv = (uint64_t)hp->n_head_kv * hp->head_dim;
+    const uint64_t cap_floats = n * (6 * E + 2 * qkv + 2 * kv + 3 * (uint64_t)hp->n_ff);
+    const uint64_t widest = (uint64_t)(hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd);
+    uint64_t forms = 0;
+    for (int t = 0; t < r->n_types; t++) {
+        for (int L = 0; L < r->L; L++) {
+            const uint64_t b = forms_bytes(r, L * QP_LIN_PER_LAYER, QP_LIN_PER_LAYER, r->types[t]);
+            forms = b > forms ? b : forms;
+        }
+        const uint64_t b = forms_bytes(r, r->n_lin - 1, 1, r->types[t]);
+        forms = b > forms ? b : forms;
+    }
+    const uint64_t stream = n * E * sizeof(float), logits = 2 * n * V * sizeof(float);
+    *fixed = qp_state_bytes(r->state) + forms + (cap_floats + n * widest) * sizeof(float) + logits + 3 * stream;
+    *all = *fixed + (uint64_t)(r->n_types - 1) * stream;
+    if (forms_out)
+        *forms_out = forms;
+    if (logits_out)
+        *logits_out = logits;
+}
+
+/* Whether the types' streams must go to a file to fit o->max_memory, or
+ * QP_ERR_INPUT naming the minimum when even one layer does not fit. */
+static qp_status plan_memory(layers_run *r, qp_error *err)
+{
+    const qp_layers_opts *o = r->o;
+    uint64_t fixed, all, forms, logits;
+    need_memory(r, &fixed, &all, &forms, &logits);
+    if (o->max_memory == 0 || all <= o->max_memory)
+        return QP_OK;
+    const double MiB = 1048576.0;
+    if (fixed > o->max_memory)
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1,
+                            "--max-memory %.0f MiB cannot hold one layer: it needs at least %.0f MiB (%.0f MiB "
+                            "of weight forms, %.0f MiB of logits, %.0f MiB of activations and state)",
+                            (double)o->max_memory / MiB, ceil((double)fixed / MiB), (double)forms / MiB,
+                            (double)logits / MiB, (double)(fixed - forms - logits) / MiB);
+    /* the streams go to a file beside the output, unlinked at once so that
+     * nothing is left behind, whatever ends the run */
+    char path[1100];
+    const char *out = o->out_path ? o->out_path : "/tmp/qprof";
+    snprintf(path, sizeof path, "%s.streams.XXXXXX", out);
+    r->spill_fd = mkstemp(path);
+    if (r->spill_fd < 0)
+        return qp_error_set(err, QP_ERR_RUNTIME, path, -1, "cannot create the spill file: %m");
+    unlink(path);
+    say(o, "--max-memory %.0f MiB: the %d types' residual streams (%.1f MiB) go to a file beside %s",
+        (double)o->max_memory / MiB, r->n_types, (double)(all - fixed + stream_bytes(r)) / MiB, out);
+    return QP_OK;
+}
+
+qp_status qp_layers_memory(qp_model *m, const qp_layers_opts *o, uint64_t *need_min, uint64_t *need_all,
+                           qp_error *err)
+{
+    const qp_hparams *hp = qp_model_hparams(m);
+    layers_run r = {.m = m, .o = o, .L = hp->n_layer, .n = o->n_tokens, .V = hp->n_vocab, .E = hp->n_embd,
+                    .n_lin = qp_model_n_linears(m), .spill_fd = -1, .loaded = -1};
+    r.kern = o->kernels ? o->kernels : qp_kernels_default();
+    qp_status st = o->n_tokens >= 2 ? choose_types(&r, err)
+                                    : qp_error_set(err, QP_ERR_INPUT, NULL, -1, "tokens must be >= 2");
+    const qp_state_opts so = {.n_ctx = r.n, .n_batch = r.n, .n_threads = o->threads, .kernels = r.kern,
+                              .precision = QP_PREC_REF, .logits_all = true, .kv_type = o->kv_type};
+    if (st == QP_OK)
+        st = qp_state_create(m, &so, &r.state, err);
+    if (st == QP_OK)
+        need_memory(&r, need_min, need_all, NULL, NULL);
+    qp_state_free(r.state);
+    return st;
+}
+
 /* Streams, one layer's capture, timings, logits and the forward state. */
 static qp_status alloc_run(layers_run *r, qp_error *err)
 {
@@ -405,7 +540,7 @@ static qp_status alloc_run(layers_run *r, qp_error *err)
     }
     r->c.cap = &r->cap;
     r->x_ref = malloc(n * E * sizeof(float));
-    r->x_type = malloc((size_t)r->n_types * n * E * sizeof(float));
+    r->x_type = malloc((r->spill_fd >= 0 ? 1 : (size_t)r->n_types) * n * E * sizeof(float));
     r->x_run = malloc(n * E * sizeof(float));
     r->scratch = malloc(n * (size_t)widest * sizeof(float));
     r->ref_logits = malloc(n * V * sizeof(float));
@@ -418,14 +553,13 @@ static qp_status alloc_run(layers_run *r, qp_error *err)
         return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1,
                             "out of memory for one layer's activations of %d tokens and %d types (try fewer "
                             "--tokens or --types)", r->n, r->n_types);
-    openblas_set_num_threads(o->threads);
-    qp_state_opts so = {.n_ctx = r->n, .n_batch = r->n, .n_threads = o->threads, .kernels = r->kern,
-                        .precision = QP_PREC_REF, .logits_all = true, .kv_type = o->kv_type};
-    return qp_state_create(r->m, &so, &r->state, err);
+    return QP_OK;
 }
 
 static void free_run(layers_run *r)
 {
+    if (r->spill_fd >= 0)
+        close(r->spill_fd);
     qp_state_free(r->state);
     for (int s = 0; s < S_COUNT; s++)
         free(r->cap.data[s]);
@@ -552,6 +686,8 @@ static qp_status profile_layer_type(layers_run *r, int L, int ti, qp_error *err)
     const bool done = p->done[ti * r->L + L];
     qp_status st = stopped(r, err);
     if (st == QP_OK)
+        st = stream_load(r, ti, err);
+    if (st == QP_OK)
         st = set_layer_type(r, L, r->types[ti], err);
     if (st == QP_OK && !done) {
         /* latencies depend on the layout: packed Q4_K runs ~1.5x the plain rows */
@@ -581,6 +717,8 @@ static qp_status profile_layer_type(layers_run *r, int L, int ti, qp_error *err)
     }
     if (st == QP_OK)
         st = set_layer_type(r, L, QP_LINEAR_REF, err);
+    if (st == QP_OK)
+        st = stream_keep(r, ti, err);
     if (st == QP_OK && !done) {
         p->done[ti * r->L + L] = 1;
         if (r->o->out_path)
@@ -642,6 +780,8 @@ static qp_status finish_type(layers_run *r, int ti, qp_error *err)
     const int n = r->n, V = r->V;
     qp_status st = stopped(r, err);
     if (st == QP_OK)
+        st = stream_load(r, ti, err);
+    if (st == QP_OK)
         st = set_layer_type(r, -1, r->types[ti], err);
     if (st == QP_OK)
         st = weight_errors(r, -1, ti, err);
@@ -679,7 +819,7 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
     memset(p, 0, sizeof *p);
     const qp_hparams *hp = qp_model_hparams(m);
     layers_run r = {.m = m, .o = o, .p = p, .L = hp->n_layer, .n = o->n_tokens, .V = hp->n_vocab,
-                    .E = hp->n_embd, .n_lin = qp_model_n_linears(m)};
+                    .E = hp->n_embd, .n_lin = qp_model_n_linears(m), .spill_fd = -1, .loaded = -1};
     r.kern = o->kernels ? o->kernels : qp_kernels_default();
     if (o->reps < 1 || o->reps > 64 || r.n < 2)
         return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "reps must be 1..64 and tokens >= 2 (got %d reps, %d tokens)",
@@ -698,7 +838,11 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
 
     const qp_kernels *prev_kernels = qp_model_kernels(m);
     int kernels_set = 0;
-    if ((st = alloc_run(&r, err)) != QP_OK)
+    openblas_set_num_threads(o->threads);
+    const qp_state_opts so = {.n_ctx = r.n, .n_batch = r.n, .n_threads = o->threads, .kernels = r.kern,
+                              .precision = QP_PREC_REF, .logits_all = true, .kv_type = o->kv_type};
+    if ((st = qp_state_create(m, &so, &r.state, err)) != QP_OK || (st = plan_memory(&r, err)) != QP_OK ||
+        (st = alloc_run(&r, err)) != QP_OK)
         goto done;
     /* every linear starts (and ends) as the reference alone; quantize on
      * the state's pool too (idle between passes), and keep the packed
@@ -727,8 +871,10 @@ qp_status qp_layers_run(qp_model *m, const qp_layers_opts *o, qp_profile *p, qp_
         for (int t = -1; t < r.n_types; t++)
             r.parts[(size_t)(t + 1) * (size_t)o->reps + (size_t)rep] = r.c.parts_ms;
     }
-    for (int t = 0; st == QP_OK && t < r.n_types; t++)
-        memcpy(stream_of(&r, t), r.x_ref, (size_t)r.n * (size_t)r.E * sizeof(float));
+    for (int t = 0; st == QP_OK && t < r.n_types; t++) {
+        memcpy(stream_of(&r, t), r.x_ref, stream_bytes(&r));
+        st = stream_keep(&r, t, err);
+    }
     for (int L = 0; st == QP_OK && L < r.L; L++)
         st = profile_layer(&r, L, err);
     if (st == QP_OK)

@@ -141,6 +141,9 @@ typedef struct qp_layers_opts {
     const char *out_path;      /* HDF5 checkpoint/final file; NULL: no file */
     bool resume;               /* continue out_path's profile */
     bool rows_only;            /* no packed copies: plain GGUF rows (kernels/pack.c) */
+    uint64_t max_memory;       /* bytes the run may keep (0: no cap): above it the types'
+                                  residual streams go to a file beside out_path; below one
+                                  layer's need, QP_ERR_INPUT naming the minimum */
     enum qp_kv_type kv_type;   /* the KV cache of every pass (qp_state_opts); qprof layers
                                   uses F32, so that the reference is FP32 arithmetic */
     const char *model_path;    /* recorded, and hashed (sha256) */
@@ -151,6 +154,13 @@ typedef struct qp_layers_opts {
     void *log_user;
     bool progress;             /* draw a progress line on stderr (TTY only) */
 } qp_layers_opts;
+
+/* What qp_layers_run with these options would keep in memory: *need_min
+ * at least (one layer's forms and activations, the state, the logits; the
+ * least --max-memory takes), *need_all with every type's residual stream
+ * resident (no spill file). Excludes the program and the libraries. */
+qp_status qp_layers_memory(qp_model *m, const qp_layers_opts *o, uint64_t *need_min, uint64_t *need_all,
+                           qp_error *err);
 
 /* Runs the profile into *p (allocated here; qp_profile_free it, also after
  * an error or a stop: it then holds what was finished). Returns QP_OK, or

@@ -149,6 +149,22 @@ static void test_percentile_edges(void **state)
     assert_true(qp_stats_percentile(x, 4, 50) == 2.5);
 }
 
+static void test_parse_size(void **state)
+{
+    (void)state;
+    uint64_t v = 0;
+    assert_true(qp_parse_size("1536", &v) && v == 1536);
+    assert_true(qp_parse_size("512M", &v) && v == 512ull << 20);
+    assert_true(qp_parse_size("1.5G", &v) && v == 3ull << 29);
+    assert_true(qp_parse_size("24GiB", &v) && v == 24ull << 30);
+    assert_true(qp_parse_size("2TB", &v) && v == 2ull << 40);
+    assert_true(qp_parse_size("4k", &v) && v == 4096);
+    assert_true(qp_parse_size("0", &v) && v == 0);
+    const char *bad[] = {"", "M", "-1G", "1X", "1 G", "1GG", "nan", "1e30"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_false(qp_parse_size(bad[i], &v));
+}
+
 static void test_huge_alloc(void **state)
 {
     (void)state;
@@ -168,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_read_pipe),
         cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_percentile_edges),
+        cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_huge_alloc),
     };
     return cmocka_run_group_tests_name("common", tests, setup, teardown);

@@ -430,6 +430,55 @@ static void test_png_prefix(void **state)
     assert_string_equal(b, "pics/");
 }
 
+/* --max-memory: below one layer's need, QP_ERR_INPUT naming it; between
+ * that and everything resident, the types' streams go to a file (gone at
+ * once) and every number is the same as without a cap. */
+static void test_max_memory(void **state)
+{
+    (void)state;
+    const int types[3] = {QP_TYPE_Q8_0, QP_TYPE_Q4_K, QP_TYPE_Q4_0};
+    qp_model *m = NULL;
+    qp_error err;
+    assert_int_equal(qp_model_open(model_path, &m, &err), QP_OK);
+    for (int i = 0; i < NTOK; i++)
+        tokens[i] = (int32_t)((i * 7 + 3) % VOCAB);
+    qp_layers_opts o = {.types = types, .n_types = 3, .tokens = tokens, .n_tokens = NTOK, .reps = 1, .threads = 1,
+                        .model_path = model_path, .text_source = "test", .kv_type = QP_KV_F32};
+    uint64_t need_min = 0, need_all = 0;
+    assert_int_equal(qp_layers_memory(m, &o, &need_min, &need_all, &err), QP_OK);
+    /* two more streams of NTOK x EMBD floats than the minimum */
+    assert_int_equal(need_all - need_min, (uint64_t)2 * NTOK * EMBD * sizeof(float));
+    qp_profile want, got;
+    assert_int_equal(qp_layers_run(m, &o, &want, &err), QP_OK);
+    o.max_memory = need_min - 1;
+    assert_int_equal(qp_layers_run(m, &o, &got, &err), QP_ERR_INPUT);
+    assert_non_null(strstr(err.msg, "cannot hold one layer"));
+    qp_profile_free(&got);
+    char out[128];
+    snprintf(out, sizeof out, "%s/mm.h5", tmpdir);
+    o.out_path = out;
+    o.max_memory = need_min;
+    o.log = log_line;
+    g_log[0] = '\0';
+    assert_int_equal(qp_layers_run(m, &o, &got, &err), QP_OK);
+    assert_non_null(strstr(g_log, "go to a file"));
+    const size_t tlb = (size_t)3 * LAYERS * QP_BLOCK_COUNT;
+    for (int k = 0; k < QP_ERR_KIND_COUNT; k++)
+        assert_memory_equal(got.err[QP_ERR_REL_L2][k], want.err[QP_ERR_REL_L2][k], tlb * sizeof(double));
+    assert_memory_equal(got.kld_mean, want.kld_mean, 3 * sizeof(double));
+    /* only the profile is left beside it */
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c streams", tmpdir);
+    FILE *ls = popen(cmd, "r");
+    int n = -1;
+    assert_int_equal(fscanf(ls, "%d", &n), 1);
+    pclose(ls);
+    assert_int_equal(n, 0);
+    qp_profile_free(&got);
+    qp_profile_free(&want);
+    qp_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -438,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_profile_rows),
         cmocka_unit_test(test_default_and_bad_types),
         cmocka_unit_test(test_png_prefix),
+        cmocka_unit_test(test_max_memory),
         cmocka_unit_test(test_interrupt_before_any_layer),
     };
     return cmocka_run_group_tests_name("layers", tests, setup, teardown);

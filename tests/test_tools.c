@@ -263,6 +263,14 @@ static void test_layers_options(void **state)
     free(out);
     assert_int_equal(run_qprof(&out, "layers %s -T q8_0 -n 16 -r 1 --kernels sse9 -o %s/p.h5", m, tmpdir), 2);
     free(out);
+    assert_int_equal(run_qprof(&out, "layers %s -T q8_0 -n 16 --max-memory 1k -o %s/p.h5", m, tmpdir), 2);
+    assert_non_null(strstr(out, "cannot hold one layer: it needs at least"));
+    free(out);
+    assert_int_equal(run_qprof(&out, "layers %s -T q8_0 --max-memory lots", m), 2);
+    free(out);
+    assert_int_equal(run_qprof(&out, "layers %s -T q8_0 --kv-type f8", m), 2);
+    assert_non_null(strstr(out, "--kv-type"));
+    free(out);
 }
 
 int main(void)

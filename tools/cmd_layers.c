@@ -18,7 +18,7 @@
 
 #define QP_CLI_KV_DEFAULT "f32"
 
-enum { MAX_TYPES = 16, OPT_PNG = QP_OPT_FIRST_FREE, OPT_NO_PNG, OPT_RESUME };
+enum { MAX_TYPES = 16, OPT_PNG = QP_OPT_FIRST_FREE, OPT_NO_PNG, OPT_RESUME, OPT_MAX_MEMORY };
 
 static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig)
@@ -71,11 +71,13 @@ static int layers_main(int argc, char **argv)
         {"prompt", required_argument, NULL, 'p'}, {"tokens", required_argument, NULL, 'n'},
         {"reps", required_argument, NULL, 'r'}, {"output", required_argument, NULL, 'o'},
         {"png", required_argument, NULL, OPT_PNG}, {"no-png", no_argument, NULL, OPT_NO_PNG},
-        {"resume", no_argument, NULL, OPT_RESUME}, {"help", no_argument, NULL, 'h'},
+        {"resume", no_argument, NULL, OPT_RESUME}, {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
+        {"help", no_argument, NULL, 'h'},
         QP_CLI_RUN_OPTIONS, {NULL, 0, NULL, 0},
     };
     const char *types_arg = NULL, *text_path = NULL, *prompt = NULL, *out_path = "profile.h5", *png_dir = NULL;
     int n_tokens = 512, reps = 3, no_png = 0, resume = 0, c;
+    uint64_t max_memory = 0;
     qp_cli cli;
     qp_cli_defaults(&cli);
     optind = 1;
@@ -101,6 +103,10 @@ static int layers_main(int argc, char **argv)
         case OPT_PNG: png_dir = optarg; break;
         case OPT_NO_PNG: no_png = 1; break;
         case OPT_RESUME: resume = 1; break;
+        case OPT_MAX_MEMORY:
+            if (!qp_parse_size(optarg, &max_memory) || max_memory == 0)
+                return qp_usage_error("layers", "--max-memory wants a size such as 2G or 512M, not '%s'", optarg);
+            break;
         case 'h': fputs(qp_cmd_layers.usage, stdout); return 0;
         default: return qp_usage_error("layers", "bad option");
         }
@@ -145,6 +151,7 @@ static int layers_main(int argc, char **argv)
                                .out_path = out_path, .resume = resume, .rows_only = cli.rows_only,
                                .model_path = model_path, .text_source = source, .stop = &stop_flag,
                                .kv_type = cli.kv_type >= 0 ? (enum qp_kv_type)cli.kv_type : QP_KV_F32,
+                               .max_memory = max_memory,
                                .log = log_line, .progress = true};
     qp_profile prof;
     if (qp_layers_run(m, &lo, &prof, &err) != QP_OK) {
@@ -190,6 +197,9 @@ const qp_command qp_cmd_layers = {
         "      --png DIR       write the heatmaps into DIR (default: beside FILE, FILE-*.png)\n"
         "      --no-png        no heatmaps (qprof heatmap draws them later)\n"
         "      --resume        continue an interrupted FILE (same model, types and tokens)\n"
+        "      --max-memory SIZE  keep at most SIZE in memory (2G, 512M): above it the types'\n"
+        "                      residual streams go to a file beside FILE; below what one\n"
+        "                      layer needs, an error naming that (default: no cap)\n"
         QP_CLI_RUN_USAGE
         "                       (--rows is recorded in FILE as packed_layouts = none)\n\n"
         "The file is rewritten atomically after every layer: an interrupt (Ctrl-C) leaves\n"
