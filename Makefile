@@ -79,6 +79,10 @@ $(BUILD)/tests/%: tests/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CMOCKA_CFLAGS) $< $(LIB) $(LDFLAGS) $(PC_LIBS) $(CMOCKA_LIBS) -o $@
 
+# a random-weight GGUF of a real model's shapes (scripts/measure-memory.sh)
+$(BUILD)/gen-synthetic: scripts/gen-synthetic.c $(LIB)
+	$(CC) $(CFLAGS) $< $(LIB) $(LDFLAGS) $(PC_LIBS) -o $@
+
 test: $(TESTS) $(QPROF)                           ## build and run every test (reads ../shared when present)
 	@scripts/check-layout.sh
 	@./tests/run_tests.sh $(TESTS)

@@ -252,12 +252,21 @@ bool qp_gguf_writer_remove(qp_gguf_writer *w, const char *key);
 /* Sets general.alignment (u32); must be a non-zero power of two. */
 qp_status qp_gguf_writer_set_alignment(qp_gguf_writer *w, uint32_t alignment);
 
+/* Produces tensor `index`'s nbytes bytes into buf when the writer reaches
+ * it (a tensor at a time, so a file larger than memory can be written);
+ * anything but QP_OK fails the write with *err's message. */
+typedef qp_status (*qp_gguf_fill_fn)(void *user, int64_t index, void *buf, size_t nbytes, qp_error *err);
+
 /* Adds a tensor; `data` (nbytes bytes) is BORROWED until qp_gguf_writer_write
  * returns. Checked: name 1..GGUF_MAX_TENSOR_NAME bytes and unique, n_dims 1..4,
  * ne >= 0, type known to quant.h, ne[0] a multiple of its block size,
  * nbytes == the size those imply. `data` may be NULL only if nbytes == 0. */
 qp_status qp_gguf_writer_add_tensor(qp_gguf_writer *w, const char *name, int type, uint32_t n_dims,
                                  const int64_t *ne, const void *data, size_t nbytes);
+/* The same with the bytes made by fill(user, index, buf, nbytes, err) at
+ * write time (the size follows from the shape and type). */
+qp_status qp_gguf_writer_add_tensor_fill(qp_gguf_writer *w, const char *name, int type, uint32_t n_dims,
+                                         const int64_t *ne, qp_gguf_fill_fn fill, void *user);
 
 int64_t qp_gguf_writer_n_kv(const qp_gguf_writer *w);
 int64_t qp_gguf_writer_n_tensors(const qp_gguf_writer *w);

@@ -36,8 +36,10 @@ typedef struct wtensor {
     uint32_t n_dims;
     int64_t ne[QP_GGUF_MAX_DIMS];
     int type;
-    const void *data; /* borrowed */
+    const void *data; /* borrowed; NULL with fill */
     size_t nbytes;
+    qp_gguf_fill_fn fill; /* produces the bytes when the writer reaches them */
+    void *fill_user;
 } wtensor;
 
 struct qp_gguf_writer {
@@ -346,8 +348,33 @@ qp_status qp_gguf_writer_set_alignment(qp_gguf_writer *w, uint32_t alignment)
     return qp_gguf_writer_set_u32(w, "general.alignment", alignment);
 }
 
+static qp_status add_tensor(qp_gguf_writer *w, const char *name, int type, uint32_t n_dims, const int64_t *ne,
+                            const void *data, size_t nbytes, qp_gguf_fill_fn fill, void *user);
+
 qp_status qp_gguf_writer_add_tensor(qp_gguf_writer *w, const char *name, int type, uint32_t n_dims,
                                  const int64_t *ne, const void *data, size_t nbytes)
+{
+    return add_tensor(w, name, type, n_dims, ne, data, nbytes, NULL, NULL);
+}
+
+qp_status qp_gguf_writer_add_tensor_fill(qp_gguf_writer *w, const char *name, int type, uint32_t n_dims,
+                                         const int64_t *ne, qp_gguf_fill_fn fill, void *user)
+{
+    if (!fill)
+        return fail(w, QP_ERR_INPUT, "tensor '%s': no fill function", name ? name : "");
+    /* the size the shape implies: add_tensor checks it against itself */
+    const qp_type_traits *tr = qp_type_info(type);
+    uint64_t nel = 1;
+    for (uint32_t d = 0; ne && d < n_dims && d < QP_GGUF_MAX_DIMS; d++)
+        nel = ne[d] > 0 && nel <= UINT64_MAX / (uint64_t)ne[d] ? nel * (uint64_t)ne[d] : 0;
+    const size_t row = tr && ne && ne[0] > 0 ? qp_row_size(type, ne[0]) : 0;
+    const uint64_t rows = ne && ne[0] > 0 ? nel / (uint64_t)ne[0] : 0;
+    const size_t nbytes = row && rows <= SIZE_MAX / row ? row * (size_t)rows : 0;
+    return add_tensor(w, name, type, n_dims, ne, NULL, nbytes, fill, user);
+}
+
+static qp_status add_tensor(qp_gguf_writer *w, const char *name, int type, uint32_t n_dims, const int64_t *ne,
+                            const void *data, size_t nbytes, qp_gguf_fill_fn fill, void *user)
 {
     size_t len = name ? strlen(name) : 0;
     if (len == 0 || len > QP_GGUF_MAX_TENSOR_NAME)
@@ -363,7 +390,7 @@ qp_status qp_gguf_writer_add_tensor(qp_gguf_writer *w, const char *name, int typ
     const qp_type_traits *tr = qp_type_info(type);
     if (!tr)
         return fail(w, QP_ERR_INPUT, "tensor '%s': unknown type %d", name, type);
-    wtensor t = {.n_dims = n_dims, .type = type, .data = data, .nbytes = nbytes};
+    wtensor t = {.n_dims = n_dims, .type = type, .data = data, .nbytes = nbytes, .fill = fill, .fill_user = user};
     memcpy(t.name, name, len + 1);
     int64_t nel = 1;
     for (uint32_t d = 0; d < QP_GGUF_MAX_DIMS; d++) {
@@ -387,7 +414,7 @@ qp_status qp_gguf_writer_add_tensor(qp_gguf_writer *w, const char *name, int typ
     if (row * rows != nbytes)
         return fail(w, QP_ERR_INPUT, "tensor '%s': %zu bytes given, its shape and type need %llu",
                     name, nbytes, (unsigned long long)(row * rows));
-    if (!data && nbytes)
+    if (!data && !fill && nbytes)
         return fail(w, QP_ERR_INPUT, "tensor '%s': no data", name);
     if (w->n_t == w->cap_t) {
         int64_t cap = w->cap_t ? 2 * w->cap_t : 64;
@@ -408,7 +435,10 @@ typedef struct sink {
     int fd;            /* -1 for memory */
     uint8_t *buf;      /* file: staging buffer [cap]; memory: the result [cap] */
     size_t len, cap;
-    int err_no;        /* first write error (file) */
+    int err_no;        /* first write error (file), or EIO after a failed fill */
+    uint8_t *tbuf;     /* one filled tensor's bytes [tcap] */
+    size_t tcap;
+    qp_error fill_err; /* why a fill failed */
 } sink;
 
 /* write(2) may write less than asked (signals, pipes, quotas): loop until
@@ -586,10 +616,29 @@ static void emit(const qp_gguf_writer *w, sink *s, const uint64_t *off, uint64_t
     /* pos re-derives the header size independently of layout(): the two
      * passes must agree, or every tensor offset written above is wrong. */
     put_zeros(s, (size_t)(data_offset - pos));
-    for (int64_t i = 0; i < w->n_t; i++) {
+    for (int64_t i = 0; i < w->n_t && !s->err_no; i++) {
         const wtensor *t = &w->t[i];
+        const void *data = t->data;
+        if (t->fill && t->nbytes) {
+            /* one tensor at a time: the buffer grows to the largest */
+            if (t->nbytes > s->tcap) {
+                uint8_t *b = realloc(s->tbuf, t->nbytes);
+                if (!b) {
+                    qp_error_set(&s->fill_err, QP_ERR_RUNTIME, NULL, -1, "out of memory for tensor %s", t->name);
+                    s->err_no = EIO;
+                    return;
+                }
+                s->tbuf = b;
+                s->tcap = t->nbytes;
+            }
+            if (t->fill(t->fill_user, i, s->tbuf, t->nbytes, &s->fill_err) != QP_OK) {
+                s->err_no = EIO;
+                return;
+            }
+            data = s->tbuf;
+        }
         if (t->nbytes)
-            put(s, t->data, t->nbytes);
+            put(s, data, t->nbytes);
         put_zeros(s, (size_t)(align_up(t->nbytes, a) - t->nbytes));
     }
 }
@@ -619,6 +668,12 @@ qp_status qp_gguf_writer_write_memory(qp_gguf_writer *w, void **out, size_t *siz
     sink s = {.fd = -1, .buf = buf, .cap = (size_t)total};
     emit(w, &s, off, data_offset);
     free(off);
+    free(s.tbuf);
+    if (s.fill_err.status) {
+        free(buf);
+        return qp_error_set(err, s.fill_err.status, s.fill_err.file[0] ? s.fill_err.file : "<memory>",
+                            s.fill_err.offset, "%s", s.fill_err.msg);
+    }
     *out = buf;
     *size = s.len;
     return QP_OK;
@@ -676,7 +731,10 @@ qp_status qp_gguf_writer_write(qp_gguf_writer *w, const char *path, qp_error *er
     emit(w, &s, off, data_offset);
     if (!s.err_no)
         (void)sink_flush(&s);
-    if (s.err_no) {
+    if (s.fill_err.status) {
+        st = qp_error_set(err, s.fill_err.status, s.fill_err.file[0] ? s.fill_err.file : path, s.fill_err.offset,
+                          "%s", s.fill_err.msg);
+    } else if (s.err_no) {
         st = qp_error_set(err, QP_ERR_RUNTIME, path, -1, "write to %s failed: %s", tmp,
                           strerror(s.err_no));
     } else if (fsync(fd) != 0) {
@@ -698,5 +756,6 @@ out:
     free(tmp);
     free(off);
     free(s.buf);
+    free(s.tbuf);
     return st;
 }

@@ -502,6 +502,7 @@ void qp_model_free(qp_model *m)
     if (!m)
         return;
     for (int i = 0; m->lin && i < m->n_linears; i++) {
+        free(m->lin[i].ref_held_);
         free(m->lin[i].q_owned_);
         free(m->lin[i].q_packed_owned_);
         free(m->lin[i].bias_owned_);
@@ -579,6 +580,8 @@ size_t qp_model_owned_bytes(const qp_model *m)
         const qp_linear *l = &m->lin[i];
         if (l->q_owned_)
             b += (size_t)l->rows * qp_row_size(l->q_type, l->cols);
+        if (l->ref_held_)
+            b += (size_t)l->rows * (size_t)l->cols * sizeof(float);
         if (l->q_packed) /* its own buffer or the arena */
             b += (size_t)l->rows * qp_row_size(l->q_type, l->cols);
         if (l->bias_owned_)
@@ -869,6 +872,59 @@ qp_status qp_model_set_all(qp_model *m, int type, qp_fallback *fb, int max_fb, i
     if (n_fb)
         *n_fb = count;
     return pack_all(m, err);
+}
+
+/* Rows [begin, end) of a linear's FP32 reference, dequantized in place. */
+typedef struct hold_job {
+    const qp_linear *l;
+    float *dst;
+    atomic_int failed;
+} hold_job;
+
+static void hold_rows(void *ctx, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    hold_job *j = ctx;
+    if (qp_linear_rows_f32(j->l, begin, end, j->dst + (size_t)begin * (size_t)j->l->cols, NULL) != QP_OK)
+        atomic_store(&j->failed, 1);
+}
+
+qp_status qp_model_hold_ref(qp_model *m, int layer, bool hold, qp_error *err)
+{
+    if (layer < -1 || layer >= m->hp.n_layer)
+        return qp_error_set(err, QP_ERR_INPUT, NULL, -1, "no layer %d (the model has %d)", layer, m->hp.n_layer);
+    const int first = layer < 0 ? m->n_linears - 1 : layer * QP_LIN_PER_LAYER;
+    const int count = layer < 0 ? 1 : QP_LIN_PER_LAYER;
+    for (int i = first; i < first + count; i++) {
+        qp_linear *l = &m->lin[i];
+        if (!hold) {
+            if (l->ref_held_) {
+                free(l->ref_held_);
+                l->ref_held_ = NULL;
+                l->ref = NULL;
+            }
+            continue;
+        }
+        if (l->ref) /* an F32 tensor, or held already */
+            continue;
+        float *d = malloc((size_t)l->rows * (size_t)l->cols * sizeof(float));
+        if (!d) {
+            qp_model_hold_ref(m, layer, false, NULL);
+            return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "out of memory for the FP32 form of %s (%zu MB)",
+                                l->name, (size_t)l->rows * (size_t)l->cols * sizeof(float) >> 20);
+        }
+        hold_job j = { .l = l, .dst = d };
+        atomic_init(&j.failed, 0);
+        qp_threadpool_parallel_for(m->pool, l->rows, hold_rows, &j);
+        if (atomic_load(&j.failed)) {
+            free(d);
+            qp_model_hold_ref(m, layer, false, NULL);
+            return qp_error_set(err, QP_ERR_INPUT, m->fname, -1, "%s: rows could not be dequantized", l->name);
+        }
+        l->ref_held_ = d;
+        l->ref = d;
+    }
+    return QP_OK;
 }
 
 qp_status qp_model_set_layer_type(qp_model *m, int layer, int type, qp_fallback *fb, int max_fb, int *n_fb,

@@ -124,7 +124,8 @@ typedef struct qp_linear {
 
     const float *bias;       /* [rows], or NULL (qwen2: Q, K, V have one) */
 
-    /* owned storage behind q_data / q_packed / bias (private) */
+    /* owned storage behind ref (qp_model_hold_ref) / q_data / q_packed / bias (private) */
+    float *ref_held_;
     void *q_owned_;
     void *q_packed_owned_;
     float *bias_owned_;
@@ -241,6 +242,14 @@ qp_status qp_model_set_all(qp_model *m, int type, qp_fallback *fb, int max_fb, i
  * (so a pass that quantizes one layer at a time holds one layer's). */
 qp_status qp_model_set_layer_type(qp_model *m, int layer, int type, qp_fallback *fb, int max_fb, int *n_fb,
                                   qp_error *err);
+
+/* Holds (hold) or releases the FP32 form of the seven linears of a layer
+ * (layer -1: the output projection): their rows dequantized once into
+ * memory, so that the passes over that layer - reference products,
+ * quantization to other types, weight errors - do not dequantize them
+ * again. `ref` points at it while held. F32 tensors are in place already.
+ * The form of one layer at a time: qprof layers holds the layer it is at. */
+qp_status qp_model_hold_ref(qp_model *m, int layer, bool hold, qp_error *err);
 
 /* Value of `type` for qp_model_use_weights: each linear in its file type. */
 #define QP_TYPE_FILE (-2)

@@ -464,6 +464,17 @@ static void need_memory(const layers_run *r, uint64_t *fixed, uint64_t *all, uin
         const uint64_t b = forms_bytes(r, r->n_lin - 1, 1, r->types[t]);
         forms = b > forms ? b : forms;
     }
+    /* the FP32 form of the layer being profiled (qp_model_hold_ref) */
+    uint64_t fp32 = 0;
+    for (int L = 0; L < r->L; L++) {
+        uint64_t b = 0;
+        for (int i = L * QP_LIN_PER_LAYER; i < (L + 1) * QP_LIN_PER_LAYER; i++) {
+            const qp_linear *lin = qp_model_linear(r->m, i);
+            b += lin->ref && lin->file_type == QP_TYPE_F32 ? 0 : (uint64_t)lin->rows * (uint64_t)lin->cols * 4;
+        }
+        fp32 = b > fp32 ? b : fp32;
+    }
+    forms += fp32;
     const uint64_t stream = n * E * sizeof(float), logits = 2 * n * V * sizeof(float);
     *fixed = qp_state_bytes(r->state) + forms + (cap_floats + n * widest) * sizeof(float) + logits + 3 * stream;
     *all = *fixed + (uint64_t)(r->n_types - 1) * stream;
@@ -739,7 +750,10 @@ static qp_status profile_layer(layers_run *r, int L, qp_error *err)
     bool all_done = true;
     for (int ti = 0; ti < r->n_types; ti++)
         all_done = all_done && p->done[ti * r->L + L];
+    /* the layer's FP32 form, once for the reference and every type */
     qp_status st = stopped(r, err);
+    if (st == QP_OK)
+        st = qp_model_hold_ref(r->m, L, true, err);
     if (st == QP_OK)
         st = run_layer(r, L, -1, QP_PREC_REF, all_done ? MODE_TIME_ONLY : MODE_CAPTURE, !all_done, err);
     if (st == QP_OK && !all_done)
@@ -749,6 +763,7 @@ static qp_status profile_layer(layers_run *r, int L, qp_error *err)
         qp_progress_update(&r->prog, ++r->unit, "reference");
     for (int ti = 0; st == QP_OK && ti < r->n_types; ti++)
         st = profile_layer_type(r, L, ti, err);
+    qp_model_hold_ref(r->m, L, false, NULL);
     return st;
 }
 
@@ -902,6 +917,8 @@ done:
     if (st != QP_OK && r.prog.enabled)
         qp_progress_end(&r.prog);
     qp_model_set_all(m, QP_LINEAR_REF, NULL, 0, NULL, NULL);
+    for (int L = 0; L < r.L; L++)
+        qp_model_hold_ref(m, L, false, NULL);
     if (kernels_set && prev_kernels != (o->rows_only ? NULL : r.kern))
         qp_model_set_kernels(m, prev_kernels, NULL); /* as the caller had it (on failure: none) */
     qp_model_set_threads(m, NULL);

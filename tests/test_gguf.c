@@ -835,12 +835,70 @@ static void test_totals(void **state)
     free(buf);
 }
 
+/* Tensors made at write time: the bytes the fill function gives, in the
+ * file and in memory; a failing fill fails the write with its message and
+ * leaves no file. */
+static qp_status fill_pattern(void *user, int64_t index, void *buf, size_t nbytes, qp_error *err)
+{
+    int *calls = user;
+    (*calls)++;
+    if (index == 2)
+        return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1, "no bytes for tensor %lld", (long long)index);
+    for (size_t i = 0; i < nbytes; i++)
+        ((uint8_t *)buf)[i] = (uint8_t)(i * 7 + (size_t)index);
+    return QP_OK;
+}
+
+static void test_fill_tensors(void **state)
+{
+    (void)state;
+    char path[128];
+    in_dir(path, sizeof path, "fill.gguf");
+    float v[64];
+    for (int i = 0; i < 64; i++)
+        v[i] = (float)i;
+    const int64_t ne_q[2] = {64, 5}, ne_v[1] = {64};
+    int calls = 0;
+    qp_gguf_writer *w = qp_gguf_writer_new();
+    assert_int_equal(qp_gguf_writer_add_tensor_fill(w, "q", QP_TYPE_Q8_0, 2, ne_q, fill_pattern, &calls), QP_OK);
+    assert_int_equal(qp_gguf_writer_add_tensor(w, "v", QP_TYPE_F32, 1, ne_v, v, sizeof v), QP_OK);
+    qp_error err;
+    assert_int_equal(qp_gguf_writer_write(w, path, &err), QP_OK);
+    assert_int_equal(calls, 1);
+    void *mem = NULL;
+    size_t size = 0;
+    assert_int_equal(qp_gguf_writer_write_memory(w, &mem, &size, &err), QP_OK);
+    qp_gguf_file *f = NULL;
+    assert_int_equal(qp_gguf_open(path, &f, &err), QP_OK);
+    const qp_gguf_tensor_info *q = qp_gguf_find_tensor(f, "q");
+    assert_non_null(q);
+    assert_int_equal(q->nbytes, 5 * 2 * 34);
+    for (size_t i = 0; i < q->nbytes; i++)
+        assert_int_equal(((const uint8_t *)q->data)[i], (uint8_t)(i * 7));
+    assert_memory_equal(qp_gguf_find_tensor(f, "v")->data, v, sizeof v);
+    assert_int_equal(qp_gguf_file_size(f), size);
+    qp_gguf_close(f);
+    free(mem);
+    /* a fill that fails: its message, and nothing under the name */
+    assert_int_equal(qp_gguf_writer_add_tensor_fill(w, "bad", QP_TYPE_F32, 1, ne_v, fill_pattern, &calls), QP_OK);
+    unlink(path);
+    assert_int_equal(qp_gguf_writer_write(w, path, &err), QP_ERR_RUNTIME);
+    assert_non_null(strstr(err.msg, "no bytes for tensor 2"));
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(count_entries(g_dir), 0);
+    assert_int_equal(qp_gguf_writer_write_memory(w, &mem, &size, &err), QP_ERR_RUNTIME);
+    assert_null(mem);
+    assert_int_equal(qp_gguf_writer_add_tensor_fill(w, "nofill", QP_TYPE_F32, 1, ne_v, NULL, NULL), QP_ERR_INPUT);
+    qp_gguf_writer_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_synthetic_round_trip, setup_dir, teardown_dir),
         cmocka_unit_test(test_empty_file_round_trip),
         cmocka_unit_test(test_totals),
+        cmocka_unit_test_setup_teardown(test_fill_tensors, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_writer_rejects, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_write_into_missing_directory, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_rename_failure_leaves_nothing, setup_dir, teardown_dir),
