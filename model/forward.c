@@ -72,7 +72,9 @@ struct qp_state {
     uint8_t *key_cache;
     uint8_t *value_cache;
     float *kv_new;      /* [2][n_batch][kvd] this call's k, then v (F16/Q8_0) */
-    float *kv_wide;     /* [n_threads][2][n_ctx][head_dim] widened keys, values */
+    float *kv_wide;     /* [n_threads][2][n_ctx][head_dim] widened keys, values (decode) */
+    float *kv_layer;    /* [2][n_ctx][kvd] one layer's keys, values widened for a batch */
+    bool kv_layer_on;   /* kv_layer holds the keys the current batch reads */
     double *rope_freq;  /* [n_rot / 2] angle per position of each pair */
     float *deq;         /* [n_threads][slice][k] dequantized weight rows (f32_linear) */
     size_t deq_cap;     /* floats in deq */
@@ -419,6 +421,11 @@ static int kv_head(const qp_state *s, int L, int g, int p0, int len, int thread,
 {
     const int hd = s->hp.head_dim, kvd = s->hp.n_head_kv * hd;
     const size_t at = ((size_t)L * (size_t)s->n_ctx + (size_t)p0) * s->kv_row;
+    if (s->kv_layer_on) { /* widened once for the whole batch (widen_layer) */
+        *k = s->kv_layer + (size_t)p0 * kvd + (size_t)g * hd;
+        *v = s->kv_layer + ((size_t)s->n_ctx + (size_t)p0) * kvd + (size_t)g * hd;
+        return kvd;
+    }
     if (s->kv_type == QP_KV_F32) {
         *k = (const float *)(s->key_cache + at) + (size_t)g * hd;
         *v = (const float *)(s->value_cache + at) + (size_t)g * hd;
@@ -610,15 +617,45 @@ static void attention_decode(qp_state *s, int L, int pos0)
     }
 }
 
+/* A batch's items read the same keys many times over (every query head of
+ * a group, every block of rows): in F16 or Q8_0 the keys and values the
+ * batch sees, [0, pos0 + n) of layer L, are widened once, a row of all KV
+ * heads at a time, before the items run. One layer's live range, never
+ * the whole cache. */
+typedef struct widen_job {
+    qp_state *s;
+    int L;
+} widen_job;
+
+static void widen_rows(void *ctx, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    const widen_job *j = ctx;
+    qp_state *s = j->s;
+    const int kvd = s->hp.n_head_kv * s->hp.head_dim;
+    for (int64_t p = begin; p < end; p++) {
+        const size_t at = ((size_t)j->L * (size_t)s->n_ctx + (size_t)p) * s->kv_row;
+        qp_dequantize(s->kernels, s->kv_qtype, s->key_cache + at, s->kv_layer + (size_t)p * kvd, kvd);
+        qp_dequantize(s->kernels, s->kv_qtype, s->value_cache + at,
+                      s->kv_layer + ((size_t)s->n_ctx + (size_t)p) * kvd, kvd);
+    }
+}
+
 static void attention(qp_state *s, int L, int n, int pos0)
 {
     if (n == 1 && s->hp.n_head / s->hp.n_head_kv <= ATT_ROWS) {
         attention_decode(s, L, pos0);
         return;
     }
+    if (s->kv_type != QP_KV_F32) {
+        widen_job w = { .s = s, .L = L };
+        qp_threadpool_parallel_for(s->pool, pos0 + n, widen_rows, &w);
+        s->kv_layer_on = true;
+    }
     attention_job j = { .s = s, .L = L, .n = n, .pos0 = pos0,
                         .n_blocks = (n + ATT_ROWS - 1) / ATT_ROWS };
     qp_threadpool_parallel_for(s->pool, (int64_t)s->hp.n_head * j.n_blocks, attention_items, &j);
+    s->kv_layer_on = false;
 }
 
 /* ======================================================================== */
@@ -981,11 +1018,12 @@ qp_status qp_state_create(const qp_model *m, const qp_state_opts *opts, qp_state
     if (s->kv_type != QP_KV_F32) {
         s->kv_new = malloc(2 * B * KVD * sizeof(float));
         s->kv_wide = malloc((size_t)s->n_threads * 2 * C * (size_t)hp->head_dim * sizeof(float));
+        s->kv_layer = malloc(2 * C * KVD * sizeof(float));
     }
     s->rope_freq = malloc((size_t)(hp->n_rot / 2 + 1) * sizeof(double));
     if (!s->x || !s->xn || !s->out || !s->q || !s->att || !s->gate || !s->up || !s->scores || !s->dec_part ||
         !s->key_cache || !s->value_cache || !s->rope_freq || (opts->n_threads > 1 && !s->pool) ||
-        (s->kv_type != QP_KV_F32 && (!s->kv_new || !s->kv_wide))) {
+        (s->kv_type != QP_KV_F32 && (!s->kv_new || !s->kv_wide || !s->kv_layer))) {
         qp_state_free(s);
         return qp_error_set(err, QP_ERR_RUNTIME, NULL, -1,
                             "out of memory for a state of %d positions x %d rows (KV cache %zu MB)",
@@ -1024,6 +1062,7 @@ void qp_state_free(qp_state *s)
     free(s->value_cache);
     free(s->kv_new);
     free(s->kv_wide);
+    free(s->kv_layer);
     free(s->rope_freq);
     qp_threadpool_free(s->pool);
     free(s);
@@ -1047,7 +1086,7 @@ size_t qp_state_bytes(const qp_state *s)
     size_t floats = B * (3 * E + 2 * QD + 2 * F) + (size_t)s->n_threads * ATT_ROWS * C +
                     (size_t)s->hp.n_head * DEC_MAX_CHUNKS * ((size_t)s->hp.head_dim + 2);
     if (s->kv_type != QP_KV_F32)
-        floats += 2 * B * KVD + (size_t)s->n_threads * 2 * C * (size_t)s->hp.head_dim;
+        floats += 2 * B * KVD + (size_t)s->n_threads * 2 * C * (size_t)s->hp.head_dim + 2 * C * KVD;
     /* the dequantization scratch grows to the largest slice a pass needs */
     size_t deq = 0;
     for (int i = 0; i < qp_model_n_linears(s->model); i++) {
